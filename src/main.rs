@@ -1,0 +1,2 @@
+//! The `shoal` binary: parse the command line and run a subcommand.
+fn main() {}

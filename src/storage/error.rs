@@ -1,0 +1,71 @@
+//! The one error type of the storage layer, carrying the cause and the file it concerns.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong below the broker.
+#[derive(Debug)]
+pub enum StorageError {
+    /// An I/O call failed; `path` names the file or directory it was about.
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        source: std::io::Error,
+    },
+    /// Data on disk is damaged in a way recovery must not paper over
+    /// (for example damage followed by valid batches).
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    /// A previous fsync failed: the store refuses every further write, because the
+    /// kernel may have dropped dirty pages and nothing written since can be trusted.
+    Poisoned(String),
+    /// The log with this id does not exist (never created, or removed).
+    LogNotFound(u64),
+    /// The catalog store failed.
+    Catalog(String),
+}
+
+impl StorageError {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageError::Io { path, op, source } => {
+                write!(f, "{op} {} failed: {source}", path.display())
+            }
+            StorageError::Corrupt {
+                path,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "{} is damaged at byte {offset}: {reason}",
+                path.display()
+            ),
+            StorageError::Poisoned(why) => {
+                write!(f, "the store refuses writes after a failed fsync: {why}")
+            }
+            StorageError::LogNotFound(id) => write!(f, "log {id} does not exist"),
+            StorageError::Catalog(why) => write!(f, "catalog error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StorageError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The record log abstraction: one append-only log per shard, addressed by offset.
+//!
+//! Implementations: [`disk`] (segmented files, group commit) and [`memory`]. Both must
+//! pass the same behavioural tests (`tests` below is generic over `LogStore`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::StorageError;
+
+/// Identifies one log. Allocated by the broker, meaningless to storage.
+pub type LogId = u64;
+
+/// How far an acknowledged append is guaranteed to survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge only after fdatasync; one sync covers every append that arrived
+    /// meanwhile, across all logs (group commit).
+    Sync,
+    /// Sync in the background every `ms` milliseconds.
+    Interval { ms: u64 },
+    /// Never sync explicitly; the OS writes back when it likes.
+    None,
+}
+
+/// One record handed to [`ShardLog::append`].
+#[derive(Debug, Clone)]
+pub struct RecordIn {
+    /// The partition key's UTF-8 bytes (1..=256 characters, so at most 1024 bytes).
+    pub key: Bytes,
+    pub data: Bytes,
+}
+
+/// One record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub offset: u64,
+    /// Arrival time in epoch milliseconds, non-decreasing along the log.
+    pub timestamp_ms: i64,
+    pub key: Bytes,
+    pub data: Bytes,
+}
+
+/// The result of an append that has been written (and is visible, or will be once
+/// `durable` resolves).
+#[derive(Debug)]
+pub struct Appended {
+    /// Offsets `first_offset .. first_offset + n` were given to the `n` records, in order.
+    pub first_offset: u64,
+    /// The arrival time stamped on every record of the append.
+    pub timestamp_ms: i64,
+    /// Resolves when the append is durable per the store's [`Durability`] (and visible
+    /// to readers). Must be awaited before acknowledging the write.
+    pub durable: DurableWait,
+}
+
+/// A handle to wait on for durability; ready at once unless the store syncs per write.
+#[derive(Debug)]
+pub enum DurableWait {
+    Ready,
+    Pending(tokio::sync::oneshot::Receiver<Result<(), StorageError>>),
+}
+
+impl DurableWait {
+    pub async fn wait(self) -> Result<(), StorageError> {
+        match self {
+            DurableWait::Ready => Ok(()),
+            DurableWait::Pending(rx) => rx.await.unwrap_or_else(|_| {
+                Err(StorageError::Poisoned(
+                    "the sync thread stopped before confirming the write".into(),
+                ))
+            }),
+        }
+    }
+}
+
+/// What a read returned.
+#[derive(Debug, Clone)]
+pub struct ReadBatch {
+    /// Records with offset >= the requested one, in offset order.
+    pub records: Vec<StoredRecord>,
+    /// Where the next read should start: one past the last record returned, or the
+    /// first readable offset at or after the requested one when nothing was returned.
+    pub next_offset: u64,
+    /// The log's visible end at the time of the read (one past the newest readable record).
+    pub end_offset: u64,
+    /// Arrival time of the newest readable record, if any.
+    pub last_timestamp_ms: Option<i64>,
+}
+
+/// The readable extent of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogBounds {
+    /// The oldest offset still stored (records below it were trimmed or never existed).
+    pub start_offset: u64,
+    /// One past the newest readable record; the offset the next append will get is
+    /// at least this.
+    pub end_offset: u64,
+    pub last_timestamp_ms: Option<i64>,
+}
+
+/// A store of logs.
+pub trait LogStore: Send + Sync + 'static {
+    /// Creates an empty log. Creating an id that exists is an error.
+    fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError>;
+    /// Opens a log that exists (after recovery at start-up).
+    fn open(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError>;
+    /// Ids of every log present.
+    fn list(&self) -> Result<Vec<LogId>, StorageError>;
+    /// Removes a log and its files. Handles already open fail afterwards.
+    fn remove(&self, id: LogId) -> Result<(), StorageError>;
+    /// Flushes and syncs everything, then closes files. Later writes fail.
+    fn shutdown(&self) -> Result<(), StorageError>;
+}
+
+/// One shard's log. Appends are serialized per log; different logs proceed in
+/// parallel; readers never block writers.
+pub trait ShardLog: Send + Sync + 'static {
+    /// Appends `records` (at least one) as one batch stamped `max(now_ms, last stamp)`.
+    fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError>;
+    /// Reads up to `max_records` records from `from`, stopping before `max_bytes` of
+    /// key+data would be exceeded (but always returning at least one record if any is
+    /// readable).
+    fn read(&self, from: u64, max_records: usize, max_bytes: usize)
+        -> Result<ReadBatch, StorageError>;
+    /// The first offset whose arrival time is >= `timestamp_ms`, or the end offset.
+    fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError>;
+    fn bounds(&self) -> LogBounds;
+}

@@ -1,0 +1,9 @@
+//! Bytes on disk (or in memory): per-shard append-only logs and the metadata catalog.
+//!
+//! This layer speaks only of logs, offsets, arrival times and opaque metadata records;
+//! it never imports `broker` or `api`.
+
+pub mod error;
+pub mod log;
+
+pub use error::StorageError;
