@@ -15,3 +15,4 @@
 //! `api::error` maps them to status codes and wire codes.
 
 pub mod storage;
+pub mod broker;

@@ -3,6 +3,7 @@
 //! This layer speaks only of logs, offsets, arrival times and opaque metadata records;
 //! it never imports `broker` or `api`.
 
+pub mod catalog;
 pub mod error;
 pub mod log;
 

@@ -1,0 +1,160 @@
+//! The one place that turns errors into HTTP statuses, `__type` codes and messages.
+
+use http::StatusCode;
+
+use super::validate::InputError;
+use crate::broker::BrokerError;
+use crate::storage::StorageError;
+
+/// An error as it goes on the wire.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The bare code, as sent in `__type` and `x-amzn-ErrorType`.
+    pub code: &'static str,
+    pub message: Option<String>,
+    /// `SerializationException` traditionally carries `Message`; modeled errors `message`.
+    pub capital_message: bool,
+}
+
+impl ApiError {
+    pub fn client(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: Some(message.into()),
+            capital_message: false,
+        }
+    }
+
+    pub fn bare(code: &'static str) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: None,
+            capital_message: false,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "InternalFailureException",
+            message: Some(message.into()),
+            capital_message: false,
+        }
+    }
+
+    pub fn unknown_operation() -> ApiError {
+        ApiError::bare("UnknownOperationException")
+    }
+
+    pub fn not_supported(operation: &str) -> ApiError {
+        ApiError::client(
+            "UnknownOperationException",
+            format!("The operation {operation} is not supported by this Shoal server yet."),
+        )
+    }
+
+    pub fn serialization(message: Option<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: "SerializationException",
+            message,
+            capital_message: true,
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> ApiError {
+        ApiError::client("ValidationException", message)
+    }
+
+    pub fn invalid_argument(message: impl Into<String>) -> ApiError {
+        ApiError::client("InvalidArgumentException", message)
+    }
+
+    /// The JSON error body.
+    pub fn body(&self) -> Vec<u8> {
+        let mut obj = serde_json::Map::new();
+        obj.insert("__type".into(), self.code.into());
+        if let Some(m) = &self.message {
+            let key = if self.capital_message { "Message" } else { "message" };
+            obj.insert(key.into(), m.clone().into());
+        }
+        serde_json::to_vec(&obj).unwrap_or_default()
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Serialization(m) => ApiError::serialization(m),
+            InputError::Validation(m) => ApiError::validation(m),
+        }
+    }
+}
+
+/// The AWS rendering of a blob in a validation message.
+fn blob_value(len: usize) -> String {
+    format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]")
+}
+
+impl From<BrokerError> for ApiError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::ResourceNotFound(m) => ApiError::client("ResourceNotFoundException", m),
+            BrokerError::ResourceInUse(m) => ApiError::client("ResourceInUseException", m),
+            BrokerError::InvalidArgument(m) => ApiError::client("InvalidArgumentException", m),
+            BrokerError::LimitExceeded(m) => ApiError::client("LimitExceededException", m),
+            BrokerError::ExpiredIterator(m) => ApiError::client("ExpiredIteratorException", m),
+            BrokerError::ExpiredNextToken(m) => ApiError::client("ExpiredNextTokenException", m),
+            BrokerError::Validation(m) => ApiError::validation(m),
+            BrokerError::ProvisionedThroughputExceeded(m) => {
+                ApiError::client("ProvisionedThroughputExceededException", m)
+            }
+            BrokerError::RecordTooLarge { index, size, max } => ApiError::validation(format!(
+                "1 validation error detected: Value '{}' at 'records.{}.member.data' failed to \
+                 satisfy constraint: Member must have length less than or equal to {max}",
+                blob_value(size),
+                index + 1
+            )),
+            BrokerError::Internal(m) => ApiError::internal(m),
+            BrokerError::Storage(e) => storage_error(e),
+        }
+    }
+}
+
+fn storage_error(e: StorageError) -> ApiError {
+    tracing::error!(error = %e, "storage failure");
+    match e {
+        StorageError::Poisoned(_) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "ServiceUnavailable",
+            message: Some(format!("{e}")),
+            capital_message: false,
+        },
+        other => ApiError::internal(format!("Internal service failure: {other}")),
+    }
+}
+
+/// PutRecord reports an oversized record at `data`, not at a list position.
+pub fn single_record_too_large(e: BrokerError) -> ApiError {
+    match e {
+        BrokerError::RecordTooLarge { size, max, .. } => ApiError::validation(format!(
+            "1 validation error detected: Value '{}' at 'data' failed to satisfy constraint: \
+             Member must have length less than or equal to {max}",
+            blob_value(size)
+        )),
+        other => other.into(),
+    }
+}
+
+/// The per-record error code and message PutRecords reports for a failed entry.
+pub fn record_failure(e: &BrokerError) -> (&'static str, String) {
+    match e {
+        BrokerError::ProvisionedThroughputExceeded(m) => {
+            ("ProvisionedThroughputExceededException", m.clone())
+        }
+        _ => ("InternalFailure", "Internal Service Failure".into()),
+    }
+}

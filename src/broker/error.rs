@@ -1,0 +1,66 @@
+//! Broker errors: Kinesis-level failures with their messages; the api layer alone maps
+//! them to wire codes and HTTP statuses.
+
+use crate::storage::StorageError;
+
+#[derive(Debug)]
+pub enum BrokerError {
+    ResourceNotFound(String),
+    ResourceInUse(String),
+    InvalidArgument(String),
+    LimitExceeded(String),
+    ExpiredIterator(String),
+    ExpiredNextToken(String),
+    /// A semantic check the service reports as `ValidationException`
+    /// (for example a provisioned-only call on an on-demand stream).
+    Validation(String),
+    ProvisionedThroughputExceeded(String),
+    /// A record's data plus partition key exceeds the stream's maximum record size;
+    /// `index` is its position in the request.
+    RecordTooLarge {
+        index: usize,
+        size: usize,
+        max: usize,
+    },
+    /// A fault of ours, reported per record in PutRecords.
+    Internal(String),
+    Storage(StorageError),
+}
+
+impl From<StorageError> for BrokerError {
+    fn from(e: StorageError) -> Self {
+        BrokerError::Storage(e)
+    }
+}
+
+impl std::fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BrokerError::ResourceNotFound(m)
+            | BrokerError::ResourceInUse(m)
+            | BrokerError::InvalidArgument(m)
+            | BrokerError::LimitExceeded(m)
+            | BrokerError::ExpiredIterator(m)
+            | BrokerError::ExpiredNextToken(m)
+            | BrokerError::Validation(m)
+            | BrokerError::ProvisionedThroughputExceeded(m)
+            | BrokerError::Internal(m) => f.write_str(m),
+            BrokerError::RecordTooLarge { index, size, max } => write!(
+                f,
+                "record {index} is {size} bytes (data plus partition key), above the stream's maximum of {max}"
+            ),
+            BrokerError::Storage(e) => write!(f, "storage failure: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BrokerError::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+pub type BrokerResult<T> = Result<T, BrokerError>;

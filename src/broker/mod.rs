@@ -1,0 +1,336 @@
+//! Kinesis semantics in plain Rust types: streams, shards, routing, sequence numbers,
+//! iterators and status transitions. No HTTP and no wire formats here.
+
+pub mod arn;
+pub mod clock;
+pub mod error;
+pub mod records;
+pub mod routing;
+pub mod sequence;
+pub mod shards;
+pub mod streams;
+pub mod token;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::storage::catalog::{Catalog, CatalogOp, ShardMeta, StreamMeta, StreamState};
+use crate::storage::log::{LogStore, ShardLog};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BrokerError, BrokerResult};
+
+/// The broker's own section of the configuration.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Account id used in ARNs and messages (a single-account broker for now).
+    pub account_id: String,
+    /// How long a new stream stays CREATING; 0 makes it ACTIVE at once.
+    pub create_delay_ms: u64,
+    /// How long a deleted stream stays DELETING before it is gone.
+    pub delete_delay_ms: u64,
+    /// Open shards allowed per account and region, as AWS's shard quota.
+    pub shard_limit: u32,
+    /// Shards an ON_DEMAND stream starts with (AWS: 4 MiB/s of write capacity).
+    pub on_demand_shard_count: u32,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            account_id: "000000000000".into(),
+            create_delay_ms: 500,
+            delete_delay_ms: 500,
+            shard_limit: 500,
+            on_demand_shard_count: 4,
+        }
+    }
+}
+
+/// Who is asking, and where: streams are namespaced by account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+/// How a request names its stream: by name, by ARN, or both (which must agree).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamRef<'a> {
+    pub name: Option<&'a str>,
+    pub arn: Option<&'a str>,
+}
+
+/// One shard at run time: its metadata and its open log.
+pub struct Shard {
+    pub meta: ShardMeta,
+    pub log: Arc<dyn ShardLog>,
+}
+
+/// A consistent view of a stream's shards, swapped whole when resharding changes it.
+pub struct ShardSet {
+    /// Every shard still kept, by ascending index.
+    pub all: Vec<Arc<Shard>>,
+    /// Open shards by ascending starting hash key; they tile the hash-key space.
+    pub open: Vec<Arc<Shard>>,
+    /// `open[i].meta.start_hash`, for binary search on the write path.
+    pub open_starts: Vec<u128>,
+}
+
+impl ShardSet {
+    fn new(all: Vec<Arc<Shard>>) -> ShardSet {
+        let mut all = all;
+        all.sort_by_key(|s| s.meta.index);
+        let mut open: Vec<Arc<Shard>> = all
+            .iter()
+            .filter(|s| s.meta.closed.is_none())
+            .cloned()
+            .collect();
+        open.sort_by_key(|s| s.meta.start_hash);
+        let open_starts = open.iter().map(|s| s.meta.start_hash).collect();
+        ShardSet {
+            all,
+            open,
+            open_starts,
+        }
+    }
+
+    pub fn by_index(&self, index: u32) -> Option<&Arc<Shard>> {
+        self.all
+            .binary_search_by_key(&index, |s| s.meta.index)
+            .ok()
+            .map(|i| &self.all[i])
+    }
+}
+
+/// One stream at run time.
+pub struct Stream {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+    pub created_ms: i64,
+    /// Mirrors `meta.state` so the data path reads it without taking `meta`'s lock.
+    status: AtomicU8,
+    /// The persisted metadata; changed only by control-plane calls, under
+    /// `Broker::control`.
+    meta: Mutex<StreamMeta>,
+    shards: ArcSwap<ShardSet>,
+}
+
+fn state_code(s: StreamState) -> u8 {
+    match s {
+        StreamState::Creating => 0,
+        StreamState::Active => 1,
+        StreamState::Updating => 2,
+        StreamState::Deleting => 3,
+    }
+}
+
+fn state_from_code(c: u8) -> StreamState {
+    match c {
+        0 => StreamState::Creating,
+        1 => StreamState::Active,
+        2 => StreamState::Updating,
+        _ => StreamState::Deleting,
+    }
+}
+
+impl Stream {
+    pub fn status(&self) -> StreamState {
+        state_from_code(self.status.load(Ordering::Acquire))
+    }
+
+    pub fn shards(&self) -> arc_swap::Guard<Arc<ShardSet>> {
+        self.shards.load()
+    }
+
+    pub fn meta(&self) -> StreamMeta {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn arn(&self) -> String {
+        arn::stream_arn(&self.region, &self.account, &self.name)
+    }
+
+    fn key(&self) -> String {
+        crate::storage::catalog::stream_key(&self.account, &self.region, &self.name)
+    }
+}
+
+/// The broker: every stream of every account and region this server holds.
+pub struct Broker {
+    config: BrokerConfig,
+    /// Streams by catalog key. Read lock-free on every request; replaced whole (copy on
+    /// write) by the rare control-plane calls that add or remove a stream.
+    streams: ArcSwap<HashMap<String, Arc<Stream>>>,
+    /// Serializes control-plane changes so catalog writes and the stream map agree.
+    control: Mutex<ControlState>,
+    logs: Arc<dyn LogStore>,
+    catalog: Arc<dyn Catalog>,
+    clock: Arc<dyn Clock>,
+    signer: token::Signer,
+}
+
+/// State only control-plane calls touch.
+struct ControlState {
+    next_log_id: u64,
+}
+
+const SETTING_NEXT_LOG_ID: &str = "next-log-id";
+const SETTING_TOKEN_KEY: &str = "token-key";
+
+impl Broker {
+    /// Loads the catalog, opens every shard log, removes logs no stream refers to
+    /// (left by a crash between creating a log and committing its stream), and finishes
+    /// status transitions that were under way when the server stopped.
+    pub fn open(
+        config: BrokerConfig,
+        logs: Arc<dyn LogStore>,
+        catalog: Arc<dyn Catalog>,
+        clock: Arc<dyn Clock>,
+    ) -> BrokerResult<Arc<Broker>> {
+        let state = catalog.load()?;
+        let mut ops = Vec::new();
+        let key = match state.settings.get(SETTING_TOKEN_KEY) {
+            Some(k) => k.clone(),
+            None => {
+                let k: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+                    .iter()
+                    .flat_map(|u| u.as_bytes().to_vec())
+                    .collect();
+                ops.push(CatalogOp::PutSetting {
+                    name: SETTING_TOKEN_KEY.into(),
+                    value: k.clone(),
+                });
+                k
+            }
+        };
+        let mut next_log_id = state
+            .settings
+            .get(SETTING_NEXT_LOG_ID)
+            .and_then(|v| v.as_slice().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(1);
+
+        let mut referenced = HashSet::new();
+        let mut streams = HashMap::new();
+        let mut gone = Vec::new();
+        for mut meta in state.streams {
+            if meta.state == StreamState::Deleting {
+                gone.push(meta);
+                continue;
+            }
+            if matches!(meta.state, StreamState::Creating | StreamState::Updating) {
+                meta.state = StreamState::Active;
+                ops.push(CatalogOp::PutStream(meta.clone()));
+            }
+            let mut shards = Vec::with_capacity(meta.shards.len());
+            for s in &meta.shards {
+                referenced.insert(s.log_id);
+                next_log_id = next_log_id.max(s.log_id + 1);
+                shards.push(Arc::new(Shard {
+                    meta: s.clone(),
+                    log: logs.open(s.log_id)?,
+                }));
+            }
+            let stream = Stream {
+                account: meta.account.clone(),
+                region: meta.region.clone(),
+                name: meta.name.clone(),
+                created_ms: meta.created_ms,
+                status: AtomicU8::new(state_code(meta.state)),
+                shards: ArcSwap::from_pointee(ShardSet::new(shards)),
+                meta: Mutex::new(meta),
+            };
+            streams.insert(stream.key(), Arc::new(stream));
+        }
+        for meta in gone {
+            ops.push(CatalogOp::DeleteStream { key: meta.key() });
+        }
+        if !ops.is_empty() {
+            catalog.commit(&ops)?;
+        }
+        for id in logs.list()? {
+            next_log_id = next_log_id.max(id + 1);
+            if !referenced.contains(&id) {
+                tracing::info!(log = id, "removing a log no stream refers to");
+                logs.remove(id)?;
+            }
+        }
+        Ok(Arc::new(Broker {
+            config,
+            streams: ArcSwap::from_pointee(streams),
+            control: Mutex::new(ControlState { next_log_id }),
+            logs,
+            catalog,
+            clock,
+            signer: token::Signer::new(key),
+        }))
+    }
+
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Syncs and closes every log; called once at shutdown.
+    pub fn shutdown(&self) -> BrokerResult<()> {
+        Ok(self.logs.shutdown()?)
+    }
+
+    fn not_found(&self, scope: &Scope, name: &str) -> BrokerError {
+        BrokerError::ResourceNotFound(format!(
+            "Stream {name} under account {} not found.",
+            scope.account
+        ))
+    }
+
+    /// Finds the stream a request names, checking that name and ARN agree.
+    pub fn stream(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<Arc<Stream>> {
+        let name = match (r.name, r.arn) {
+            (None, None) => {
+                return Err(BrokerError::InvalidArgument(
+                    "Either StreamName or StreamARN must be provided.".into(),
+                ))
+            }
+            (Some(n), None) => n.to_string(),
+            (name, Some(a)) => {
+                let parsed = arn::parse_stream_arn(a).ok_or_else(|| {
+                    BrokerError::InvalidArgument(format!("StreamARN {a} is not a valid stream ARN."))
+                })?;
+                if let Some(n) = name {
+                    if n != parsed.name {
+                        return Err(BrokerError::InvalidArgument(format!(
+                            "StreamName {n} and StreamARN {a} do not name the same stream."
+                        )));
+                    }
+                }
+                if parsed.account != scope.account || parsed.region != scope.region {
+                    return Err(self.not_found(scope, &parsed.name));
+                }
+                parsed.name
+            }
+        };
+        self.lookup(scope, &name)
+            .ok_or_else(|| self.not_found(scope, &name))
+    }
+
+    fn lookup(&self, scope: &Scope, name: &str) -> Option<Arc<Stream>> {
+        let key = crate::storage::catalog::stream_key(&scope.account, &scope.region, name);
+        self.streams.load().get(&key).cloned()
+    }
+
+    /// Persists a changed stream record and publishes the new status.
+    fn commit_meta(&self, stream: &Stream, meta: StreamMeta) -> BrokerResult<()> {
+        self.catalog.commit(&[CatalogOp::PutStream(meta.clone())])?;
+        stream
+            .status
+            .store(state_code(meta.state), Ordering::Release);
+        *stream.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;
+        Ok(())
+    }
+}

@@ -1,0 +1,399 @@
+//! The data plane: PutRecord(s), GetShardIterator and GetRecords.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::token::{Reader, Writer};
+use super::{arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef};
+use crate::storage::catalog::StreamState;
+use crate::storage::log::{DurableWait, RecordIn, StoredRecord};
+use crate::storage::StorageError;
+
+/// One record a producer sends.
+#[derive(Debug, Clone)]
+pub struct PutEntry {
+    pub partition_key: String,
+    pub data: Bytes,
+    /// Already parsed and range-checked by the caller, or None to hash the key.
+    pub explicit_hash_key: Option<u128>,
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub shard_id: String,
+    pub sequence_number: u128,
+}
+
+/// GetShardIterator's starting point.
+#[derive(Debug, Clone)]
+pub enum IteratorStart {
+    TrimHorizon,
+    Latest,
+    AtSequence(String),
+    AfterSequence(String),
+    AtTimestamp(i64),
+}
+
+/// A record as consumers see it.
+#[derive(Debug, Clone)]
+pub struct RecordOut {
+    pub sequence_number: u128,
+    pub arrival_ms: i64,
+    pub partition_key: String,
+    pub data: Bytes,
+}
+
+/// A child shard named at the end of a closed parent.
+#[derive(Debug, Clone)]
+pub struct ChildShard {
+    pub shard_id: String,
+    pub parent_shard_ids: Vec<String>,
+    pub starting_hash_key: u128,
+    pub ending_hash_key: u128,
+}
+
+#[derive(Debug, Clone)]
+pub struct GetRecordsOut {
+    pub records: Vec<RecordOut>,
+    /// None only past the end of a closed shard, and then `child_shards` is non-empty.
+    pub next_iterator: Option<String>,
+    pub millis_behind_latest: i64,
+    pub child_shards: Vec<ChildShard>,
+}
+
+/// Iterators expire five minutes after they are issued, as on AWS.
+pub const ITERATOR_TTL_MS: i64 = 300_000;
+/// At most this much data per GetRecords response.
+pub const MAX_GET_BYTES: usize = 10 * 1024 * 1024;
+pub const MAX_GET_RECORDS: usize = 10_000;
+const ITERATOR_TOKEN: u8 = 1;
+
+/// What an iterator names.
+struct Position {
+    issued_ms: i64,
+    created_ms: i64,
+    shard_index: u32,
+    offset: u64,
+    account: String,
+    region: String,
+    name: String,
+}
+
+impl Broker {
+    /// Streams accept reads and writes once ACTIVE, and keep doing so while UPDATING
+    /// or DELETING; while CREATING they are not there yet.
+    fn writable_stream(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<Arc<Stream>> {
+        let stream = self.stream(scope, r)?;
+        if stream.status() == StreamState::Creating {
+            return Err(self.not_found(scope, &stream.name));
+        }
+        Ok(stream)
+    }
+
+    /// Writes records; each entry gets its own outcome, in request order. Records for
+    /// one shard are appended as one batch, in request order; the call returns once
+    /// every batch is durable.
+    pub async fn put_records(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        entries: Vec<PutEntry>,
+    ) -> BrokerResult<Vec<Result<Placed, BrokerError>>> {
+        let stream = self.writable_stream(scope, r)?;
+        let max = stream.meta().max_record_size_kib as usize * 1024;
+        for (i, e) in entries.iter().enumerate() {
+            let size = e.data.len() + e.partition_key.len();
+            if size > max {
+                return Err(BrokerError::RecordTooLarge {
+                    index: i,
+                    size,
+                    max,
+                });
+            }
+        }
+        let set = stream.shards();
+        // Group entry positions by target shard, keeping request order inside a group.
+        let mut groups: Vec<(Arc<Shard>, Vec<usize>)> = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let key = e
+                .explicit_hash_key
+                .unwrap_or_else(|| routing::hash_key(&e.partition_key));
+            let pos = routing::find_range(&set.open_starts, key).ok_or_else(|| {
+                BrokerError::Storage(StorageError::Catalog(format!(
+                    "no open shard holds hash key {key} in stream {}",
+                    stream.name
+                )))
+            })?;
+            let shard = &set.open[pos];
+            match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, shard)) {
+                Some(g) => g.1.push(i),
+                None => groups.push((shard.clone(), vec![i])),
+            }
+        }
+        let now = self.clock.now_ms();
+        let mut pending: Vec<(usize, Result<(u64, DurableWait), StorageError>)> = Vec::new();
+        for (g, (shard, idx)) in groups.iter().enumerate() {
+            let batch: Vec<RecordIn> = idx
+                .iter()
+                .map(|&i| RecordIn {
+                    key: Bytes::copy_from_slice(entries[i].partition_key.as_bytes()),
+                    data: entries[i].data.clone(),
+                })
+                .collect();
+            let appended = shard
+                .log
+                .append(now, &batch)
+                .map(|a| (a.first_offset, a.durable));
+            pending.push((g, appended));
+        }
+        let mut out: Vec<Option<Result<Placed, BrokerError>>> =
+            (0..entries.len()).map(|_| None).collect();
+        for (g, appended) in pending {
+            let (shard, idx) = &groups[g];
+            let result = match appended {
+                Ok((first, durable)) => durable.wait().await.map(|_| first),
+                Err(e) => Err(e),
+            };
+            for (k, &i) in idx.iter().enumerate() {
+                out[i] = Some(match &result {
+                    Ok(first) => Ok(Placed {
+                        shard_id: arn::shard_id(shard.meta.index),
+                        sequence_number: sequence::encode(
+                            stream.created_ms,
+                            shard.meta.index,
+                            first + k as u64,
+                        ),
+                    }),
+                    Err(e) => Err(BrokerError::Internal(e.to_string())),
+                });
+            }
+            if let Err(e) = result {
+                tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed");
+            }
+        }
+        Ok(out.into_iter().map(|o| o.expect("every entry was grouped")).collect())
+    }
+
+    fn shard_of(&self, scope: &Scope, stream: &Stream, shard_id: &str) -> BrokerResult<Arc<Shard>> {
+        arn::parse_shard_id(shard_id)
+            .and_then(|i| stream.shards().by_index(i).cloned())
+            .ok_or_else(|| {
+                BrokerError::ResourceNotFound(format!(
+                    "Shard {shard_id} in stream {} under account {} does not exist",
+                    stream.name, scope.account
+                ))
+            })
+    }
+
+    /// The oldest offset a reader may see: records older than the retention period
+    /// are never returned, whether or not their segment has been deleted yet.
+    fn trim_offset(&self, stream: &Stream, shard: &Shard, now: i64) -> BrokerResult<u64> {
+        let retention_ms = stream.meta().retention_hours as i64 * 3_600_000;
+        let by_time = shard.log.offset_at_time(now - retention_ms)?;
+        Ok(by_time.max(shard.log.bounds().start_offset))
+    }
+
+    pub fn get_shard_iterator(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        shard_id: &str,
+        start: IteratorStart,
+    ) -> BrokerResult<String> {
+        let stream = self.writable_stream(scope, r)?;
+        let shard = self.shard_of(scope, &stream, shard_id)?;
+        let now = self.clock.now_ms();
+        let offset = match &start {
+            IteratorStart::TrimHorizon => self.trim_offset(&stream, &shard, now)?,
+            IteratorStart::Latest => shard.log.bounds().end_offset,
+            IteratorStart::AtSequence(s) | IteratorStart::AfterSequence(s) => {
+                let parts = sequence::decode(s).map_err(|_| {
+                    BrokerError::InvalidArgument(format!(
+                        "StartingSequenceNumber {s} used in GetShardIterator on shard {} in stream {} under account {} is invalid.",
+                        arn::shard_id(shard.meta.index), stream.name, scope.account
+                    ))
+                })?;
+                if parts.shard_index != shard.meta.index
+                    || parts.stream_secs != sequence::stream_secs(stream.created_ms)
+                {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "Invalid StartingSequenceNumber. It encodes {}, while it was used in a call to a shard with {}",
+                        arn::shard_id(parts.shard_index),
+                        arn::shard_id(shard.meta.index)
+                    )));
+                }
+                let at = if matches!(start, IteratorStart::AfterSequence(_)) {
+                    parts.offset.saturating_add(1)
+                } else {
+                    parts.offset
+                };
+                at.max(self.trim_offset(&stream, &shard, now)?)
+            }
+            IteratorStart::AtTimestamp(ts) => {
+                if *ts > now {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"
+                    )));
+                }
+                shard
+                    .log
+                    .offset_at_time(*ts)?
+                    .max(self.trim_offset(&stream, &shard, now)?)
+            }
+        };
+        Ok(self.seal_iterator(&stream, shard.meta.index, offset, now))
+    }
+
+    fn seal_iterator(&self, stream: &Stream, shard_index: u32, offset: u64, now: i64) -> String {
+        let w = Writer::default()
+            .i64(now)
+            .i64(stream.created_ms)
+            .u32(shard_index)
+            .u64(offset)
+            .str(&stream.account)
+            .str(&stream.region)
+            .str(&stream.name);
+        self.signer.seal(ITERATOR_TOKEN, &w.0)
+    }
+
+    fn open_iterator(&self, token: &str) -> BrokerResult<Position> {
+        let invalid = || BrokerError::InvalidArgument("Invalid ShardIterator.".into());
+        let payload = self.signer.open(ITERATOR_TOKEN, token).ok_or_else(invalid)?;
+        let mut r = Reader(&payload);
+        let p = Position {
+            issued_ms: r.i64().ok_or_else(invalid)?,
+            created_ms: r.i64().ok_or_else(invalid)?,
+            shard_index: r.u32().ok_or_else(invalid)?,
+            offset: r.u64().ok_or_else(invalid)?,
+            account: r.str().ok_or_else(invalid)?,
+            region: r.str().ok_or_else(invalid)?,
+            name: r.str().ok_or_else(invalid)?,
+        };
+        if !r.done() {
+            return Err(invalid());
+        }
+        Ok(p)
+    }
+
+    pub fn get_records(&self, scope: &Scope, iterator: &str, limit: Option<u32>) -> BrokerResult<GetRecordsOut> {
+        let pos = self.open_iterator(iterator)?;
+        let now = self.clock.now_ms();
+        if now - pos.issued_ms > ITERATOR_TTL_MS {
+            return Err(BrokerError::ExpiredIterator(format!(
+                "Iterator expired. The iterator was created at time {} while right now it is {} which is further in the future than the tolerated delay of {ITERATOR_TTL_MS} milliseconds.",
+                format_ms(pos.issued_ms),
+                format_ms(now)
+            )));
+        }
+        if pos.account != scope.account || pos.region != scope.region {
+            return Err(BrokerError::InvalidArgument("Invalid ShardIterator.".into()));
+        }
+        let stream = self
+            .lookup(scope, &pos.name)
+            .filter(|s| s.created_ms == pos.created_ms)
+            .ok_or_else(|| self.not_found(scope, &pos.name))?;
+        let shard = self.shard_of(scope, &stream, &arn::shard_id(pos.shard_index))?;
+        let from = pos.offset.max(self.trim_offset(&stream, &shard, now)?);
+        let limit = limit.map_or(MAX_GET_RECORDS, |l| (l as usize).clamp(1, MAX_GET_RECORDS));
+        let batch = shard.log.read(from, limit, MAX_GET_BYTES).map_err(|e| match e {
+            StorageError::LogNotFound(_) => self.not_found(scope, &stream.name),
+            e => e.into(),
+        })?;
+        let records: Vec<RecordOut> = batch
+            .records
+            .into_iter()
+            .map(|r| to_record_out(&stream, pos.shard_index, r))
+            .collect();
+        let caught_up = batch.next_offset >= batch.end_offset;
+        let millis_behind_latest = match records.last() {
+            _ if caught_up => 0,
+            Some(last) => (now - last.arrival_ms).max(0),
+            None => 0,
+        };
+        let closed_end = shard.meta.closed.map(|c| c.end_offset);
+        let (next_iterator, child_shards) = match closed_end {
+            Some(end) if batch.next_offset >= end => (None, self.children(&stream, pos.shard_index)),
+            _ => (
+                Some(self.seal_iterator(&stream, pos.shard_index, batch.next_offset, now)),
+                Vec::new(),
+            ),
+        };
+        Ok(GetRecordsOut {
+            records,
+            next_iterator,
+            millis_behind_latest,
+            child_shards,
+        })
+    }
+
+    fn children(&self, stream: &Stream, parent: u32) -> Vec<ChildShard> {
+        stream
+            .shards()
+            .all
+            .iter()
+            .filter(|s| s.meta.parent == Some(parent) || s.meta.adjacent_parent == Some(parent))
+            .map(|s| ChildShard {
+                shard_id: arn::shard_id(s.meta.index),
+                parent_shard_ids: [s.meta.parent, s.meta.adjacent_parent]
+                    .iter()
+                    .flatten()
+                    .map(|p| arn::shard_id(*p))
+                    .collect(),
+                starting_hash_key: s.meta.start_hash,
+                ending_hash_key: s.meta.end_hash,
+            })
+            .collect()
+    }
+}
+
+fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) -> RecordOut {
+    RecordOut {
+        sequence_number: sequence::encode(stream.created_ms, shard_index, r.offset),
+        arrival_ms: r.timestamp_ms,
+        // Keys are stored from a Rust `String`, so they are valid UTF-8.
+        partition_key: String::from_utf8_lossy(&r.key).into_owned(),
+        data: r.data,
+    }
+}
+
+/// Renders epoch milliseconds as `2024-01-02T03:04:05.678Z` for messages.
+pub fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(1_704_164_645_678), "2024-01-02T03:04:05.678Z");
+    }
+}
