@@ -9,10 +9,15 @@
 /// characters, unused bits of the last non-pad character zero).
 pub fn check_base64(s: &str) -> Result<usize, String> {
     let b = s.as_bytes();
-    if b.len() % 4 != 0 {
+    // AWS (Java) and kinesalite (JS) measure the string in UTF-16 units.
+    let units = if s.is_ascii() {
+        b.len()
+    } else {
+        s.encode_utf16().count()
+    };
+    if units % 4 != 0 {
         return Err(format!(
-            "'{s}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: {}",
-            s.encode_utf16().count()
+            "'{s}' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: {units}"
         ));
     }
     for (i, &c) in b.iter().enumerate() {
@@ -90,6 +95,15 @@ mod tests {
         assert!(check_base64("A===").is_err());
         assert!(check_base64("====").is_err());
         assert!(check_base64("QQ==QQ==").is_err());
+        // Lengths are UTF-16 units: 3 units (4 bytes) is a length error.
+        assert_eq!(
+            check_base64("a\u{e9}a").unwrap_err(),
+            "'a\u{e9}a' can not be converted to a Blob: Base64 encoded length is expected a multiple of 4 bytes but found: 3"
+        );
+        assert_eq!(
+            check_base64("ab\u{e9}d").unwrap_err(),
+            "'ab\u{e9}d' can not be converted to a Blob: Invalid Base64 character: '\u{e9}'"
+        );
     }
 
     #[test]

@@ -15,17 +15,21 @@
 
 mod blob;
 mod path;
+mod render;
 mod timestamp;
+mod types;
 
 #[cfg(test)]
 mod tests;
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use crate::api::model::{model, Kind, Model, Shape};
 use path::Path;
+use render::render;
+use types::{check_type, int_value, utf16_len, TypeResult};
 
 pub use blob::{check_base64, decoded_len};
 pub use timestamp::{parse_iso8601, parse_timestamp};
@@ -43,6 +47,36 @@ pub enum InputError {
     /// e.g. "1 validation error detected: Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".
     Validation(String),
 }
+
+impl InputError {
+    /// The `__type` wire code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::Serialization(_) => "SerializationException",
+            InputError::Validation(_) => "ValidationException",
+        }
+    }
+
+    /// The message: sent as `Message` for `SerializationException` (kinesalite/AWS) and
+    /// as `message` for `ValidationException`.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            InputError::Serialization(m) => m.as_deref(),
+            InputError::Validation(m) => Some(m),
+        }
+    }
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.message() {
+            Some(m) => write!(f, "{}: {m}", self.code()),
+            None => f.write_str(self.code()),
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
 
 /// Validates `input` (the parsed JSON body) against the input shape of `operation`.
 ///
@@ -74,20 +108,9 @@ pub fn check_input(operation: &str, input: &Value) -> Result<(), InputError> {
     )))
 }
 
-/// A type error (the `SerializationException` message).
-type TypeResult = Result<(), String>;
-
 struct Validator<'m> {
     model: &'m Model,
     errors: Vec<String>,
-}
-
-const NUMBER_CLASS: &str = "class com.amazon.coral.value.json.numbers.TruncatingBigNumber";
-const START_OF_LIST: &str = "Start of list found where not expected";
-const START_OF_OBJECT: &str = "Start of structure or map found where not expected.";
-
-fn type_err(msg: &str) -> TypeResult {
-    Err(msg.to_string())
 }
 
 impl<'m> Validator<'m> {
@@ -289,32 +312,6 @@ fn is_scalar(kind: Kind) -> bool {
     !matches!(kind, Kind::List | Kind::Map | Kind::Structure)
 }
 
-fn utf16_len(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.encode_utf16().count()
-    }
-}
-
-/// The numeric value AWS validates: floored (kinesalite: `Math.floor`), and for `integer`
-/// shapes capped at `i32::MAX`.
-fn int_value(kind: Kind, n: &Number) -> i128 {
-    let x = if let Some(i) = n.as_i64() {
-        i128::from(i)
-    } else if let Some(u) = n.as_u64() {
-        i128::from(u)
-    } else {
-        // `as` saturates; JSON has no NaN.
-        n.as_f64().unwrap_or(0.0).floor() as i128
-    };
-    if kind == Kind::Integer {
-        x.min(i128::from(i32::MAX))
-    } else {
-        x
-    }
-}
-
 fn enum_phrase(shape: &Shape) -> String {
     format!(
         "Member must satisfy enum value set: [{}]",
@@ -350,131 +347,4 @@ fn aggregate(prefix: &str, shape: &Shape) -> String {
         parts.push(enum_phrase(shape));
     }
     format!("{prefix}[{}]", parts.join(", "))
-}
-
-/// The JSON-type check of one non-null value, with AWS's `SerializationException` wording
-/// (kinesalite `validations/index.js` `checkType`, and `test/helpers.js` `assertType`).
-fn check_type(shape: &Shape, v: &Value) -> TypeResult {
-    let container = |v: &Value| match v {
-        Value::Array(_) => type_err(START_OF_LIST),
-        _ => type_err(START_OF_OBJECT),
-    };
-    match shape.kind {
-        Kind::String => match v {
-            Value::String(_) => Ok(()),
-            Value::Bool(_) => type_err("class java.lang.Boolean can not be converted to an String"),
-            Value::Number(_) => Err(format!("{NUMBER_CLASS} can not be converted to an String")),
-            _ => container(v),
-        },
-        Kind::Integer | Kind::Long => {
-            let name = if shape.kind == Kind::Integer {
-                "Integer"
-            } else {
-                "Long"
-            };
-            match v {
-                Value::Number(_) => Ok(()),
-                Value::Bool(_) => Err(format!(
-                    "class java.lang.Boolean can not be converted to an {name}"
-                )),
-                Value::String(_) => Err(format!(
-                    "class java.lang.String can not be converted to an {name}"
-                )),
-                _ => container(v),
-            }
-        }
-        Kind::Boolean => match v {
-            Value::Bool(_) => Ok(()),
-            Value::Number(_) => Err(format!("{NUMBER_CLASS} can not be converted to an Boolean")),
-            Value::String(s) => Err(format!(
-                "'{}' can not be converted to an Boolean",
-                s.to_uppercase()
-            )),
-            _ => container(v),
-        },
-        Kind::Blob => match v {
-            Value::String(s) => check_base64(s).map(|_| ()),
-            Value::Bool(_) => type_err("class java.lang.Boolean can not be converted to a Blob"),
-            Value::Number(_) => Err(format!("{NUMBER_CLASS} can not be converted to a Blob")),
-            _ => container(v),
-        },
-        Kind::Timestamp => match v {
-            Value::Number(_) => Ok(()),
-            Value::String(s) if parse_iso8601(s).is_some() => Ok(()),
-            Value::String(_) => {
-                type_err("class java.lang.String can not be converted to milliseconds since epoch")
-            }
-            Value::Bool(_) => {
-                type_err("class java.lang.Boolean can not be converted to milliseconds since epoch")
-            }
-            _ => container(v),
-        },
-        Kind::List => match v {
-            Value::Array(_) => Ok(()),
-            Value::Object(_) => type_err(START_OF_OBJECT),
-            _ => type_err("Expected list or null"),
-        },
-        Kind::Map => match v {
-            Value::Object(_) => Ok(()),
-            Value::Array(_) => type_err(START_OF_LIST),
-            _ => type_err("Expected map or null"),
-        },
-        Kind::Structure => match v {
-            Value::Object(_) => Ok(()),
-            Value::Array(_) => type_err(START_OF_LIST),
-            _ => type_err("Expected null"),
-        },
-    }
-}
-
-/// How AWS prints a value in `Value '...'` (kinesalite `valueStr`): strings raw, numbers
-/// as validated, blobs as `java.nio.HeapByteBuffer[pos=0 lim=N cap=N]`, lists `[a, b]`,
-/// maps `{k=v, k2=v2}`, structures as a Java object name.
-fn render(m: &Model, shape: &Shape, v: &Value, out: &mut String) {
-    match (shape.kind, v) {
-        (_, Value::Null) => out.push_str("null"),
-        (Kind::String, Value::String(s)) => out.push_str(s),
-        (Kind::Blob, Value::String(s)) => {
-            let n = decoded_len(s);
-            let _ = write!(out, "java.nio.HeapByteBuffer[pos=0 lim={n} cap={n}]");
-        }
-        (Kind::Integer | Kind::Long, Value::Number(n)) => {
-            let _ = write!(out, "{}", int_value(shape.kind, n));
-        }
-        (Kind::List, Value::Array(items)) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                match shape.member {
-                    Some(id) => render(m, m.get(id), item, out),
-                    None => out.push_str(&item.to_string()),
-                }
-            }
-            out.push(']');
-        }
-        (Kind::Map, Value::Object(entries)) => {
-            out.push('{');
-            for (i, (k, item)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(k);
-                out.push('=');
-                match shape.value {
-                    Some(id) => render(m, m.get(id), item, out),
-                    None => out.push_str(&item.to_string()),
-                }
-            }
-            out.push('}');
-        }
-        // Java's default toString of the generated class; the hash AWS prints is not
-        // reproducible, kinesalite records `@2`.
-        (Kind::Structure, _) => {
-            let _ = write!(out, "com.amazonaws.kinesis.v20131202.{}@2", shape.name);
-        }
-        (_, Value::String(s)) => out.push_str(s),
-        _ => out.push_str(&v.to_string()),
-    }
 }

@@ -407,6 +407,19 @@ fn non_object_body() {
 }
 
 #[test]
+fn error_codes_and_messages() {
+    let e = check_input("CreateStream", &json!({})).unwrap_err();
+    assert_eq!(e.code(), "ValidationException");
+    assert!(e
+        .message()
+        .unwrap()
+        .starts_with("1 validation error detected: "));
+    let e = check_input("CreateStream", &json!([])).unwrap_err();
+    assert_eq!((e.code(), e.message()), ("SerializationException", None));
+    assert_eq!(e.to_string(), "SerializationException");
+}
+
+#[test]
 fn unknown_operation_passes() {
     ok("NoSuchOperation", json!({}));
 }
