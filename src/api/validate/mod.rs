@@ -194,9 +194,7 @@ impl<'m> Validator<'m> {
     ) -> TypeResult {
         let key = self.model.get(shape.key.ok_or("map without key")?);
         let value = self.model.get(shape.value.ok_or("map without value")?);
-        let key_ok = entries
-            .keys()
-            .all(|k| self.string_ok(key, k, k.encode_utf16().count()));
+        let key_ok = entries.keys().all(|k| self.string_ok(key, k, utf16_len(k)));
         if is_scalar(value.kind) {
             for item in entries.values().filter(|i| !i.is_null()) {
                 check_type(value, item)?;
