@@ -14,5 +14,6 @@
 //! Errors flow upward by `From` (`StorageError -> BrokerError -> ApiError`) and only
 //! `api::error` maps them to status codes and wire codes.
 
+pub mod api;
 pub mod storage;
 pub mod broker;

@@ -122,8 +122,12 @@ pub trait ShardLog: Send + Sync + 'static {
     /// Reads up to `max_records` records from `from`, stopping before `max_bytes` of
     /// key+data would be exceeded (but always returning at least one record if any is
     /// readable).
-    fn read(&self, from: u64, max_records: usize, max_bytes: usize)
-        -> Result<ReadBatch, StorageError>;
+    fn read(
+        &self,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StorageError>;
     /// The first offset whose arrival time is >= `timestamp_ms`, or the end offset.
     fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError>;
     fn bounds(&self) -> LogBounds;
