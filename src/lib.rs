@@ -17,3 +17,6 @@
 pub mod api;
 pub mod storage;
 pub mod broker;
+pub mod cli;
+pub mod config;
+pub mod server;

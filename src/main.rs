@@ -1,2 +1,83 @@
-//! The `shoal` binary: parse the command line and run a subcommand.
-fn main() {}
+//! The `shoal` binary: parse the command line, load config, start tracing, run.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use shoal::broker::SystemClock;
+use shoal::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => run_serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
+    let config = args.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let broker = shoal::server::open_broker(&config, Arc::new(SystemClock))?;
+        let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.server.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let store = if config.storage.in_memory {
+            "in memory".to_string()
+        } else {
+            format!("data dir {}", config.storage.data_dir.display())
+        };
+        tracing::info!(
+            "shoal listening on http://{addr} ({store}, durability {})",
+            config.storage.durability
+        );
+        shoal::server::serve(listener, broker, &config, shutdown_signal())
+            .await
+            .map_err(|e| format!("server error: {e}"))?;
+        tracing::info!("shoal stopped cleanly");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

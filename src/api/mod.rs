@@ -1,4 +1,12 @@
-//! The API layer: the Kinesis service model and model-driven input validation.
+//! The wire layer, and the only one that knows HTTP, JSON, SigV4 headers and `__type`
+//! codes: requests are checked against the service model, dispatched to one handler
+//! per operation, and answered in the shapes the AWS SDKs parse.
 
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod http;
 pub mod model;
+pub mod shapes;
+pub mod target;
 pub mod validate;

@@ -1,0 +1,88 @@
+//! One small function per operation: decode the validated input, call the broker,
+//! shape the response. The table in [`dispatch`] is the whole operation surface.
+
+mod records;
+mod streams;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::shapes::StreamIdent;
+use super::target::Operation;
+use super::validate::parse_timestamp;
+use crate::broker::{Broker, Scope, StreamRef};
+use crate::storage::catalog::StreamState;
+
+/// What a handler needs to know about the request besides its body.
+pub struct Ctx<'a> {
+    pub broker: &'a Arc<Broker>,
+    pub scope: Scope,
+}
+
+/// A successful response body.
+pub enum Reply {
+    /// Operations without an output shape answer 200 with an empty body.
+    Empty,
+    Json(Vec<u8>),
+}
+
+/// Runs one operation on an input that passed validation.
+pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
+    use Operation::*;
+    match op {
+        CreateStream => streams::create_stream(ctx, input),
+        DeleteStream => streams::delete_stream(ctx, input),
+        DescribeStream => streams::describe_stream(ctx, input),
+        DescribeStreamSummary => streams::describe_stream_summary(ctx, input),
+        ListStreams => streams::list_streams(ctx, input),
+        ListShards => streams::list_shards(ctx, input),
+        PutRecord => records::put_record(ctx, input).await,
+        PutRecords => records::put_records(ctx, input).await,
+        GetShardIterator => records::get_shard_iterator(ctx, input),
+        GetRecords => records::get_records(ctx, input),
+        other => Err(ApiError::not_supported(other.name())),
+    }
+}
+
+/// Deserializes a validated input. A failure here means the validator let through
+/// something the shapes cannot hold, reported the way AWS reports type mismatches.
+fn decode<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
+    serde_json::from_value(input).map_err(|e| ApiError::serialization(Some(e.to_string())))
+}
+
+fn json<T: Serialize>(out: &T) -> Result<Reply, ApiError> {
+    serde_json::to_vec(out)
+        .map(Reply::Json)
+        .map_err(|e| ApiError::internal(format!("could not encode the response: {e}")))
+}
+
+fn stream_ref(ident: &StreamIdent) -> StreamRef<'_> {
+    StreamRef {
+        name: ident.stream_name.as_deref(),
+        arn: ident.stream_arn.as_deref(),
+    }
+}
+
+/// Epoch milliseconds of a validated timestamp member.
+fn timestamp_ms(v: &Value, member: &str) -> Result<i64, ApiError> {
+    parse_timestamp(v)
+        .map(|secs| (secs * 1000.0).round() as i64)
+        .ok_or_else(|| ApiError::serialization(Some(format!("{member} is not a timestamp"))))
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn status_name(s: StreamState) -> &'static str {
+    match s {
+        StreamState::Creating => "CREATING",
+        StreamState::Active => "ACTIVE",
+        StreamState::Updating => "UPDATING",
+        StreamState::Deleting => "DELETING",
+    }
+}

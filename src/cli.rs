@@ -1,0 +1,74 @@
+//! The command line: `shoal serve` and its flags. Every flag also reads a `SHOAL_*`
+//! environment variable; a flag given on the command line wins over the variable,
+//! and both win over the config file.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, about = "A durable broker that speaks the Amazon Kinesis Data Streams API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SHOAL_HOST")]
+    pub host: Option<String>,
+    /// Port for HTTP/1.1 and cleartext HTTP/2.
+    #[arg(long, env = "SHOAL_PORT")]
+    pub port: Option<u16>,
+    /// Directory for shard logs and the catalog (created if missing).
+    #[arg(long, env = "SHOAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, env = "SHOAL_IN_MEMORY")]
+    pub in_memory: bool,
+    /// When a write is acknowledged: after fdatasync (sync), with background syncs (interval), or never synced (none).
+    #[arg(long, env = "SHOAL_DURABILITY", value_parser = ["sync", "interval", "none"])]
+    pub durability: Option<String>,
+    /// Do not enforce AWS's per-shard throughput limits.
+    #[arg(long, env = "SHOAL_NO_THROTTLE")]
+    pub no_throttle: bool,
+    /// TOML configuration file (see config/shoal.toml for every key).
+    #[arg(long, env = "SHOAL_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The config file (or defaults) with environment and flags laid over it.
+    pub fn resolve(&self) -> Result<Config, String> {
+        let mut c = Config::load(self.config.as_deref())?;
+        if let Some(h) = &self.host {
+            c.server.host = h.clone();
+        }
+        if let Some(p) = self.port {
+            c.server.port = p;
+        }
+        if let Some(d) = &self.data_dir {
+            c.storage.data_dir = d.clone();
+        }
+        if self.in_memory {
+            c.storage.in_memory = true;
+        }
+        if let Some(d) = &self.durability {
+            c.storage.durability = d.clone();
+        }
+        if self.no_throttle {
+            c.limits.throttle = false;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}

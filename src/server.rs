@@ -1,0 +1,119 @@
+//! Putting the layers together: open storage, start the broker, serve HTTP/1.1 and
+//! HTTP/2 (h2c) on one listener, and shut down cleanly.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::http::{router, ApiConfig, ApiState};
+use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
+use crate::config::Config;
+use crate::storage::catalog::{Catalog, MemoryCatalog, RedbCatalog};
+use crate::storage::log::disk::{DiskLogStore, DiskOptions};
+use crate::storage::log::memory::MemoryLogStore;
+use crate::storage::log::LogStore;
+
+/// Opens the stores the configuration names and the broker on top of them.
+pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>, String> {
+    let (logs, catalog): (Arc<dyn LogStore>, Arc<dyn Catalog>) = if config.storage.in_memory {
+        (MemoryLogStore::new(), Arc::new(MemoryCatalog::default()))
+    } else {
+        let dir = &config.storage.data_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+        let options = DiskOptions {
+            durability: config.durability()?,
+            segment_max_bytes: config.storage.segment_max_bytes,
+            segment_max_age_ms: config.storage.segment_max_age_ms,
+            index_interval_bytes: config.storage.index_interval_bytes,
+            max_open_files: config.storage.max_open_files,
+        };
+        let logs = DiskLogStore::open(dir, options).map_err(|e| e.to_string())?;
+        let catalog = RedbCatalog::open(&dir.join("catalog.redb")).map_err(|e| e.to_string())?;
+        (logs, Arc::new(catalog))
+    };
+    let s = &config.streams;
+    let broker_config = BrokerConfig {
+        account_id: s.account_id.clone(),
+        create_delay_ms: s.create_delay_ms,
+        delete_delay_ms: s.delete_delay_ms,
+        shard_limit: s.shard_limit,
+        on_demand_shard_count: s.on_demand_shard_count,
+    };
+    Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves; in-flight requests
+/// finish, then the broker syncs and closes its logs.
+pub async fn serve(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(ApiState {
+        broker: broker.clone(),
+        config: ApiConfig {
+            max_request_bytes: config.server.max_request_bytes,
+        },
+    });
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    broker
+        .shutdown()
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// A server running in the background, for tests and embedding.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub broker: Arc<Broker>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, syncs and closes the logs.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ignored_if_already_gone = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Binds `config.server.host:port` (port 0 picks a free one) and serves in a task.
+pub async fn spawn(config: Config) -> Result<Running, String> {
+    spawn_with_clock(config, Arc::new(SystemClock)).await
+}
+
+pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Running, String> {
+    let broker = open_broker(&config, clock)?;
+    let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let b = broker.clone();
+    let task = tokio::spawn(async move {
+        serve(listener, b, &config, async {
+            let _sender_dropped_means_stop = rx.await;
+        })
+        .await
+    });
+    Ok(Running {
+        addr,
+        broker,
+        stop: Some(tx),
+        task: Some(task),
+    })
+}
