@@ -9,6 +9,14 @@ use bytes::Bytes;
 
 use super::StorageError;
 
+pub mod disk;
+pub mod memory;
+#[cfg(test)]
+mod tests;
+
+pub use disk::{DiskLogStore, DiskOptions};
+pub use memory::MemoryLogStore;
+
 /// Identifies one log. Allocated by the broker, meaningless to storage.
 pub type LogId = u64;
 
@@ -122,8 +130,12 @@ pub trait ShardLog: Send + Sync + 'static {
     /// Reads up to `max_records` records from `from`, stopping before `max_bytes` of
     /// key+data would be exceeded (but always returning at least one record if any is
     /// readable).
-    fn read(&self, from: u64, max_records: usize, max_bytes: usize)
-        -> Result<ReadBatch, StorageError>;
+    fn read(
+        &self,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StorageError>;
     /// The first offset whose arrival time is >= `timestamp_ms`, or the end offset.
     fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError>;
     fn bounds(&self) -> LogBounds;
