@@ -9,6 +9,14 @@ use bytes::Bytes;
 
 use super::StorageError;
 
+pub mod disk;
+pub mod memory;
+#[cfg(test)]
+mod tests;
+
+pub use disk::{DiskLogStore, DiskOptions};
+pub use memory::MemoryLogStore;
+
 /// Identifies one log. Allocated by the broker, meaningless to storage.
 pub type LogId = u64;
 

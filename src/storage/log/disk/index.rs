@@ -1,0 +1,136 @@
+//! The sparse index of a segment: fixed-width entries (relative offset, file position,
+//! timestamp) that serve both offset and time lookups. It is advisory: whenever it is
+//! missing or inconsistent it is rebuilt from the log, so it is never synced per write.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::format::{self, FILE_HEADER_LEN, INDEX_MAGIC};
+use super::paths;
+use crate::storage::StorageError;
+
+pub(crate) const INDEX_ENTRY_LEN: u64 = 16;
+
+/// Points at the start of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    /// The batch's base offset minus the segment's base offset.
+    pub rel_offset: u32,
+    /// Byte position of the batch in the segment file.
+    pub position: u32,
+    pub timestamp_ms: i64,
+}
+
+impl IndexEntry {
+    pub fn encode(&self) -> [u8; INDEX_ENTRY_LEN as usize] {
+        let mut b = [0u8; INDEX_ENTRY_LEN as usize];
+        b[0..4].copy_from_slice(&self.rel_offset.to_le_bytes());
+        b[4..8].copy_from_slice(&self.position.to_le_bytes());
+        b[8..16].copy_from_slice(&self.timestamp_ms.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> IndexEntry {
+        IndexEntry {
+            rel_offset: u32::from_le_bytes(b[0..4].try_into().unwrap()),
+            position: u32::from_le_bytes(b[4..8].try_into().unwrap()),
+            timestamp_ms: i64::from_le_bytes(b[8..16].try_into().unwrap()),
+        }
+    }
+}
+
+/// Decides which batches get an entry: the first of a segment, then the first batch
+/// after every `interval` bytes of log.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexBuilder {
+    interval: u64,
+    since_last: u64,
+}
+
+impl IndexBuilder {
+    pub fn new(interval: u32) -> IndexBuilder {
+        IndexBuilder {
+            interval: u64::from(interval.max(1)),
+            since_last: u64::MAX,
+        }
+    }
+
+    /// Called once per batch in file order; true if this batch gets an entry.
+    pub fn observe(&mut self, batch_len: u64) -> bool {
+        let index_it = self.since_last >= self.interval;
+        if index_it {
+            self.since_last = 0;
+        }
+        self.since_last = self.since_last.saturating_add(batch_len);
+        index_it
+    }
+}
+
+/// Loads and checks an index. `Ok(Err(reason))` means it must be rebuilt.
+pub(crate) fn load(
+    path: &Path,
+    base_offset: u64,
+    log_len: u64,
+) -> Result<Result<Vec<IndexEntry>, String>, StorageError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("missing".into())),
+        Err(e) => return Err(StorageError::io("read", path, e)),
+    };
+    if let Err(why) = format::check_file_header(&bytes, INDEX_MAGIC, base_offset) {
+        return Ok(Err(why));
+    }
+    let body = &bytes[FILE_HEADER_LEN as usize..];
+    if body.len() as u64 % INDEX_ENTRY_LEN != 0 {
+        return Ok(Err("truncated entry".into()));
+    }
+    let entries: Vec<IndexEntry> = body
+        .chunks_exact(INDEX_ENTRY_LEN as usize)
+        .map(IndexEntry::decode)
+        .collect();
+    for (i, e) in entries.iter().enumerate() {
+        if u64::from(e.position) < FILE_HEADER_LEN || u64::from(e.position) >= log_len {
+            return Ok(Err(format!("entry {i} points outside the log")));
+        }
+        if let Some(prev) = i.checked_sub(1).map(|j| entries[j]) {
+            if e.rel_offset <= prev.rel_offset
+                || e.position <= prev.position
+                || e.timestamp_ms < prev.timestamp_ms
+            {
+                return Ok(Err(format!("entry {i} is not monotonic")));
+            }
+        }
+    }
+    Ok(Ok(entries))
+}
+
+/// Replaces an index file with `entries` (temporary name, then rename).
+pub(crate) fn write_all(
+    log_dir: &Path,
+    base_offset: u64,
+    entries: &[IndexEntry],
+) -> Result<(), StorageError> {
+    let tmp = paths::index_tmp(log_dir, base_offset);
+    let mut buf = Vec::with_capacity(FILE_HEADER_LEN as usize + entries.len() * 16);
+    buf.extend_from_slice(&format::encode_file_header(INDEX_MAGIC, base_offset));
+    for e in entries {
+        buf.extend_from_slice(&e.encode());
+    }
+    let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
+    f.write_all(&buf)
+        .map_err(|e| StorageError::io("write", &tmp, e))?;
+    let path = paths::segment_index(log_dir, base_offset);
+    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &path, e))
+}
+
+/// The last entry for a batch starting at or before `offset`.
+pub(crate) fn by_offset(entries: &[IndexEntry], base: u64, offset: u64) -> Option<IndexEntry> {
+    let n = entries.partition_point(|e| base + u64::from(e.rel_offset) <= offset);
+    n.checked_sub(1).map(|i| entries[i])
+}
+
+/// The last entry stamped before `ts`: every batch before it is older than `ts` too.
+pub(crate) fn before_time(entries: &[IndexEntry], ts: i64) -> Option<IndexEntry> {
+    let n = entries.partition_point(|e| e.timestamp_ms < ts);
+    n.checked_sub(1).map(|i| entries[i])
+}

@@ -1,0 +1,60 @@
+//! Every path of the disk store is derived here, so the directory layout is defined once.
+//!
+//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`.
+
+use std::path::{Path, PathBuf};
+
+use crate::storage::StorageError;
+
+pub(crate) fn logs_root(dir: &Path) -> PathBuf {
+    dir.join("logs")
+}
+
+pub(crate) fn log_dir(dir: &Path, id: u64) -> PathBuf {
+    logs_root(dir).join(format!("{id:020}"))
+}
+
+pub(crate) fn segment_log(log_dir: &Path, base: u64) -> PathBuf {
+    log_dir.join(format!("{base:020}.log"))
+}
+
+pub(crate) fn segment_index(log_dir: &Path, base: u64) -> PathBuf {
+    log_dir.join(format!("{base:020}.index"))
+}
+
+pub(crate) fn floor(log_dir: &Path) -> PathBuf {
+    log_dir.join("floor")
+}
+
+/// The floor is written here first and renamed, so a crash never leaves half a floor.
+pub(crate) fn floor_tmp(log_dir: &Path) -> PathBuf {
+    log_dir.join("floor.tmp")
+}
+
+/// Index rebuilds go through a temporary name for the same reason.
+pub(crate) fn index_tmp(log_dir: &Path, base: u64) -> PathBuf {
+    log_dir.join(format!("{base:020}.index.tmp"))
+}
+
+fn parse_20_digits(s: &str) -> Option<u64> {
+    (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// The log id a directory under `logs/` stands for, if it is one of ours.
+pub(crate) fn parse_log_dir_name(name: &str) -> Option<u64> {
+    parse_20_digits(name)
+}
+
+/// The base offset a `.log` file name stands for.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    parse_20_digits(name.strip_suffix(".log")?)
+}
+
+/// Makes created, renamed or removed entries of `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    let f = std::fs::File::open(dir).map_err(|e| StorageError::io("open directory", dir, e))?;
+    f.sync_all()
+        .map_err(|e| StorageError::io("sync directory", dir, e))
+}

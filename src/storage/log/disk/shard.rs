@@ -1,0 +1,271 @@
+//! One log of the disk store: the append path (under the log's own mutex), segment
+//! rolls, floor reservations, and the hand-off to the sync thread.
+
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::floor::{self, FLOOR_CHUNK};
+use super::format;
+use super::handles::lock;
+use super::index::{IndexBuilder, IndexEntry};
+use super::reader;
+use super::recovery::Recovered;
+use super::segment::Segment;
+use super::syncer::{SyncMsg, Visible};
+use super::{paths, StoreShared};
+use crate::storage::log::{
+    Appended, Durability, DurableWait, LogBounds, LogId, ReadBatch, RecordIn, ShardLog,
+};
+use crate::storage::StorageError;
+
+pub(crate) struct DiskShardLog {
+    id: LogId,
+    dir: PathBuf,
+    store: Arc<StoreShared>,
+    /// Oldest first; the last is the active one. Swapped whole on a roll, so readers
+    /// take a snapshot without any lock.
+    segments: ArcSwap<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    /// Shared with the sync thread, which advances it in `Sync` mode.
+    visible: Arc<Visible>,
+    removed: AtomicBool,
+}
+
+/// State only the appender touches.
+struct Writer {
+    next_offset: u64,
+    last_ts: Option<i64>,
+    /// Offsets below this may have been handed out before a crash.
+    floor: u64,
+    index: IndexBuilder,
+}
+
+impl DiskShardLog {
+    /// `next_offset` is where appends continue: a new log starts at 0, a recovered one
+    /// at `max(end, floor)`.
+    pub fn new(
+        id: LogId,
+        dir: PathBuf,
+        store: Arc<StoreShared>,
+        r: Recovered,
+        next_offset: u64,
+    ) -> DiskShardLog {
+        DiskShardLog {
+            id,
+            dir,
+            store,
+            segments: ArcSwap::from_pointee(r.segments),
+            writer: Mutex::new(Writer {
+                next_offset,
+                last_ts: r.last_ts,
+                floor: r.floor,
+                index: r.index_builder,
+            }),
+            visible: Arc::new(Visible::new(next_offset, r.last_ts)),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    fn check_live(&self) -> Result<(), StorageError> {
+        if self.removed.load(Ordering::Acquire) {
+            return Err(StorageError::LogNotFound(self.id));
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<(), StorageError> {
+        self.check_live()?;
+        if self.store.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned("the store was shut down".into()));
+        }
+        self.store.health.check()
+    }
+
+    fn should_roll(&self, seg: &Segment, batch_len: u64, end: u64) -> bool {
+        let opts = &self.store.opts;
+        seg.has_batches()
+            && (seg.size() + batch_len > opts.segment_max_bytes
+                || seg.opened_at.elapsed() >= Duration::from_millis(opts.segment_max_age_ms)
+                // Index entries hold 32-bit relative offsets.
+                || end - seg.base > u64::from(u32::MAX))
+    }
+
+    /// Seals the active segment (synced, so only the active one can have a torn tail)
+    /// and starts a new one at `base`.
+    fn roll(&self, w: &mut Writer, base: u64) -> Result<Arc<Segment>, StorageError> {
+        let old = self
+            .segments
+            .load()
+            .last()
+            .cloned()
+            .expect("a log has a segment");
+        self.store.health.sync(&*old.log.get()?)?;
+        let index = old.index_file.get()?;
+        index
+            .file
+            .sync_data()
+            .map_err(|e| StorageError::io("sync", &index.path, e))?;
+        let seg = Arc::new(Segment::create(&self.store.cache, &self.dir, base)?);
+        paths::sync_dir(&self.dir)?;
+        self.segments.rcu(|segs| {
+            let mut v = Vec::clone(segs);
+            v.push(seg.clone());
+            v
+        });
+        w.index = IndexBuilder::new(self.store.opts.index_interval_bytes);
+        Ok(seg)
+    }
+
+    /// Makes the log unusable and drops its descriptors; the caller deletes the files.
+    pub fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+        let _writer = lock(&self.writer);
+        for seg in self.segments.load().iter() {
+            seg.log.close();
+            seg.index_file.close();
+        }
+    }
+
+    /// Syncs the active segment and lowers the floor to the exact next offset, so a
+    /// clean restart leaves no gap; then drops the descriptors.
+    pub fn close_for_shutdown(&self) -> Result<(), StorageError> {
+        let w = lock(&self.writer);
+        let segs = self.segments.load();
+        let result = (|| {
+            if self.removed.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let active = segs.last().expect("a log has a segment");
+            self.store.health.sync(&*active.log.get()?)?;
+            let index = active.index_file.get()?;
+            index
+                .file
+                .sync_data()
+                .map_err(|e| StorageError::io("sync", &index.path, e))?;
+            floor::write_floor(&self.dir, w.next_offset)
+        })();
+        for seg in segs.iter() {
+            seg.log.close();
+            seg.index_file.close();
+        }
+        result
+    }
+}
+
+impl ShardLog for DiskShardLog {
+    fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+        let mut w = lock(&self.writer);
+        self.check_writable()?;
+        let ts = w.last_ts.map_or(now_ms, |t| t.max(now_ms));
+        let first = w.next_offset;
+        if records.is_empty() {
+            return Ok(Appended {
+                first_offset: first,
+                timestamp_ms: ts,
+                durable: DurableWait::Ready,
+            });
+        }
+        let end = first + records.len() as u64;
+        if end > w.floor {
+            let floor = end + FLOOR_CHUNK;
+            floor::write_floor(&self.dir, floor)?;
+            w.floor = floor;
+        }
+        let batch = format::encode_batch(first, ts, records);
+        let mut seg = self
+            .segments
+            .load()
+            .last()
+            .cloned()
+            .expect("a log has a segment");
+        if self.should_roll(&seg, batch.len() as u64, end) {
+            seg = self.roll(&mut w, first)?;
+        }
+        let file = seg.log.get()?;
+        let pos = seg.size();
+        if let Err(e) = file.file.write_all_at(&batch, pos) {
+            // Cut off whatever part landed, or the next batch could follow garbage.
+            if let Err(cut) = file.file.set_len(pos) {
+                self.store.health.poison(format!(
+                    "could not undo a failed write to {}: {cut}",
+                    file.path.display()
+                ));
+            }
+            return Err(StorageError::io("write", &file.path, e));
+        }
+        if w.index.observe(batch.len() as u64) {
+            seg.push_index(IndexEntry {
+                rel_offset: (first - seg.base) as u32,
+                position: pos as u32,
+                timestamp_ms: ts,
+            });
+        }
+        seg.size.store(pos + batch.len() as u64, Ordering::Release);
+        w.next_offset = end;
+        w.last_ts = Some(ts);
+
+        let durable = match self.store.opts.durability {
+            Durability::None => {
+                self.visible.advance(end, ts);
+                DurableWait::Ready
+            }
+            Durability::Interval { .. } => {
+                self.visible.advance(end, ts);
+                self.store.send(SyncMsg::Dirty(file))?;
+                DurableWait::Ready
+            }
+            Durability::Sync => {
+                let (done, rx) = tokio::sync::oneshot::channel();
+                // Sent under the writer lock, so the sync thread sees this log's commits
+                // in offset order.
+                self.store.send(SyncMsg::Commit {
+                    file,
+                    visible: self.visible.clone(),
+                    end,
+                    timestamp_ms: ts,
+                    done,
+                })?;
+                DurableWait::Pending(rx)
+            }
+        };
+        Ok(Appended {
+            first_offset: first,
+            timestamp_ms: ts,
+            durable,
+        })
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StorageError> {
+        self.check_live()?;
+        let (end, last_ts) = self.visible.get();
+        let segs = self.segments.load_full();
+        reader::read(&segs, end, last_ts, from, max_records, max_bytes)
+    }
+
+    fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError> {
+        self.check_live()?;
+        let (end, last_ts) = self.visible.get();
+        let segs = self.segments.load_full();
+        reader::offset_at_time(&segs, end, last_ts, timestamp_ms)
+    }
+
+    fn bounds(&self) -> LogBounds {
+        let (end_offset, last_timestamp_ms) = self.visible.get();
+        let start_offset = self.segments.load().first().map_or(end_offset, |s| s.base);
+        LogBounds {
+            start_offset: start_offset.min(end_offset),
+            end_offset,
+            last_timestamp_ms,
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The one sync thread of a store: group commit in `Sync` mode (one fdatasync per dirty
+//! file covers every append queued meanwhile, across all logs), periodic syncs in
+//! `Interval` mode, and the poisoning that follows a failed sync.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::handles::{lock, OpenFile};
+use crate::storage::StorageError;
+
+/// Whether the store may still write; shared by appenders and the sync thread.
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    poisoned: AtomicBool,
+    reason: Mutex<Option<String>>,
+    /// Test hook: the next sync fails as if the disk had returned EIO.
+    #[cfg(test)]
+    pub fail_next_sync: AtomicBool,
+}
+
+impl Health {
+    pub fn poison(&self, why: String) {
+        let mut reason = lock(&self.reason);
+        reason.get_or_insert(why);
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    pub fn check(&self) -> Result<(), StorageError> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(StorageError::Poisoned(
+            lock(&self.reason).clone().unwrap_or_default(),
+        ))
+    }
+
+    /// Syncs one file; a failure poisons the store, because after a failed fsync the
+    /// kernel may have dropped the dirty pages and nothing written since can be trusted.
+    pub fn sync(&self, file: &OpenFile) -> Result<(), StorageError> {
+        self.check()?;
+        #[cfg(test)]
+        let injected = self.fail_next_sync.swap(false, Ordering::AcqRel);
+        #[cfg(not(test))]
+        let injected = false;
+        let result = if injected {
+            Err(std::io::Error::other("injected fsync failure"))
+        } else {
+            file.file.sync_data()
+        };
+        result.map_err(|e| {
+            tracing::error!(path = %file.path.display(), error = %e, "fsync failed; the store refuses further writes");
+            let why = format!("fsync of {} failed: {e}", file.path.display());
+            self.poison(why);
+            StorageError::io("sync", &file.path, e)
+        })
+    }
+}
+
+/// The part of a log the sync thread makes visible once its bytes are durable.
+#[derive(Debug, Default)]
+pub(crate) struct Visible {
+    state: Mutex<(u64, Option<i64>)>,
+}
+
+impl Visible {
+    pub fn new(end: u64, last_ts: Option<i64>) -> Visible {
+        Visible {
+            state: Mutex::new((end, last_ts)),
+        }
+    }
+
+    pub fn get(&self) -> (u64, Option<i64>) {
+        *lock(&self.state)
+    }
+
+    /// Only moves forward, so visibility advances strictly in offset order.
+    pub fn advance(&self, end: u64, ts: i64) {
+        let mut s = lock(&self.state);
+        if end > s.0 {
+            *s = (end, Some(s.1.map_or(ts, |t| t.max(ts))));
+        }
+    }
+}
+
+pub(crate) type Done = tokio::sync::oneshot::Sender<Result<(), StorageError>>;
+
+pub(crate) enum SyncMsg {
+    /// `Sync` mode: make `end` visible and complete `done` once `file` is synced.
+    Commit {
+        file: Arc<OpenFile>,
+        visible: Arc<Visible>,
+        end: u64,
+        timestamp_ms: i64,
+        done: Done,
+    },
+    /// `Interval` mode: `file` has unsynced writes.
+    Dirty(Arc<OpenFile>),
+    /// Sync everything queued so far, reply, and stop.
+    Stop(std::sync::mpsc::Sender<Result<(), StorageError>>),
+}
+
+struct Round {
+    dirty: HashMap<*const OpenFile, Arc<OpenFile>>,
+    commits: Vec<(Arc<Visible>, u64, i64, Done)>,
+    stop: Option<std::sync::mpsc::Sender<Result<(), StorageError>>>,
+}
+
+impl Round {
+    fn take(&mut self, msg: SyncMsg) {
+        match msg {
+            SyncMsg::Commit {
+                file,
+                visible,
+                end,
+                timestamp_ms,
+                done,
+            } => {
+                self.dirty.insert(Arc::as_ptr(&file), file);
+                self.commits.push((visible, end, timestamp_ms, done));
+            }
+            SyncMsg::Dirty(file) => {
+                self.dirty.insert(Arc::as_ptr(&file), file);
+            }
+            SyncMsg::Stop(reply) => self.stop = Some(reply),
+        }
+    }
+
+    /// Syncs each dirty file once, then makes the covered appends visible in queue order.
+    fn complete(&mut self, health: &Health) -> Result<(), StorageError> {
+        let mut result = Ok(());
+        for (_, file) in self.dirty.drain() {
+            if let Err(e) = health.sync(&file) {
+                result = Err(e);
+                break;
+            }
+        }
+        let failure = result.as_ref().err().map(|e| e.to_string());
+        for (visible, end, ts, done) in self.commits.drain(..) {
+            match &failure {
+                None => {
+                    visible.advance(end, ts);
+                    let _ignored_if_caller_gone = done.send(Ok(()));
+                }
+                Some(why) => {
+                    let _ignored_if_caller_gone =
+                        done.send(Err(StorageError::Poisoned(why.clone())));
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Runs until told to stop or until every sender is gone (the store was dropped).
+pub(crate) fn run(rx: Receiver<SyncMsg>, health: Arc<Health>, interval: Option<Duration>) {
+    let mut round = Round {
+        dirty: HashMap::new(),
+        commits: Vec::new(),
+        stop: None,
+    };
+    let mut next_tick = interval.map(|d| Instant::now() + d);
+    loop {
+        let first = match next_tick {
+            Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+        };
+        if let Some(m) = first {
+            round.take(m);
+        }
+        // Everything that arrived while the previous round synced joins this one.
+        while let Ok(m) = rx.try_recv() {
+            round.take(m);
+        }
+        let tick_due = next_tick.is_some_and(|t| Instant::now() >= t);
+        if tick_due || !round.commits.is_empty() || round.stop.is_some() {
+            let result = round.complete(&health);
+            if let (Some(d), true) = (interval, tick_due) {
+                next_tick = Some(Instant::now() + d);
+            }
+            if let Some(reply) = round.stop.take() {
+                let _ignored_if_caller_gone = reply.send(result);
+                return;
+            }
+        }
+    }
+    // Dropped without shutdown: still push out what was queued.
+    let _already_logged = round.complete(&health);
+}

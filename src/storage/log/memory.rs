@@ -1,0 +1,171 @@
+//! A log store in memory, for tests and for running the broker without a disk. It keeps
+//! the same contract as the disk store (stamps, read limits, `next_offset`), so the
+//! shared behavioural tests hold for both.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::{
+    Appended, DurableWait, LogBounds, LogId, LogStore, ReadBatch, RecordIn, ShardLog, StoredRecord,
+};
+use crate::storage::StorageError;
+
+/// Logs as vectors of records; nothing survives the process.
+pub struct MemoryLogStore {
+    logs: RwLock<HashMap<LogId, Arc<MemoryLog>>>,
+    closed: AtomicBool,
+}
+
+impl MemoryLogStore {
+    pub fn new() -> Arc<MemoryLogStore> {
+        Arc::new(MemoryLogStore {
+            logs: RwLock::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
+struct MemoryLog {
+    id: LogId,
+    records: RwLock<Vec<StoredRecord>>,
+    removed: AtomicBool,
+    /// The store's flag, so handles refuse writes after shutdown.
+    closed: Arc<AtomicBool>,
+}
+
+impl LogStore for MemoryLogStore {
+    fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
+        let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
+        if logs.contains_key(&id) {
+            let e = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "log exists");
+            return Err(StorageError::io("create log", format!("memory:{id}"), e));
+        }
+        let log = Arc::new(MemoryLog {
+            id,
+            records: RwLock::new(Vec::new()),
+            removed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(self.closed.load(Ordering::Acquire))),
+        });
+        logs.insert(id, log.clone());
+        Ok(log)
+    }
+
+    fn open(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        match logs.get(&id) {
+            Some(log) => Ok(log.clone()),
+            None => Err(StorageError::LogNotFound(id)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<LogId>, StorageError> {
+        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<LogId> = logs.keys().copied().collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn remove(&self, id: LogId) -> Result<(), StorageError> {
+        let log = self
+            .logs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+            .ok_or(StorageError::LogNotFound(id))?;
+        log.removed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn shutdown(&self) -> Result<(), StorageError> {
+        self.closed.store(true, Ordering::Release);
+        for log in self.logs.read().unwrap_or_else(|e| e.into_inner()).values() {
+            log.closed.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+impl MemoryLog {
+    fn check_live(&self) -> Result<(), StorageError> {
+        if self.removed.load(Ordering::Acquire) {
+            return Err(StorageError::LogNotFound(self.id));
+        }
+        Ok(())
+    }
+}
+
+impl ShardLog for MemoryLog {
+    fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+        self.check_live()?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Poisoned("the store was shut down".into()));
+        }
+        let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let ts = log.last().map_or(now_ms, |r| r.timestamp_ms.max(now_ms));
+        let first = log.len() as u64;
+        for (i, r) in records.iter().enumerate() {
+            log.push(StoredRecord {
+                offset: first + i as u64,
+                timestamp_ms: ts,
+                key: r.key.clone(),
+                data: r.data.clone(),
+            });
+        }
+        Ok(Appended {
+            first_offset: first,
+            timestamp_ms: ts,
+            durable: DurableWait::Ready,
+        })
+    }
+
+    fn read(
+        &self,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch, StorageError> {
+        self.check_live()?;
+        let log = self.records.read().unwrap_or_else(|e| e.into_inner());
+        let end = log.len() as u64;
+        let last_ts = log.last().map(|r| r.timestamp_ms);
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        let start = from.min(end) as usize;
+        for r in log[start..].iter().take(max_records) {
+            let size = r.key.len() + r.data.len();
+            if !records.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            records.push(r.clone());
+        }
+        let next_offset = match records.last() {
+            Some(r) => r.offset + 1,
+            None if max_records == 0 => from.min(end),
+            None => end,
+        };
+        Ok(ReadBatch {
+            records,
+            next_offset,
+            end_offset: end,
+            last_timestamp_ms: last_ts,
+        })
+    }
+
+    fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError> {
+        self.check_live()?;
+        let log = self.records.read().unwrap_or_else(|e| e.into_inner());
+        let i = log.partition_point(|r| r.timestamp_ms < timestamp_ms);
+        Ok(i as u64)
+    }
+
+    fn bounds(&self) -> LogBounds {
+        let log = self.records.read().unwrap_or_else(|e| e.into_inner());
+        LogBounds {
+            start_offset: 0,
+            end_offset: log.len() as u64,
+            last_timestamp_ms: log.last().map(|r| r.timestamp_ms),
+        }
+    }
+}
