@@ -14,6 +14,9 @@ pub fn hash_key(partition_key: &str) -> u128 {
 /// width = floor(2^128 / n), the last range absorbing the remainder.
 pub fn even_ranges(n: u32) -> Vec<(u128, u128)> {
     let n128 = n.max(1) as u128;
+    if n128 == 1 {
+        return vec![(0, u128::MAX)];
+    }
     // floor(2^128 / n) without overflowing: 2^128 - 1 = n*q + r, so 2^128 = n*q + r + 1.
     let width = u128::MAX / n128 + u128::from(u128::MAX % n128 == n128 - 1);
     (0..n128)
