@@ -1,0 +1,6 @@
+//! Black-box tests: a real Shoal server on 127.0.0.1:0 with a temporary data dir,
+//! driven by the real `aws-sdk-kinesis` crate (and boto3 for one round trip). All SDK
+//! tests live in this one binary so the SDK is linked once.
+
+mod common;
+mod smoke;
