@@ -3,4 +3,5 @@
 //! tests live in this one binary so the SDK is linked once.
 
 mod common;
+mod durability;
 mod smoke;
