@@ -2,6 +2,7 @@
 //! driven by the real `aws-sdk-kinesis` crate (and boto3 for one round trip). All SDK
 //! tests live in this one binary so the SDK is linked once.
 
+mod boto3;
 mod common;
 mod durability;
 mod smoke;
