@@ -93,6 +93,8 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
 struct Child_ {
     child: Child,
     endpoint: String,
+    /// Everything the child wrote to stderr after its address line.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 fn spawn_shoal(dir: &Path, durability: &str) -> Child_ {
@@ -124,8 +126,18 @@ fn spawn_shoal(dir: &Path, durability: &str) -> Child_ {
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Child_ { child, endpoint }
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Child_ {
+        child,
+        endpoint,
+        log,
+    }
 }
 
 async fn crash_under_load(durability: &str) {
@@ -231,4 +243,43 @@ async fn sigkill_under_load_loses_nothing_acknowledged_in_sync_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_reuses_no_sequence_number_in_none_mode() {
     crash_under_load("none").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_shoal(dir.path(), "interval");
+    let c = client(&server.endpoint, "us-east-1");
+    create_active(&c, "term", 1).await;
+    let put = c
+        .put_record()
+        .stream_name("term")
+        .partition_key("k")
+        .data(Blob::new("kept"))
+        .send()
+        .await
+        .unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "shoal exited with {exit:?}");
+    // The reader thread may still be draining the last lines.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.log.lock().unwrap().iter().any(|l| l.contains("stopped cleanly")) {
+        assert!(Instant::now() < deadline, "no clean-stop line: {:?}", server.log.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut again = spawn_shoal(dir.path(), "interval");
+    let c = client(&again.endpoint, "us-east-1");
+    let all = read_all(&c, "term").await;
+    let records = &all["shardId-000000000000"];
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].0, put.sequence_number());
+    assert_eq!(records[0].2, b"kept");
+    again.child.kill().unwrap();
+    again.child.wait().unwrap();
 }
