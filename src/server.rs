@@ -32,8 +32,15 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
             index_interval_bytes: config.storage.index_interval_bytes,
             max_open_files: config.storage.max_open_files,
         };
+        // The catalog first: its file lock keeps a second server off this data dir
+        // before log recovery could truncate tails the first one is still writing.
+        let catalog = RedbCatalog::open(&dir.join("catalog.redb")).map_err(|e| {
+            format!(
+                "cannot open the catalog in {} (is another shoal using this data dir?): {e}",
+                dir.display()
+            )
+        })?;
         let logs = DiskLogStore::open(dir, options).map_err(|e| e.to_string())?;
-        let catalog = RedbCatalog::open(&dir.join("catalog.redb")).map_err(|e| e.to_string())?;
         (logs, Arc::new(catalog))
     };
     let s = &config.streams;

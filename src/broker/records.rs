@@ -154,6 +154,8 @@ impl Broker {
             let (shard, idx) = &groups[g];
             let result = match appended {
                 Ok((first, durable)) => durable.wait().await.map(|_| first),
+                // The stream was deleted under us: the whole call fails as AWS's would.
+                Err(StorageError::LogNotFound(_)) => return Err(self.not_found(scope, &stream.name)),
                 Err(e) => Err(e),
             };
             for (k, &i) in idx.iter().enumerate() {

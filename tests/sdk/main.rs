@@ -5,4 +5,5 @@
 mod boto3;
 mod common;
 mod durability;
+mod scale;
 mod smoke;
