@@ -30,17 +30,21 @@ fn decode(c: &mut Criterion) {
                 v
             })
         });
-        group.bench_with_input(BenchmarkId::new("parse+validate+base64", &id), &body, |b, body| {
-            b.iter(|| {
-                let v: Value = serde_json::from_slice(body).unwrap();
-                shoal::api::validate::check_input("PutRecords", &v).unwrap();
-                let mut total = 0;
-                for r in v["Records"].as_array().unwrap() {
-                    total += STANDARD.decode(r["Data"].as_str().unwrap()).unwrap().len();
-                }
-                total
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new("parse+validate+base64", &id),
+            &body,
+            |b, body| {
+                b.iter(|| {
+                    let v: Value = serde_json::from_slice(body).unwrap();
+                    shoal::api::validate::check_input("PutRecords", &v).unwrap();
+                    let mut total = 0;
+                    for r in v["Records"].as_array().unwrap() {
+                        total += STANDARD.decode(r["Data"].as_str().unwrap()).unwrap().len();
+                    }
+                    total
+                })
+            },
+        );
     }
     group.finish();
 }

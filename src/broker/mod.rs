@@ -12,7 +12,7 @@ pub mod streams;
 pub mod token;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -113,6 +113,10 @@ pub struct Stream {
     pub created_ms: i64,
     /// Mirrors `meta.state` so the data path reads it without taking `meta`'s lock.
     status: AtomicU8,
+    /// Mirrors `meta.retention_hours`, read by every GetRecords.
+    retention_hours: AtomicU32,
+    /// Mirrors `meta.max_record_size_kib` in bytes, read by every put.
+    max_record_bytes: AtomicUsize,
     /// The persisted metadata; changed only by control-plane calls, under
     /// `Broker::control`.
     meta: Mutex<StreamMeta>,
@@ -138,12 +142,34 @@ fn state_from_code(c: u8) -> StreamState {
 }
 
 impl Stream {
+    fn new(meta: StreamMeta, shards: Vec<Arc<Shard>>) -> Stream {
+        Stream {
+            account: meta.account.clone(),
+            region: meta.region.clone(),
+            name: meta.name.clone(),
+            created_ms: meta.created_ms,
+            status: AtomicU8::new(state_code(meta.state)),
+            retention_hours: AtomicU32::new(meta.retention_hours),
+            max_record_bytes: AtomicUsize::new(meta.max_record_size_kib as usize * 1024),
+            shards: ArcSwap::from_pointee(ShardSet::new(shards)),
+            meta: Mutex::new(meta),
+        }
+    }
+
     pub fn status(&self) -> StreamState {
         state_from_code(self.status.load(Ordering::Acquire))
     }
 
     pub fn shards(&self) -> arc_swap::Guard<Arc<ShardSet>> {
         self.shards.load()
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        self.retention_hours.load(Ordering::Acquire) as i64 * 3_600_000
+    }
+
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_record_bytes.load(Ordering::Acquire)
     }
 
     pub fn meta(&self) -> StreamMeta {
@@ -234,15 +260,7 @@ impl Broker {
                     log: logs.open(s.log_id)?,
                 }));
             }
-            let stream = Stream {
-                account: meta.account.clone(),
-                region: meta.region.clone(),
-                name: meta.name.clone(),
-                created_ms: meta.created_ms,
-                status: AtomicU8::new(state_code(meta.state)),
-                shards: ArcSwap::from_pointee(ShardSet::new(shards)),
-                meta: Mutex::new(meta),
-            };
+            let stream = Stream::new(meta, shards);
             streams.insert(stream.key(), Arc::new(stream));
         }
         for meta in gone {
@@ -300,7 +318,9 @@ impl Broker {
             (Some(n), None) => n.to_string(),
             (name, Some(a)) => {
                 let parsed = arn::parse_stream_arn(a).ok_or_else(|| {
-                    BrokerError::InvalidArgument(format!("StreamARN {a} is not a valid stream ARN."))
+                    BrokerError::InvalidArgument(format!(
+                        "StreamARN {a} is not a valid stream ARN."
+                    ))
                 })?;
                 if let Some(n) = name {
                     if n != parsed.name {
@@ -330,6 +350,12 @@ impl Broker {
         stream
             .status
             .store(state_code(meta.state), Ordering::Release);
+        stream
+            .retention_hours
+            .store(meta.retention_hours, Ordering::Release);
+        stream
+            .max_record_bytes
+            .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);
         *stream.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;
         Ok(())
     }

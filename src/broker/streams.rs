@@ -2,16 +2,12 @@
 //! ListStreams, with status moving CREATING -> ACTIVE and DELETING -> gone.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicU8;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use arc_swap::ArcSwap;
 
 use super::token::{Reader, Writer};
 use super::{
-    arn, routing, sequence, state_code, Broker, BrokerError, BrokerResult, Scope, Shard,
-    ShardSet, Stream, StreamRef,
+    arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
 };
 use crate::storage::catalog::{CatalogOp, ShardMeta, StreamMeta, StreamState};
 
@@ -72,7 +68,7 @@ const LIST_STREAMS_TOKEN: u8 = 3;
 
 impl Stream {
     pub fn view(&self) -> StreamView {
-        let meta = self.meta();
+        let meta = self.meta.lock().unwrap_or_else(|p| p.into_inner());
         StreamView {
             name: self.name.clone(),
             arn: self.arn(),
@@ -105,8 +101,7 @@ impl Broker {
         let count = if req.on_demand {
             if req.shard_count.is_some() {
                 return Err(BrokerError::Validation(
-                    "ShardCount must not be specified when the stream mode is ON_DEMAND."
-                        .into(),
+                    "ShardCount must not be specified when the stream mode is ON_DEMAND.".into(),
                 ));
             }
             self.config.on_demand_shard_count
@@ -200,15 +195,7 @@ impl Broker {
             return Err(e.into());
         }
         control.next_log_id = next_log_id;
-        let stream = Arc::new(Stream {
-            account: meta.account.clone(),
-            region: meta.region.clone(),
-            name: meta.name.clone(),
-            created_ms: now,
-            status: AtomicU8::new(state_code(meta.state)),
-            shards: ArcSwap::from_pointee(ShardSet::new(shards)),
-            meta: Mutex::new(meta),
-        });
+        let stream = Arc::new(Stream::new(meta, shards));
         self.publish(|map| {
             map.insert(stream.key(), stream.clone());
         });
@@ -339,7 +326,11 @@ impl Broker {
         })
     }
 
-    pub fn describe_stream_summary(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<StreamView> {
+    pub fn describe_stream_summary(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+    ) -> BrokerResult<StreamView> {
         Ok(self.stream(scope, r)?.view())
     }
 
@@ -383,7 +374,10 @@ impl Broker {
 
     fn open_list_streams_token(&self, token: &str, now: i64) -> BrokerResult<String> {
         let invalid = || BrokerError::InvalidArgument("Invalid NextToken.".into());
-        let payload = self.signer.open(LIST_STREAMS_TOKEN, token).ok_or_else(invalid)?;
+        let payload = self
+            .signer
+            .open(LIST_STREAMS_TOKEN, token)
+            .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
         let (issued, last) = (r.i64().ok_or_else(invalid)?, r.str().ok_or_else(invalid)?);
         check_token_age(issued, now)?;
@@ -400,4 +394,3 @@ pub(crate) fn check_token_age(issued_ms: i64, now_ms: i64) -> BrokerResult<()> {
     }
     Ok(())
 }
-

@@ -27,6 +27,9 @@ async fn boto3_round_trip() {
         "boto3 is not installed for this Python: run `pip install -r tests/python/requirements.txt` or .ci/run"
     );
     assert!(out.status.success(), "boto3 suite failed:\n{stderr}");
-    assert!(stderr.contains("OK"), "boto3 suite printed no result:\n{stderr}");
+    assert!(
+        stderr.contains("OK"),
+        "boto3 suite printed no result:\n{stderr}"
+    );
     s.running.stop().await.unwrap();
 }

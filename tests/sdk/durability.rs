@@ -16,7 +16,10 @@ use aws_sdk_kinesis::Client;
 use crate::common::*;
 
 /// Every record of a stream, per shard, in order: (sequence number, key, data).
-pub async fn read_all(c: &Client, stream: &str) -> BTreeMap<String, Vec<(String, String, Vec<u8>)>> {
+pub async fn read_all(
+    c: &Client,
+    stream: &str,
+) -> BTreeMap<String, Vec<(String, String, Vec<u8>)>> {
     let mut out = BTreeMap::new();
     let shards = c.list_shards().stream_name(stream).send().await.unwrap();
     for shard in shards.shards() {
@@ -61,7 +64,9 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
     for batch in 0..20 {
         let entries = (0..50)
             .map(|i| {
-                let data: Vec<u8> = (0..(i * 37 + batch) % 3000).map(|b| (b * 7 + i) as u8).collect();
+                let data: Vec<u8> = (0..(i * 37 + batch) % 3000)
+                    .map(|b| (b * 7 + i) as u8)
+                    .collect();
                 PutRecordsRequestEntry::builder()
                     .partition_key(format!("key-{batch}-{i}"))
                     .data(Blob::new(data))
@@ -90,14 +95,14 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
 }
 
 /// A `shoal serve` child process and the endpoint it printed.
-struct Child_ {
+struct ShoalProcess {
     child: Child,
     endpoint: String,
     /// Everything the child wrote to stderr after its address line.
     log: Arc<Mutex<Vec<String>>>,
 }
 
-fn spawn_shoal(dir: &Path, durability: &str) -> Child_ {
+fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
     let config = dir.join("test.toml");
     std::fs::write(
         &config,
@@ -120,7 +125,10 @@ fn spawn_shoal(dir: &Path, durability: &str) -> Child_ {
     let deadline = Instant::now() + Duration::from_secs(20);
     let endpoint = loop {
         assert!(Instant::now() < deadline, "shoal did not print its address");
-        let line = lines.next().expect("shoal exited before listening").unwrap();
+        let line = lines
+            .next()
+            .expect("shoal exited before listening")
+            .unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
@@ -133,12 +141,15 @@ fn spawn_shoal(dir: &Path, durability: &str) -> Child_ {
             sink.lock().unwrap().push(line);
         }
     });
-    Child_ {
+    ShoalProcess {
         child,
         endpoint,
         log,
     }
 }
+
+/// Acknowledged records: sequence number -> (partition key, data).
+type Acked = BTreeMap<String, (String, Vec<u8>)>;
 
 async fn crash_under_load(durability: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -147,7 +158,7 @@ async fn crash_under_load(durability: &str) {
     create_active(&c, "crash", 4).await;
 
     // Producers record every acknowledged (sequence number -> data) pair.
-    let acked: Arc<Mutex<BTreeMap<String, (String, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut producers = Vec::new();
     for p in 0..4 {
@@ -156,7 +167,12 @@ async fn crash_under_load(durability: &str) {
             let mut n = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
                 let batch: Vec<(String, Vec<u8>)> = (0..25)
-                    .map(|i| (format!("p{p}-{n}-{i}"), format!("payload {p} {n} {i}").into_bytes()))
+                    .map(|i| {
+                        (
+                            format!("p{p}-{n}-{i}"),
+                            format!("payload {p} {n} {i}").into_bytes(),
+                        )
+                    })
                     .collect();
                 let entries = batch
                     .iter()
@@ -169,7 +185,13 @@ async fn crash_under_load(durability: &str) {
                     })
                     .collect::<Vec<_>>();
                 n += 1;
-                match c.put_records().stream_name("crash").set_records(Some(entries)).send().await {
+                match c
+                    .put_records()
+                    .stream_name("crash")
+                    .set_records(Some(entries))
+                    .send()
+                    .await
+                {
                     Ok(r) => {
                         let mut a = acked.lock().unwrap();
                         for (res, (k, d)) in r.records().iter().zip(batch) {
@@ -192,7 +214,11 @@ async fn crash_under_load(durability: &str) {
         p.await.unwrap();
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 100, "the load ran (only {} acked)", acked.len());
+    assert!(
+        acked.len() > 100,
+        "the load ran (only {} acked)",
+        acked.len()
+    );
 
     let mut server = spawn_shoal(dir.path(), durability);
     let c = client(&server.endpoint, "us-east-1");
@@ -207,7 +233,12 @@ async fn crash_under_load(durability: &str) {
         }
     }
     let missing: Vec<_> = acked.keys().filter(|s| !seen.contains(*s)).collect();
-    assert!(missing.is_empty(), "{} acknowledged records lost, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
 
     // New writes never reuse a number handed out before the crash.
     let fresh = c
@@ -229,7 +260,10 @@ async fn crash_under_load(durability: &str) {
         .unwrap();
     for r in fresh.records() {
         let seq = r.sequence_number().unwrap();
-        assert!(!acked.contains_key(seq) && !seen.contains(seq), "sequence number {seq} reused");
+        assert!(
+            !acked.contains_key(seq) && !seen.contains(seq),
+            "sequence number {seq} reused"
+        );
     }
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -268,8 +302,18 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     assert!(exit.success(), "shoal exited with {exit:?}");
     // The reader thread may still be draining the last lines.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !server.log.lock().unwrap().iter().any(|l| l.contains("stopped cleanly")) {
-        assert!(Instant::now() < deadline, "no clean-stop line: {:?}", server.log.lock().unwrap());
+    while !server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("stopped cleanly"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no clean-stop line: {:?}",
+            server.log.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
