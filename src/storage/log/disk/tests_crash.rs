@@ -301,3 +301,44 @@ fn non_sync_modes_ack_at_once() {
         store.shutdown().unwrap();
     }
 }
+
+#[test]
+fn group_commit_shares_syncs() {
+    const THREADS: usize = 8;
+    const EACH: usize = 25;
+    let appends = (THREADS * EACH) as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let big = DiskOptions {
+        segment_max_bytes: 1 << 20,
+        ..opts(Durability::Sync)
+    };
+    let store = DiskLogStore::open(dir.path(), big).unwrap();
+    let own: Vec<_> = (0..THREADS as u64)
+        .map(|id| store.create(id).unwrap())
+        .collect();
+    let shared = store.create(100).unwrap();
+
+    // Different logs: one round covers appends of several logs.
+    let (_, rounds_before) = store.sync_counts();
+    std::thread::scope(|s| {
+        for log in &own {
+            s.spawn(move || fill(&**log, EACH, 0));
+        }
+    });
+    let rounds = store.sync_counts().1 - rounds_before;
+    assert!(rounds < appends, "{rounds} rounds for {appends} appends");
+
+    // One log: one fdatasync covers appends of several threads.
+    let (syncs_before, _) = store.sync_counts();
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| fill(&*shared, EACH, 0));
+        }
+    });
+    let syncs = store.sync_counts().0 - syncs_before;
+    assert!(syncs < appends, "{syncs} syncs for {appends} appends");
+    assert_eq!(read_all(&*shared, 0).len() as u64, appends);
+    for log in &own {
+        assert_eq!(read_all(&**log, 0).len(), EACH);
+    }
+}
