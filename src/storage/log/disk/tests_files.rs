@@ -178,3 +178,40 @@ fn open_files_stay_bounded_with_thousands_of_logs() {
     assert_eq!(store.list().unwrap().len(), LOGS as usize);
     assert!(open_fds() <= bound, "recovery keeps the bound too");
 }
+
+#[test]
+fn a_segment_torn_while_being_created_is_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskLogStore::open(dir.path(), opts(Durability::None)).unwrap();
+    let log = store.create(1).unwrap();
+    let mut expected = fill(&*log, 40, 0);
+    let end = log.bounds().end_offset;
+    drop((log, store));
+    // A crash right after a roll: the newest segment has half a header.
+    let newest = segment_files(dir.path(), 1).pop().unwrap();
+    let base = paths::parse_segment_name(&newest.file_name().unwrap().to_string_lossy()).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    expected.retain(|r| r.offset < base);
+
+    let store = DiskLogStore::open(dir.path(), opts(Durability::None)).unwrap();
+    let log = store.open(1).unwrap();
+    assert_eq!(read_all(&*log, 0), expected);
+    let b = log.bounds();
+    assert_eq!(
+        b.last_timestamp_ms,
+        Some(expected.last().unwrap().timestamp_ms)
+    );
+    assert_eq!(
+        std::fs::metadata(&newest).unwrap().len(),
+        24,
+        "header rewritten"
+    );
+    let (first, _) = put(&*log, 0, &[rec("k", b"again".to_vec())]);
+    assert!(first >= end);
+    assert_eq!(read_all(&*log, base).last().unwrap().offset, first);
+}
