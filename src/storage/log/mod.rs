@@ -90,6 +90,7 @@ pub struct ReadBatch {
     pub records: Vec<StoredRecord>,
     /// Where the next read should start: one past the last record returned, or the
     /// first readable offset at or after the requested one when nothing was returned.
+    /// Never past `end_offset`: reading at or beyond the end gives `end_offset`.
     pub next_offset: u64,
     /// The log's visible end at the time of the read (one past the newest readable record).
     pub end_offset: u64,

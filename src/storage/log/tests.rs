@@ -105,6 +105,7 @@ for_each_backend!(
     parallel_logs,
     create_list_remove,
     shutdown_refuses_writes,
+    readers_alongside_a_writer,
 );
 
 fn round_trip(store: &dyn LogStore) {
@@ -299,6 +300,44 @@ fn shutdown_refuses_writes(store: &dyn LogStore) {
     store.shutdown().unwrap();
     assert!(log.append(2, &[rec("k", b"after".to_vec())]).is_err());
     assert_eq!(read_all(&*log, 0).len(), 1, "reads still work");
+}
+
+fn readers_alongside_a_writer(store: &dyn LogStore) {
+    const BATCHES: usize = 150;
+    let log = store.create(11).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut seen = 0usize;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let end = log.bounds().end_offset;
+                let all = read_all(&*log, 0);
+                // Whole batches only, in order, and never fewer than before.
+                assert!(
+                    all.len() >= seen && all.len() % 3 == 0,
+                    "{} after {seen}",
+                    all.len()
+                );
+                assert!(all
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| r.data[..] == (i / 3).to_le_bytes()));
+                assert!(
+                    all.len() as u64 >= end,
+                    "everything below the end is readable"
+                );
+                seen = all.len();
+            }
+            seen
+        });
+        for i in 0..BATCHES {
+            let r = rec("k", i.to_le_bytes().to_vec());
+            put(&*log, i as i64, &[r.clone(), r.clone(), r]);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        assert!(reader.join().unwrap() <= BATCHES * 3);
+    });
+    assert_eq!(read_all(&*log, 0).len(), BATCHES * 3);
 }
 
 mod props {

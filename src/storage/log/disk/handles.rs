@@ -56,6 +56,13 @@ impl HandleCache {
         q.push_back(slot);
         if n > self.max_open {
             self.evict(&mut q);
+        } else if q.len() > 2 * self.max_open + 16 {
+            // Closed and dropped slots leave entries behind; drop them now and then so
+            // the queue stays proportional to the open files.
+            q.retain(|w| {
+                w.upgrade()
+                    .is_some_and(|s| s.file.try_lock().map_or(true, |f| f.is_some()))
+            });
         }
     }
 

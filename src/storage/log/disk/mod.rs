@@ -154,6 +154,16 @@ impl DiskLogStore {
             .store(true, Ordering::Release);
     }
 
+    /// (fdatasync calls, group-commit rounds) so far.
+    #[cfg(test)]
+    pub(crate) fn sync_counts(&self) -> (u64, u64) {
+        let h = &self.shared.health;
+        (
+            h.syncs.load(Ordering::Relaxed),
+            h.rounds.load(Ordering::Relaxed),
+        )
+    }
+
     #[cfg(test)]
     pub(crate) fn cached_handles(&self) -> usize {
         self.shared.cache.open_count()

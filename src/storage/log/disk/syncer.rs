@@ -19,6 +19,12 @@ pub(crate) struct Health {
     /// Test hook: the next sync fails as if the disk had returned EIO.
     #[cfg(test)]
     pub fail_next_sync: AtomicBool,
+    /// Test counter of fdatasync calls, to show that group commit shares them.
+    #[cfg(test)]
+    pub syncs: std::sync::atomic::AtomicU64,
+    /// Test counter of group-commit rounds that completed appends.
+    #[cfg(test)]
+    pub rounds: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
@@ -41,6 +47,8 @@ impl Health {
     /// kernel may have dropped the dirty pages and nothing written since can be trusted.
     pub fn sync(&self, file: &OpenFile) -> Result<(), StorageError> {
         self.check()?;
+        #[cfg(test)]
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         #[cfg(test)]
         let injected = self.fail_next_sync.swap(false, Ordering::AcqRel);
         #[cfg(not(test))]
@@ -130,6 +138,10 @@ impl Round {
 
     /// Syncs each dirty file once, then makes the covered appends visible in queue order.
     fn complete(&mut self, health: &Health) -> Result<(), StorageError> {
+        #[cfg(test)]
+        if !self.commits.is_empty() {
+            health.rounds.fetch_add(1, Ordering::Relaxed);
+        }
         let mut result = Ok(());
         for (_, file) in self.dirty.drain() {
             if let Err(e) = health.sync(&file) {
