@@ -23,6 +23,8 @@ pub enum StorageError {
     Poisoned(String),
     /// The log with this id does not exist (never created, or removed).
     LogNotFound(u64),
+    /// The log was sealed (its shard closed); appends must go elsewhere.
+    Sealed(u64),
     /// The catalog store failed.
     Catalog(String),
 }
@@ -56,6 +58,7 @@ impl std::fmt::Display for StorageError {
                 write!(f, "the store refuses writes after a failed fsync: {why}")
             }
             StorageError::LogNotFound(id) => write!(f, "log {id} does not exist"),
+            StorageError::Sealed(id) => write!(f, "log {id} is sealed"),
             StorageError::Catalog(why) => write!(f, "catalog error: {why}"),
         }
     }

@@ -2,7 +2,7 @@
 //! the same contract as the disk store (stamps, read limits, `next_offset`), so the
 //! shared behavioural tests hold for both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -28,10 +28,24 @@ impl MemoryLogStore {
 
 struct MemoryLog {
     id: LogId,
-    records: RwLock<Vec<StoredRecord>>,
+    records: RwLock<Records>,
     removed: AtomicBool,
     /// The store's flag, so handles refuse writes after shutdown.
     closed: Arc<AtomicBool>,
+}
+
+/// A log's records; `records[i]` has offset `base + i` (trimming moves `base`).
+#[derive(Default)]
+struct Records {
+    base: u64,
+    records: VecDeque<StoredRecord>,
+    sealed: bool,
+}
+
+impl Records {
+    fn end(&self) -> u64 {
+        self.base + self.records.len() as u64
+    }
 }
 
 impl LogStore for MemoryLogStore {
@@ -43,7 +57,7 @@ impl LogStore for MemoryLogStore {
         }
         let log = Arc::new(MemoryLog {
             id,
-            records: RwLock::new(Vec::new()),
+            records: RwLock::new(Records::default()),
             removed: AtomicBool::new(false),
             closed: Arc::new(AtomicBool::new(self.closed.load(Ordering::Acquire))),
         });
@@ -102,10 +116,16 @@ impl ShardLog for MemoryLog {
             return Err(StorageError::Poisoned("the store was shut down".into()));
         }
         let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());
-        let ts = log.last().map_or(now_ms, |r| r.timestamp_ms.max(now_ms));
-        let first = log.len() as u64;
+        if log.sealed {
+            return Err(StorageError::Sealed(self.id));
+        }
+        let ts = log
+            .records
+            .back()
+            .map_or(now_ms, |r| r.timestamp_ms.max(now_ms));
+        let first = log.end();
         for (i, r) in records.iter().enumerate() {
-            log.push(StoredRecord {
+            log.records.push_back(StoredRecord {
                 offset: first + i as u64,
                 timestamp_ms: ts,
                 key: r.key.clone(),
@@ -127,12 +147,12 @@ impl ShardLog for MemoryLog {
     ) -> Result<ReadBatch, StorageError> {
         self.check_live()?;
         let log = self.records.read().unwrap_or_else(|e| e.into_inner());
-        let end = log.len() as u64;
-        let last_ts = log.last().map(|r| r.timestamp_ms);
+        let end = log.end();
+        let last_ts = log.records.back().map(|r| r.timestamp_ms);
         let mut records = Vec::new();
         let mut bytes = 0usize;
-        let start = from.min(end) as usize;
-        for r in log[start..].iter().take(max_records) {
+        let start = (from.clamp(log.base, end) - log.base) as usize;
+        for r in log.records.range(start..).take(max_records) {
             let size = r.key.len() + r.data.len();
             if !records.is_empty() && bytes + size > max_bytes {
                 break;
@@ -142,7 +162,7 @@ impl ShardLog for MemoryLog {
         }
         let next_offset = match records.last() {
             Some(r) => r.offset + 1,
-            None if max_records == 0 => from.min(end),
+            None if max_records == 0 => from.clamp(log.base, end),
             None => end,
         };
         Ok(ReadBatch {
@@ -156,16 +176,43 @@ impl ShardLog for MemoryLog {
     fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError> {
         self.check_live()?;
         let log = self.records.read().unwrap_or_else(|e| e.into_inner());
-        let i = log.partition_point(|r| r.timestamp_ms < timestamp_ms);
-        Ok(i as u64)
+        let i = log.records.partition_point(|r| r.timestamp_ms < timestamp_ms);
+        Ok(log.base + i as u64)
     }
 
     fn bounds(&self) -> LogBounds {
         let log = self.records.read().unwrap_or_else(|e| e.into_inner());
         LogBounds {
-            start_offset: 0,
-            end_offset: log.len() as u64,
-            last_timestamp_ms: log.last().map(|r| r.timestamp_ms),
+            start_offset: log.base,
+            end_offset: log.end(),
+            last_timestamp_ms: log.records.back().map(|r| r.timestamp_ms),
         }
+    }
+
+    fn seal(&self) -> Result<u64, StorageError> {
+        self.check_live()?;
+        let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());
+        log.sealed = true;
+        Ok(log.end())
+    }
+
+    fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
+        self.check_live()?;
+        let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let mut freed = 0u64;
+        while log.records.front().is_some_and(|r| r.timestamp_ms < cutoff_ms) {
+            let r = log.records.pop_front().expect("front exists");
+            freed += (r.key.len() + r.data.len()) as u64;
+            log.base += 1;
+        }
+        Ok(freed)
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        let log = self.records.read().unwrap_or_else(|e| e.into_inner());
+        log.records
+            .iter()
+            .map(|r| (r.key.len() + r.data.len()) as u64)
+            .sum()
     }
 }

@@ -140,4 +140,12 @@ pub trait ShardLog: Send + Sync + 'static {
     /// The first offset whose arrival time is >= `timestamp_ms`, or the end offset.
     fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError>;
     fn bounds(&self) -> LogBounds;
+    /// Refuses every later append with [`StorageError::Sealed`] (resharding closed the
+    /// shard) and returns the offset one past the last record appended.
+    fn seal(&self) -> Result<u64, StorageError>;
+    /// Deletes stored data all of which is older than `cutoff_ms`: whole sealed segments
+    /// on disk (never the segment being appended to). Returns the bytes freed.
+    fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;
+    /// Bytes the log occupies in its store.
+    fn stored_bytes(&self) -> u64;
 }

@@ -106,7 +106,48 @@ for_each_backend!(
     create_list_remove,
     shutdown_refuses_writes,
     readers_alongside_a_writer,
+    seal_refuses_appends,
+    trim_frees_old_data,
 );
+
+fn seal_refuses_appends(store: &dyn LogStore) {
+    let log = store.create(1).unwrap();
+    put(&*log, 10, &[rec("a", "1"), rec("b", "2")]);
+    let end = log.seal().unwrap();
+    assert_eq!(end, log.bounds().end_offset);
+    match log.append(11, &[rec("c", "3")]) {
+        Err(StorageError::Sealed(1)) => {}
+        other => panic!("append after seal gave {other:?}"),
+    }
+    // What was written stays readable.
+    assert_eq!(read_all(&*log, 0).len(), 2);
+}
+
+fn trim_frees_old_data(store: &dyn LogStore) {
+    let log = store.create(1).unwrap();
+    // Old records (stamped 1000..1010), then new ones (stamped 5000..).
+    for i in 0..40 {
+        put(&*log, 1000 + i, &[rec("old", vec![b'o'; 300])]);
+    }
+    for i in 0..40 {
+        put(&*log, 5000 + i, &[rec("new", vec![b'n'; 300])]);
+    }
+    let before = log.stored_bytes();
+    let freed = log.trim_before(4000).unwrap();
+    assert!(freed > 0, "nothing freed");
+    assert_eq!(log.stored_bytes(), before - freed);
+    let left = read_all(&*log, 0);
+    // Only whole segments go: every new record is kept, and what is left is contiguous
+    // up to the end.
+    assert_eq!(left.iter().filter(|r| &r.key[..] == b"new").count(), 40);
+    assert!(left.windows(2).all(|w| w[1].offset == w[0].offset + 1));
+    assert_eq!(log.bounds().start_offset, left[0].offset);
+    // Trimming again with the same cutoff frees nothing more.
+    assert_eq!(log.trim_before(4000).unwrap(), 0);
+    // New appends continue after the end.
+    let (first, _) = put(&*log, 6000, &[rec("x", "y")]);
+    assert_eq!(first, left.last().unwrap().offset + 1);
+}
 
 fn round_trip(store: &dyn LogStore) {
     let log = store.create(7).unwrap();

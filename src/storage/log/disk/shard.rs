@@ -43,6 +43,8 @@ struct Writer {
     /// Offsets below this may have been handed out before a crash.
     floor: u64,
     index: IndexBuilder,
+    /// Set by `seal`: the shard was closed and takes no more appends.
+    sealed: bool,
 }
 
 impl DiskShardLog {
@@ -65,6 +67,7 @@ impl DiskShardLog {
                 last_ts: r.last_ts,
                 floor: r.floor,
                 index: r.index_builder,
+                sealed: false,
             }),
             visible: Arc::new(Visible::new(next_offset, r.last_ts)),
             removed: AtomicBool::new(false),
@@ -161,6 +164,9 @@ impl ShardLog for DiskShardLog {
     fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
         let mut w = lock(&self.writer);
         self.check_writable()?;
+        if w.sealed {
+            return Err(StorageError::Sealed(self.id));
+        }
         let ts = w.last_ts.map_or(now_ms, |t| t.max(now_ms));
         let first = w.next_offset;
         if records.is_empty() {
@@ -257,6 +263,48 @@ impl ShardLog for DiskShardLog {
         let (end, last_ts) = self.visible.get();
         let segs = self.segments.load_full();
         reader::offset_at_time(&segs, end, last_ts, timestamp_ms)
+    }
+
+    fn seal(&self) -> Result<u64, StorageError> {
+        let mut w = lock(&self.writer);
+        self.check_live()?;
+        w.sealed = true;
+        Ok(w.next_offset)
+    }
+
+    fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
+        // The writer lock keeps a roll from swapping the segment list meanwhile.
+        let _w = lock(&self.writer);
+        self.check_live()?;
+        let segs = self.segments.load_full();
+        // Timestamps never decrease along the log, so a segment is wholly older than
+        // the cutoff when the segment after it starts before the cutoff.
+        let expired = segs
+            .windows(2)
+            .take_while(|pair| pair[1].first_timestamp().is_some_and(|t| t < cutoff_ms))
+            .count();
+        if expired == 0 {
+            return Ok(0);
+        }
+        self.segments.store(Arc::new(segs[expired..].to_vec()));
+        let mut freed = 0;
+        for seg in &segs[..expired] {
+            seg.log.close();
+            seg.index_file.close();
+            freed += seg.size();
+            for path in [
+                paths::segment_log(&self.dir, seg.base),
+                paths::segment_index(&self.dir, seg.base),
+            ] {
+                std::fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+            }
+        }
+        paths::sync_dir(&self.dir)?;
+        Ok(freed)
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.segments.load().iter().map(|s| s.size()).sum()
     }
 
     fn bounds(&self) -> LogBounds {
