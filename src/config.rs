@@ -48,6 +48,9 @@ pub struct StreamsConfig {
     pub region: String,
     pub create_delay_ms: u64,
     pub delete_delay_ms: u64,
+    pub update_delay_ms: u64,
+    pub max_scalings_per_day: u32,
+    pub max_shards_per_stream: u32,
     pub shard_limit: u32,
     pub on_demand_shard_count: u32,
 }

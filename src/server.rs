@@ -48,6 +48,9 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
         account_id: s.account_id.clone(),
         create_delay_ms: s.create_delay_ms,
         delete_delay_ms: s.delete_delay_ms,
+        update_delay_ms: s.update_delay_ms,
+        max_scalings_per_day: s.max_scalings_per_day,
+        max_shards_per_stream: s.max_shards_per_stream,
         shard_limit: s.shard_limit,
         on_demand_shard_count: s.on_demand_shard_count,
     };

@@ -125,7 +125,43 @@ pub struct GetRecordsInput {
     pub limit: Option<u32>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SplitShardInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    pub shard_to_split: String,
+    pub new_starting_hash_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MergeShardsInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    pub shard_to_merge: String,
+    pub adjacent_shard_to_merge: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    pub target_shard_count: u32,
+}
+
 // ----- outputs -----
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateShardCountOutput {
+    pub stream_name: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: String,
+    pub current_shard_count: u32,
+    pub target_shard_count: u32,
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

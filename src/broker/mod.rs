@@ -5,6 +5,8 @@ pub mod arn;
 pub mod clock;
 pub mod error;
 pub mod records;
+pub mod reshape;
+pub mod reshard;
 pub mod routing;
 pub mod sequence;
 pub mod shards;
@@ -31,6 +33,12 @@ pub struct BrokerConfig {
     pub create_delay_ms: u64,
     /// How long a deleted stream stays DELETING before it is gone.
     pub delete_delay_ms: u64,
+    /// How long a stream shows UPDATING after a reshard or a setting change.
+    pub update_delay_ms: u64,
+    /// UpdateShardCount calls allowed per stream in a rolling 24 hours (AWS: 10).
+    pub max_scalings_per_day: u32,
+    /// Most open shards one stream may have (AWS: 10000 through UpdateShardCount).
+    pub max_shards_per_stream: u32,
     /// Open shards allowed per account and region, as AWS's shard quota.
     pub shard_limit: u32,
     /// Shards an ON_DEMAND stream starts with (AWS: 4 MiB/s of write capacity).
@@ -43,6 +51,9 @@ impl Default for BrokerConfig {
             account_id: "000000000000".into(),
             create_delay_ms: 500,
             delete_delay_ms: 500,
+            update_delay_ms: 500,
+            max_scalings_per_day: 10,
+            max_shards_per_stream: 10_000,
             shard_limit: 500,
             on_demand_shard_count: 4,
         }
@@ -180,7 +191,7 @@ impl Stream {
         arn::stream_arn(&self.region, &self.account, &self.name)
     }
 
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         crate::storage::catalog::stream_key(&self.account, &self.region, &self.name)
     }
 }
@@ -255,9 +266,13 @@ impl Broker {
             for s in &meta.shards {
                 referenced.insert(s.log_id);
                 next_log_id = next_log_id.max(s.log_id + 1);
+                let log = logs.open(s.log_id)?;
+                if s.closed.is_some() {
+                    log.seal()?;
+                }
                 shards.push(Arc::new(Shard {
                     meta: s.clone(),
-                    log: logs.open(s.log_id)?,
+                    log,
                 }));
             }
             let stream = Stream::new(meta, shards);
@@ -346,7 +361,18 @@ impl Broker {
 
     /// Persists a changed stream record and publishes the new status.
     fn commit_meta(&self, stream: &Stream, meta: StreamMeta) -> BrokerResult<()> {
-        self.catalog.commit(&[CatalogOp::PutStream(meta.clone())])?;
+        self.commit_meta_with(stream, meta, Vec::new())
+    }
+
+    /// Like `commit_meta`, with more changes in the same transaction.
+    fn commit_meta_with(
+        &self,
+        stream: &Stream,
+        meta: StreamMeta,
+        mut more: Vec<CatalogOp>,
+    ) -> BrokerResult<()> {
+        more.insert(0, CatalogOp::PutStream(meta.clone()));
+        self.catalog.commit(&more)?;
         stream
             .status
             .store(state_code(meta.state), Ordering::Release);

@@ -6,10 +6,11 @@ use bytes::Bytes;
 
 use super::token::{Reader, Writer};
 use super::{
-    arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
+    arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, ShardSet, Stream,
+    StreamRef,
 };
 use crate::storage::catalog::StreamState;
-use crate::storage::log::{DurableWait, RecordIn, StoredRecord};
+use crate::storage::log::{RecordIn, StoredRecord};
 use crate::storage::StorageError;
 
 /// One record a producer sends.
@@ -115,18 +116,51 @@ impl Broker {
                 });
             }
         }
-        let set = stream.shards();
+        let mut out: Vec<Option<Result<Placed, BrokerError>>> =
+            (0..entries.len()).map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..entries.len()).collect();
+        let mut set = stream.shards.load_full();
+        loop {
+            let sealed = self
+                .put_round(scope, &stream, &set, &entries, &pending, &mut out)
+                .await?;
+            if sealed.is_empty() {
+                break;
+            }
+            // A reshard sealed the target shard between routing and appending: wait for
+            // the new shard set (published right after the seal) and route again.
+            set = self.next_shard_set(&stream, &set).await?;
+            pending = sealed;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every entry was placed or failed"))
+            .collect())
+    }
+
+    /// Routes and appends `pending` entries against one shard set; returns the entries
+    /// whose shard turned out to be sealed.
+    async fn put_round(
+        &self,
+        scope: &Scope,
+        stream: &Stream,
+        set: &ShardSet,
+        entries: &[PutEntry],
+        pending: &[usize],
+        out: &mut [Option<Result<Placed, BrokerError>>],
+    ) -> BrokerResult<Vec<usize>> {
         // Group entry positions by target shard, keeping request order inside a group.
         let mut groups: Vec<(Arc<Shard>, Vec<usize>)> = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        for &i in pending {
+            let e = &entries[i];
             let key = e
                 .explicit_hash_key
                 .unwrap_or_else(|| routing::hash_key(&e.partition_key));
             let pos = routing::find_range(&set.open_starts, key).ok_or_else(|| {
-                BrokerError::Storage(StorageError::Catalog(format!(
+                BrokerError::Internal(format!(
                     "no open shard holds hash key {key} in stream {}",
                     stream.name
-                )))
+                ))
             })?;
             let shard = &set.open[pos];
             match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, shard)) {
@@ -135,8 +169,8 @@ impl Broker {
             }
         }
         let now = self.clock.now_ms();
-        let mut pending: Vec<(usize, Result<(u64, DurableWait), StorageError>)> = Vec::new();
-        for (g, (shard, idx)) in groups.iter().enumerate() {
+        let mut appended = Vec::with_capacity(groups.len());
+        for (shard, idx) in &groups {
             let batch: Vec<RecordIn> = idx
                 .iter()
                 .map(|&i| RecordIn {
@@ -144,24 +178,25 @@ impl Broker {
                     data: entries[i].data.clone(),
                 })
                 .collect();
-            let appended = shard
-                .log
-                .append(now, &batch)
-                .map(|a| (a.first_offset, a.durable));
-            pending.push((g, appended));
+            appended.push(shard.log.append(now, &batch));
         }
-        let mut out: Vec<Option<Result<Placed, BrokerError>>> =
-            (0..entries.len()).map(|_| None).collect();
-        for (g, appended) in pending {
-            let (shard, idx) = &groups[g];
+        let mut sealed = Vec::new();
+        for ((shard, idx), appended) in groups.iter().zip(appended) {
             let result = match appended {
-                Ok((first, durable)) => durable.wait().await.map(|_| first),
+                Ok(a) => a.durable.wait().await.map(|_| a.first_offset),
+                Err(StorageError::Sealed(_)) => {
+                    sealed.extend_from_slice(idx);
+                    continue;
+                }
                 // The stream was deleted under us: the whole call fails as AWS's would.
                 Err(StorageError::LogNotFound(_)) => {
                     return Err(self.not_found(scope, &stream.name))
                 }
                 Err(e) => Err(e),
             };
+            if let Err(e) = &result {
+                tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed");
+            }
             for (k, &i) in idx.iter().enumerate() {
                 out[i] = Some(match &result {
                     Ok(first) => Ok(Placed {
@@ -175,14 +210,27 @@ impl Broker {
                     Err(e) => Err(BrokerError::Internal(e.to_string())),
                 });
             }
-            if let Err(e) = result {
-                tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed");
-            }
         }
-        Ok(out
-            .into_iter()
-            .map(|o| o.expect("every entry was grouped"))
-            .collect())
+        Ok(sealed)
+    }
+
+    /// Waits (briefly) until the stream publishes a shard set other than `seen`.
+    async fn next_shard_set(
+        &self,
+        stream: &Stream,
+        seen: &Arc<ShardSet>,
+    ) -> BrokerResult<Arc<ShardSet>> {
+        for _ in 0..5_000 {
+            let now = stream.shards.load_full();
+            if !Arc::ptr_eq(&now, seen) {
+                return Ok(now);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        Err(BrokerError::Internal(format!(
+            "shard set of stream {} did not change after a shard was sealed",
+            stream.name
+        )))
     }
 
     fn shard_of(&self, scope: &Scope, stream: &Stream, shard_id: &str) -> BrokerResult<Arc<Shard>> {

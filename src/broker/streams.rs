@@ -62,6 +62,16 @@ pub struct StreamPage {
     pub next_token: Option<String>,
 }
 
+/// A status as AWS spells it.
+pub fn status_word(s: StreamState) -> &'static str {
+    match s {
+        StreamState::Creating => "CREATING",
+        StreamState::Active => "ACTIVE",
+        StreamState::Updating => "UPDATING",
+        StreamState::Deleting => "DELETING",
+    }
+}
+
 /// How long ListStreams and ListShards tokens stay valid, as on AWS.
 pub const NEXT_TOKEN_TTL_MS: i64 = 300_000;
 const LIST_STREAMS_TOKEN: u8 = 3;
@@ -121,24 +131,7 @@ impl Broker {
                 req.name, scope.account
             )));
         }
-        let open: usize = self
-            .streams
-            .load()
-            .values()
-            .filter(|s| s.account == scope.account && s.region == scope.region)
-            .map(|s| s.shards().open.len())
-            .sum();
-        let limit = self.config.shard_limit as usize;
-        if open + count as usize > limit {
-            return Err(BrokerError::LimitExceeded(format!(
-                "This request would exceed the shard limit for the account {} in {}. Current \
-                 shard count for the account: {open}. Limit: {limit}. Number of additional \
-                 shards that would have resulted from this request: {count}. Refer to the AWS \
-                 Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) \
-                 for current limits and how to request higher limits.",
-                scope.account, scope.region
-            )));
-        }
+        self.check_quota(scope, count as usize)?;
 
         let now = self.clock.now_ms();
         let mut shards = Vec::with_capacity(count as usize);
@@ -182,6 +175,7 @@ impl Broker {
             next_shard_index: count,
             shards: metas,
             tags: req.tags,
+            scalings_ms: Vec::new(),
         };
         let next_log_id = control.next_log_id + count as u64;
         if let Err(e) = self.catalog.commit(&[
@@ -278,7 +272,7 @@ impl Broker {
 
     /// Removes logs whose stream is gone; a failure leaves an orphan that the next
     /// start-up removes, so it is logged rather than returned.
-    fn remove_logs(&self, ids: impl Iterator<Item = u64>) {
+    pub(crate) fn remove_logs(&self, ids: impl Iterator<Item = u64>) {
         for id in ids {
             if let Err(e) = self.logs.remove(id) {
                 tracing::warn!(log = id, error = %e, "could not remove a log; it is removed at the next start");

@@ -41,6 +41,9 @@ pub struct StreamMeta {
     pub shards: Vec<ShardMeta>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// When UpdateShardCount last ran, for the per-day scaling quota.
+    #[serde(default)]
+    pub scalings_ms: Vec<i64>,
 }
 
 impl StreamMeta {
@@ -270,6 +273,7 @@ mod tests {
                 closed: None,
             }],
             tags: BTreeMap::new(),
+            scalings_ms: Vec::new(),
         }
     }
 

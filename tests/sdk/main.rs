@@ -5,5 +5,6 @@
 mod boto3;
 mod common;
 mod durability;
+mod reshard;
 mod scale;
 mod smoke;

@@ -2,6 +2,7 @@
 //! shape the response. The table in [`dispatch`] is the whole operation surface.
 
 mod records;
+mod reshard;
 mod streams;
 
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use super::shapes::StreamIdent;
 use super::target::Operation;
 use super::validate::parse_timestamp;
 use crate::broker::{Broker, Scope, StreamRef};
-use crate::storage::catalog::StreamState;
 
 /// What a handler needs to know about the request besides its body.
 pub struct Ctx<'a> {
@@ -44,6 +44,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         PutRecords => records::put_records(ctx, input).await,
         GetShardIterator => records::get_shard_iterator(ctx, input),
         GetRecords => records::get_records(ctx, input),
+        SplitShard => reshard::split_shard(ctx, input),
+        MergeShards => reshard::merge_shards(ctx, input),
+        UpdateShardCount => reshard::update_shard_count(ctx, input),
         other => Err(ApiError::not_supported(other.name())),
     }
 }
@@ -76,13 +79,4 @@ fn timestamp_ms(v: &Value, member: &str) -> Result<i64, ApiError> {
 
 fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
-}
-
-fn status_name(s: StreamState) -> &'static str {
-    match s {
-        StreamState::Creating => "CREATING",
-        StreamState::Active => "ACTIVE",
-        StreamState::Updating => "UPDATING",
-        StreamState::Deleting => "DELETING",
-    }
 }

@@ -3,10 +3,11 @@
 
 use serde_json::Value;
 
-use super::{decode, json, seconds, status_name, stream_ref, timestamp_ms, Ctx, Reply};
+use super::{decode, json, seconds, stream_ref, timestamp_ms, Ctx, Reply};
 use crate::api::error::ApiError;
 use crate::api::shapes::*;
 use crate::broker::shards::{ListShardsQuery, ShardFilter};
+use crate::broker::streams::status_word as status_name;
 use crate::broker::streams::{CreateStream, ShardView, StreamView};
 use crate::broker::StreamRef;
 

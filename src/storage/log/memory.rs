@@ -176,7 +176,9 @@ impl ShardLog for MemoryLog {
     fn offset_at_time(&self, timestamp_ms: i64) -> Result<u64, StorageError> {
         self.check_live()?;
         let log = self.records.read().unwrap_or_else(|e| e.into_inner());
-        let i = log.records.partition_point(|r| r.timestamp_ms < timestamp_ms);
+        let i = log
+            .records
+            .partition_point(|r| r.timestamp_ms < timestamp_ms);
         Ok(log.base + i as u64)
     }
 
@@ -200,7 +202,11 @@ impl ShardLog for MemoryLog {
         self.check_live()?;
         let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());
         let mut freed = 0u64;
-        while log.records.front().is_some_and(|r| r.timestamp_ms < cutoff_ms) {
+        while log
+            .records
+            .front()
+            .is_some_and(|r| r.timestamp_ms < cutoff_ms)
+        {
             let r = log.records.pop_front().expect("front exists");
             freed += (r.key.len() + r.data.len()) as u64;
             log.base += 1;

@@ -1,0 +1,46 @@
+//! Resharding handlers: SplitShard, MergeShards, UpdateShardCount.
+
+use serde_json::Value;
+
+use super::{decode, json, stream_ref, Ctx, Reply};
+use crate::api::error::ApiError;
+use crate::api::shapes::*;
+
+pub fn split_shard(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: SplitShardInput = decode(input)?;
+    ctx.broker.split_shard(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        &req.shard_to_split,
+        &req.new_starting_hash_key,
+    )?;
+    Ok(Reply::Empty)
+}
+
+pub fn merge_shards(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: MergeShardsInput = decode(input)?;
+    ctx.broker.merge_shards(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        &req.shard_to_merge,
+        &req.adjacent_shard_to_merge,
+    )?;
+    Ok(Reply::Empty)
+}
+
+pub fn update_shard_count(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    // ScalingType's only value, UNIFORM_SCALING, is enforced by the model's enum.
+    let req: UpdateShardCountInput = decode(input)?;
+    let stream = ctx.broker.stream(&ctx.scope, stream_ref(&req.stream))?;
+    let (current, target) = ctx.broker.update_shard_count(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        req.target_shard_count,
+    )?;
+    json(&UpdateShardCountOutput {
+        stream_name: stream.name.clone(),
+        stream_arn: stream.arn(),
+        current_shard_count: current,
+        target_shard_count: target,
+    })
+}

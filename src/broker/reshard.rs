@@ -1,0 +1,324 @@
+//! SplitShard, MergeShards and UpdateShardCount. Each is planned on a copy
+//! ([`super::reshape`]), then applied as one catalog transaction: parents closed with
+//! their final offsets, children opened with fresh hash ranges, the stream UPDATING.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::reshape::{Planned, Reshape};
+use super::{
+    arn, routing, Broker, BrokerError, BrokerResult, ControlState, Scope, Shard, ShardSet, Stream,
+    StreamRef,
+};
+use crate::storage::catalog::{CatalogOp, StreamState};
+use crate::storage::log::ShardLog;
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Broker {
+    /// Open shards of every stream in the scope (the account's shard quota counts these).
+    pub(crate) fn open_shards_in(&self, scope: &Scope) -> usize {
+        self.streams
+            .load()
+            .values()
+            .filter(|s| s.account == scope.account && s.region == scope.region)
+            .map(|s| s.shards().open.len())
+            .sum()
+    }
+
+    pub(crate) fn check_quota(&self, scope: &Scope, adding: usize) -> BrokerResult<()> {
+        let open = self.open_shards_in(scope);
+        let limit = self.config.shard_limit as usize;
+        if open + adding > limit {
+            return Err(BrokerError::LimitExceeded(format!(
+                "This request would exceed the shard limit for the account {} in {}. Current \
+                 shard count for the account: {open}. Limit: {limit}. Number of additional \
+                 shards that would have resulted from this request: {adding}. Refer to the AWS \
+                 Service Limits page (https://docs.aws.amazon.com/general/latest/gr/aws_service_limits.html) \
+                 for current limits and how to request higher limits.",
+                scope.account, scope.region
+            )));
+        }
+        Ok(())
+    }
+
+    /// Resharding needs an ACTIVE, provisioned stream.
+    fn reshardable(&self, scope: &Scope, r: StreamRef<'_>, op: &str) -> BrokerResult<Arc<Stream>> {
+        let stream = self.stream(scope, r)?;
+        if stream
+            .meta
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .on_demand
+        {
+            return Err(BrokerError::Validation(format!(
+                "{op} is not supported for stream {} under account {} because it is in ON_DEMAND mode.",
+                stream.name, scope.account
+            )));
+        }
+        let status = stream.status();
+        if status != StreamState::Active {
+            return Err(BrokerError::ResourceInUse(format!(
+                "Stream {} under account {} not ACTIVE, instead in state {}",
+                stream.name,
+                scope.account,
+                super::streams::status_word(status)
+            )));
+        }
+        Ok(stream)
+    }
+
+    fn open_shard(
+        &self,
+        scope: &Scope,
+        stream: &Stream,
+        shard_id: &str,
+    ) -> BrokerResult<Arc<Shard>> {
+        let shard = arn::parse_shard_id(shard_id)
+            .and_then(|i| stream.shards().by_index(i).cloned())
+            .ok_or_else(|| {
+                BrokerError::ResourceNotFound(format!(
+                    "Could not find shard {shard_id} in stream {} under account {}.",
+                    stream.name, scope.account
+                ))
+            })?;
+        if shard.meta.closed.is_some() {
+            return Err(BrokerError::InvalidArgument(format!(
+                "Shard {} in stream {} under account {} has already been merged or split, and \
+                 thus is not eligible for merging or splitting.",
+                arn::shard_id(shard.meta.index),
+                stream.name,
+                scope.account
+            )));
+        }
+        Ok(shard)
+    }
+
+    pub fn split_shard(
+        self: &Arc<Self>,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        shard_id: &str,
+        new_starting_hash_key: &str,
+    ) -> BrokerResult<()> {
+        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let stream = self.reshardable(scope, r, "SplitShard")?;
+        let shard = self.open_shard(scope, &stream, shard_id)?;
+        let (start, end) = (shard.meta.start_hash, shard.meta.end_hash);
+        let at = routing::parse_hash_key(new_starting_hash_key)
+            .filter(|k| *k > start.saturating_add(1) && *k < end)
+            .ok_or_else(|| {
+                BrokerError::InvalidArgument(format!(
+                    "NewStartingHashKey {new_starting_hash_key} used in SplitShard() on shard {} in \
+                     stream {} under account {} is not both greater than one plus the shard's \
+                     StartingHashKey {start} and less than the shard's EndingHashKey {end}.",
+                    arn::shard_id(shard.meta.index),
+                    stream.name,
+                    scope.account
+                ))
+            })?;
+        self.check_quota(scope, 1)?;
+        let mut plan = self.plan(&control, &stream);
+        plan.split(shard.meta.index, at);
+        self.apply(&mut control, &stream, plan.finish(), None)
+    }
+
+    pub fn merge_shards(
+        self: &Arc<Self>,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        shard_to_merge: &str,
+        adjacent_shard_to_merge: &str,
+    ) -> BrokerResult<()> {
+        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let stream = self.reshardable(scope, r, "MergeShards")?;
+        let a = self.open_shard(scope, &stream, shard_to_merge)?;
+        let b = self.open_shard(scope, &stream, adjacent_shard_to_merge)?;
+        let adjacent = a.meta.end_hash.checked_add(1) == Some(b.meta.start_hash)
+            || b.meta.end_hash.checked_add(1) == Some(a.meta.start_hash);
+        if !adjacent {
+            return Err(BrokerError::InvalidArgument(format!(
+                "Shards {} and {} in stream {} under account {} are not an adjacent pair of shards eligible for merging",
+                arn::shard_id(a.meta.index),
+                arn::shard_id(b.meta.index),
+                stream.name,
+                scope.account
+            )));
+        }
+        let mut plan = self.plan(&control, &stream);
+        plan.merge(a.meta.index, b.meta.index);
+        self.apply(&mut control, &stream, plan.finish(), None)
+    }
+
+    /// Returns (current, target) open shard counts.
+    pub fn update_shard_count(
+        self: &Arc<Self>,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        target: u32,
+    ) -> BrokerResult<(u32, u32)> {
+        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let stream = self.reshardable(scope, r, "UpdateShardCount")?;
+        let current = stream.shards().open.len() as u32;
+        let (name, acct) = (&stream.name, &scope.account);
+        if target > current.saturating_mul(2) {
+            return Err(BrokerError::InvalidArgument(format!(
+                "UpdateShardCount failed for stream {name} under account {acct}: TargetShardCount \
+                 {target} is more than double the current open shard count {current}."
+            )));
+        }
+        if target < current.div_ceil(2) {
+            return Err(BrokerError::InvalidArgument(format!(
+                "UpdateShardCount failed for stream {name} under account {acct}: TargetShardCount \
+                 {target} is less than half the current open shard count {current}."
+            )));
+        }
+        if target > self.config.max_shards_per_stream {
+            return Err(BrokerError::LimitExceeded(format!(
+                "UpdateShardCount failed for stream {name} under account {acct}: a stream may have \
+                 at most {} shards.",
+                self.config.max_shards_per_stream
+            )));
+        }
+        let now = self.clock.now_ms();
+        let mut recent: Vec<i64> = stream
+            .meta
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .scalings_ms
+            .iter()
+            .copied()
+            .filter(|t| now - t < DAY_MS)
+            .collect();
+        if recent.len() >= self.config.max_scalings_per_day as usize {
+            return Err(BrokerError::LimitExceeded(format!(
+                "UpdateShardCount failed for stream {name} under account {acct}: the stream was \
+                 scaled {} times in the last 24 hours, the most allowed.",
+                recent.len()
+            )));
+        }
+        self.check_quota(scope, target.saturating_sub(current) as usize)?;
+        let mut plan = self.plan(&control, &stream);
+        plan.uniform(target);
+        recent.push(now);
+        self.apply(&mut control, &stream, plan.finish(), Some(recent))?;
+        Ok((current, target))
+    }
+
+    fn plan(&self, control: &ControlState, stream: &Stream) -> Reshape {
+        let meta = stream.meta.lock().unwrap_or_else(|p| p.into_inner());
+        Reshape::new(
+            &meta.shards,
+            meta.next_shard_index,
+            control.next_log_id,
+            self.clock.now_ms(),
+        )
+    }
+
+    /// Creates the children's logs, seals the parents' (recording where each ended),
+    /// commits the new shard list in one transaction and publishes it.
+    fn apply(
+        self: &Arc<Self>,
+        control: &mut ControlState,
+        stream: &Arc<Stream>,
+        planned: Planned,
+        scalings_ms: Option<Vec<i64>>,
+    ) -> BrokerResult<()> {
+        let old = stream.shards();
+        let mut logs: Vec<(u32, Arc<dyn ShardLog>)> = Vec::new();
+        for index in &planned.created {
+            let meta = planned
+                .shards
+                .iter()
+                .find(|s| s.index == *index)
+                .expect("created shard is planned");
+            match self.logs.create(meta.log_id) {
+                Ok(log) => logs.push((meta.index, log)),
+                Err(e) => {
+                    let made = planned
+                        .shards
+                        .iter()
+                        .filter(|s| logs.iter().any(|(i, _)| *i == s.index))
+                        .map(|s| s.log_id);
+                    self.remove_logs(made);
+                    return Err(e.into());
+                }
+            }
+        }
+        let new_log = |index: u32| {
+            logs.iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, l)| l.clone())
+                .expect("a log was created for every new shard")
+        };
+        let mut shards = planned.shards;
+        // Seal every shard the plan closed; from here on appends to them fail with
+        // `Sealed` and the write path retries against the published children.
+        for s in shards.iter_mut() {
+            let Some(closed) = s.closed.as_mut() else {
+                continue;
+            };
+            let log = match old.by_index(s.index) {
+                Some(existing) if existing.meta.closed.is_none() => existing.log.clone(),
+                Some(_) => continue,
+                None => new_log(s.index),
+            };
+            closed.end_offset = log.seal()?;
+        }
+        let mut meta = stream.meta();
+        meta.shards = shards.clone();
+        meta.next_shard_index = planned.next_index;
+        if let Some(times) = scalings_ms {
+            meta.scalings_ms = times;
+        }
+        let delay = self.config.update_delay_ms;
+        if delay > 0 {
+            meta.state = StreamState::Updating;
+        }
+        self.commit_meta_with(
+            stream,
+            meta,
+            vec![CatalogOp::PutSetting {
+                name: super::SETTING_NEXT_LOG_ID.into(),
+                value: planned.next_log_id.to_le_bytes().to_vec(),
+            }],
+        )?;
+        control.next_log_id = planned.next_log_id;
+        let all = shards
+            .into_iter()
+            .map(|m| {
+                let log = match old.by_index(m.index) {
+                    Some(existing) => existing.log.clone(),
+                    None => new_log(m.index),
+                };
+                Arc::new(Shard { meta: m, log })
+            })
+            .collect();
+        stream.shards.store(Arc::new(ShardSet::new(all)));
+        if delay > 0 {
+            self.finish_updating_later(stream, delay);
+        }
+        Ok(())
+    }
+
+    /// Moves an UPDATING stream back to ACTIVE after `delay` ms.
+    pub(crate) fn finish_updating_later(self: &Arc<Self>, stream: &Stream, delay: u64) {
+        let me = self.clone();
+        let (key, created) = (stream.key(), stream.created_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let _control = me.control.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(stream) = me.streams.load().get(&key).cloned() else {
+                return;
+            };
+            if stream.created_ms != created || stream.status() != StreamState::Updating {
+                return;
+            }
+            let mut meta = stream.meta();
+            meta.state = StreamState::Active;
+            if let Err(e) = me.commit_meta(&stream, meta) {
+                tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE again");
+            }
+        });
+    }
+}
