@@ -7,6 +7,7 @@ pub mod error;
 pub mod records;
 pub mod reshape;
 pub mod reshard;
+pub mod retention;
 pub mod routing;
 pub mod sequence;
 pub mod shards;
@@ -14,7 +15,7 @@ pub mod streams;
 pub mod token;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -126,6 +127,8 @@ pub struct Stream {
     status: AtomicU8,
     /// Mirrors `meta.retention_hours`, read by every GetRecords.
     retention_hours: AtomicU32,
+    /// Mirrors `meta.expired_before_ms`.
+    expired_before_ms: AtomicI64,
     /// Mirrors `meta.max_record_size_kib` in bytes, read by every put.
     max_record_bytes: AtomicUsize,
     /// The persisted metadata; changed only by control-plane calls, under
@@ -161,6 +164,7 @@ impl Stream {
             created_ms: meta.created_ms,
             status: AtomicU8::new(state_code(meta.state)),
             retention_hours: AtomicU32::new(meta.retention_hours),
+            expired_before_ms: AtomicI64::new(meta.expired_before_ms),
             max_record_bytes: AtomicUsize::new(meta.max_record_size_kib as usize * 1024),
             shards: ArcSwap::from_pointee(ShardSet::new(shards)),
             meta: Mutex::new(meta),
@@ -177,6 +181,11 @@ impl Stream {
 
     pub fn retention_ms(&self) -> i64 {
         self.retention_hours.load(Ordering::Acquire) as i64 * 3_600_000
+    }
+
+    /// Records stamped before this are past retention and never returned.
+    pub fn retention_cutoff(&self, now_ms: i64) -> i64 {
+        (now_ms - self.retention_ms()).max(self.expired_before_ms.load(Ordering::Acquire))
     }
 
     pub fn max_record_bytes(&self) -> usize {
@@ -379,6 +388,9 @@ impl Broker {
         stream
             .retention_hours
             .store(meta.retention_hours, Ordering::Release);
+        stream
+            .expired_before_ms
+            .store(meta.expired_before_ms, Ordering::Release);
         stream
             .max_record_bytes
             .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);

@@ -247,7 +247,7 @@ impl Broker {
     /// The oldest offset a reader may see: records older than the retention period
     /// are never returned, whether or not their segment has been deleted yet.
     fn trim_offset(&self, stream: &Stream, shard: &Shard, now: i64) -> BrokerResult<u64> {
-        let by_time = shard.log.offset_at_time(now - stream.retention_ms())?;
+        let by_time = shard.log.offset_at_time(stream.retention_cutoff(now))?;
         Ok(by_time.max(shard.log.bounds().start_offset))
     }
 

@@ -104,7 +104,7 @@ impl Broker {
             .unwrap_or(PAGE_CAP as u32)
             .clamp(1, PAGE_CAP as u32) as usize;
         let set = pos.stream.shards();
-        let trim_horizon = now - pos.stream.retention_ms();
+        let trim_horizon = pos.stream.retention_cutoff(now);
         let live: HashSet<u32> = set.all.iter().map(|s| s.meta.index).collect();
         let mut matching = set
             .all

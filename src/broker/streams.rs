@@ -176,6 +176,7 @@ impl Broker {
             shards: metas,
             tags: req.tags,
             scalings_ms: Vec::new(),
+            expired_before_ms: 0,
         };
         let next_log_id = control.next_log_id + count as u64;
         if let Err(e) = self.catalog.commit(&[

@@ -44,6 +44,10 @@ pub struct StreamMeta {
     /// When UpdateShardCount last ran, for the per-day scaling quota.
     #[serde(default)]
     pub scalings_ms: Vec<i64>,
+    /// Records older than this stay invisible even after retention is raised: data
+    /// that expired once never comes back.
+    #[serde(default)]
+    pub expired_before_ms: i64,
 }
 
 impl StreamMeta {
@@ -274,6 +278,7 @@ mod tests {
             }],
             tags: BTreeMap::new(),
             scalings_ms: Vec::new(),
+            expired_before_ms: 0,
         }
     }
 
