@@ -101,7 +101,12 @@ pub async fn wait_active(client: &Client, name: &str) {
             .send()
             .await
             .expect("describe");
-        if d.stream_description_summary().unwrap().stream_status().as_str() == "ACTIVE" {
+        if d.stream_description_summary()
+            .unwrap()
+            .stream_status()
+            .as_str()
+            == "ACTIVE"
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

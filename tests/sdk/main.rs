@@ -3,4 +3,8 @@
 //! tests live in this one binary so the SDK is linked once.
 
 mod common;
+mod records;
+mod shards;
 mod smoke;
+mod streams;
+mod wire;
