@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "shoal", version, about = "A durable broker that speaks the Amazon Kinesis Data Streams API")]
+#[command(
+    name = "shoal",
+    version,
+    about = "A durable broker that speaks the Amazon Kinesis Data Streams API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -82,7 +82,8 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-                Config::from_file_text(&text).map_err(|e| format!("config file {}: {e}", p.display()))
+                Config::from_file_text(&text)
+                    .map_err(|e| format!("config file {}: {e}", p.display()))
             }
         }
     }
@@ -105,7 +106,10 @@ impl Config {
         self.durability()?;
         let s = &self.streams;
         if s.account_id.len() != 12 || !s.account_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("streams.account_id must be 12 digits (got {:?})", s.account_id));
+            return Err(format!(
+                "streams.account_id must be 12 digits (got {:?})",
+                s.account_id
+            ));
         }
         if s.region.is_empty() {
             return Err("streams.region must not be empty".into());
@@ -151,7 +155,8 @@ mod tests {
 
     #[test]
     fn a_file_overrides_only_what_it_names() {
-        let c = Config::from_file_text("[server]\nport = 9000\n[storage]\ndurability = \"none\"\n").unwrap();
+        let c = Config::from_file_text("[server]\nport = 9000\n[storage]\ndurability = \"none\"\n")
+            .unwrap();
         assert_eq!(c.server.port, 9000);
         assert_eq!(c.server.host, "127.0.0.1");
         assert_eq!(c.durability().unwrap(), Durability::None);

@@ -15,8 +15,8 @@
 //! `api::error` maps them to status codes and wire codes.
 
 pub mod api;
-pub mod storage;
 pub mod broker;
 pub mod cli;
 pub mod config;
 pub mod server;
+pub mod storage;

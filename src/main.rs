@@ -36,9 +36,15 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let broker = shoal::server::open_broker(&config, Arc::new(SystemClock))?;
-        let listener = tokio::net::TcpListener::bind((config.server.host.as_str(), config.server.port))
-            .await
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        let listener =
+            tokio::net::TcpListener::bind((config.server.host.as_str(), config.server.port))
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot listen on {}:{}: {e}",
+                        config.server.host, config.server.port
+                    )
+                })?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let store = if config.storage.in_memory {
             "in memory".to_string()
@@ -62,7 +68,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");

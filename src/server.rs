@@ -100,7 +100,12 @@ pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let broker = open_broker(&config, clock)?;
     let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
         .await
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.server.host, config.server.port))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}:{}: {e}",
+                config.server.host, config.server.port
+            )
+        })?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (tx, rx) = oneshot::channel::<()>();
     let b = broker.clone();

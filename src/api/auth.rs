@@ -15,7 +15,10 @@ pub struct CredentialScope {
 
 /// Finds the credential scope in the `Authorization` header or, for presigned
 /// requests, in the `X-Amz-Credential` query parameter.
-pub fn credential_scope(headers: &HeaderMap, query: Option<&str>) -> Result<CredentialScope, ApiError> {
+pub fn credential_scope(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<CredentialScope, ApiError> {
     let header = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -47,9 +50,12 @@ fn incomplete(what: &str, header: &str) -> ApiError {
 }
 
 fn from_header(h: &str, headers: &HeaderMap) -> Result<CredentialScope, ApiError> {
-    let params = h
-        .strip_prefix("AWS4-HMAC-SHA256")
-        .ok_or_else(|| incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm.", h))?;
+    let params = h.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
+        incomplete(
+            "Authorization header requires the AWS4-HMAC-SHA256 algorithm.",
+            h,
+        )
+    })?;
     let mut credential = None;
     let (mut signed_headers, mut signature) = (false, false);
     for part in params.split(',') {
@@ -65,10 +71,16 @@ fn from_header(h: &str, headers: &HeaderMap) -> Result<CredentialScope, ApiError
     let credential = credential
         .ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter.", h))?;
     if !signature {
-        return Err(incomplete("Authorization header requires 'Signature' parameter.", h));
+        return Err(incomplete(
+            "Authorization header requires 'Signature' parameter.",
+            h,
+        ));
     }
     if !signed_headers {
-        return Err(incomplete("Authorization header requires 'SignedHeaders' parameter.", h));
+        return Err(incomplete(
+            "Authorization header requires 'SignedHeaders' parameter.",
+            h,
+        ));
     }
     if !headers.contains_key("x-amz-date") && !headers.contains_key(http::header::DATE) {
         return Err(incomplete(
@@ -142,6 +154,11 @@ mod tests {
     #[test]
     fn accepts_presigned_queries() {
         let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240102%2Fap-south-1%2Fkinesis%2Faws4_request";
-        assert_eq!(credential_scope(&headers(None, false), Some(q)).unwrap().region, "ap-south-1");
+        assert_eq!(
+            credential_scope(&headers(None, false), Some(q))
+                .unwrap()
+                .region,
+            "ap-south-1"
+        );
     }
 }

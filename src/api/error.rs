@@ -78,7 +78,11 @@ impl ApiError {
         let mut obj = serde_json::Map::new();
         obj.insert("__type".into(), self.code.into());
         if let Some(m) = &self.message {
-            let key = if self.capital_message { "Message" } else { "message" };
+            let key = if self.capital_message {
+                "Message"
+            } else {
+                "message"
+            };
             obj.insert(key.into(), m.clone().into());
         }
         serde_json::to_vec(&obj).unwrap_or_default()

@@ -59,7 +59,10 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_1_1),
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -91,7 +94,10 @@ async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
         ));
     }
     if parts.method != http::Method::POST
-        || !matches!(media, JSON_1_1 | "application/x-amz-json-1.0" | "application/json")
+        || !matches!(
+            media,
+            JSON_1_1 | "application/x-amz-json-1.0" | "application/json"
+        )
     {
         return Err(ApiError::unknown_operation());
     }
@@ -110,7 +116,9 @@ async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
         .and_then(|v| v.parse::<usize>().ok());
     let too_large = |n: Option<usize>| {
         ApiError::validation(match n {
-            Some(n) => format!("Request body of {n} bytes exceeds the maximum request size of {max} bytes."),
+            Some(n) => format!(
+                "Request body of {n} bytes exceeds the maximum request size of {max} bytes."
+            ),
             None => format!("Request body exceeds the maximum request size of {max} bytes."),
         })
     };

@@ -300,7 +300,9 @@ impl Broker {
             (Some(n), None) => n.to_string(),
             (name, Some(a)) => {
                 let parsed = arn::parse_stream_arn(a).ok_or_else(|| {
-                    BrokerError::InvalidArgument(format!("StreamARN {a} is not a valid stream ARN."))
+                    BrokerError::InvalidArgument(format!(
+                        "StreamARN {a} is not a valid stream ARN."
+                    ))
                 })?;
                 if let Some(n) = name {
                     if n != parsed.name {

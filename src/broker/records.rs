@@ -5,7 +5,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::token::{Reader, Writer};
-use super::{arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef};
+use super::{
+    arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
+};
 use crate::storage::catalog::StreamState;
 use crate::storage::log::{DurableWait, RecordIn, StoredRecord};
 use crate::storage::StorageError;
@@ -173,7 +175,10 @@ impl Broker {
                 tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed");
             }
         }
-        Ok(out.into_iter().map(|o| o.expect("every entry was grouped")).collect())
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every entry was grouped"))
+            .collect())
     }
 
     fn shard_of(&self, scope: &Scope, stream: &Stream, shard_id: &str) -> BrokerResult<Arc<Shard>> {
@@ -260,7 +265,10 @@ impl Broker {
 
     fn open_iterator(&self, token: &str) -> BrokerResult<Position> {
         let invalid = || BrokerError::InvalidArgument("Invalid ShardIterator.".into());
-        let payload = self.signer.open(ITERATOR_TOKEN, token).ok_or_else(invalid)?;
+        let payload = self
+            .signer
+            .open(ITERATOR_TOKEN, token)
+            .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
         let p = Position {
             issued_ms: r.i64().ok_or_else(invalid)?,
@@ -277,7 +285,12 @@ impl Broker {
         Ok(p)
     }
 
-    pub fn get_records(&self, scope: &Scope, iterator: &str, limit: Option<u32>) -> BrokerResult<GetRecordsOut> {
+    pub fn get_records(
+        &self,
+        scope: &Scope,
+        iterator: &str,
+        limit: Option<u32>,
+    ) -> BrokerResult<GetRecordsOut> {
         let pos = self.open_iterator(iterator)?;
         let now = self.clock.now_ms();
         if now - pos.issued_ms > ITERATOR_TTL_MS {
@@ -288,7 +301,9 @@ impl Broker {
             )));
         }
         if pos.account != scope.account || pos.region != scope.region {
-            return Err(BrokerError::InvalidArgument("Invalid ShardIterator.".into()));
+            return Err(BrokerError::InvalidArgument(
+                "Invalid ShardIterator.".into(),
+            ));
         }
         let stream = self
             .lookup(scope, &pos.name)
@@ -297,10 +312,13 @@ impl Broker {
         let shard = self.shard_of(scope, &stream, &arn::shard_id(pos.shard_index))?;
         let from = pos.offset.max(self.trim_offset(&stream, &shard, now)?);
         let limit = limit.map_or(MAX_GET_RECORDS, |l| (l as usize).clamp(1, MAX_GET_RECORDS));
-        let batch = shard.log.read(from, limit, MAX_GET_BYTES).map_err(|e| match e {
-            StorageError::LogNotFound(_) => self.not_found(scope, &stream.name),
-            e => e.into(),
-        })?;
+        let batch = shard
+            .log
+            .read(from, limit, MAX_GET_BYTES)
+            .map_err(|e| match e {
+                StorageError::LogNotFound(_) => self.not_found(scope, &stream.name),
+                e => e.into(),
+            })?;
         let records: Vec<RecordOut> = batch
             .records
             .into_iter()
@@ -314,7 +332,9 @@ impl Broker {
         };
         let closed_end = shard.meta.closed.map(|c| c.end_offset);
         let (next_iterator, child_shards) = match closed_end {
-            Some(end) if batch.next_offset >= end => (None, self.children(&stream, pos.shard_index)),
+            Some(end) if batch.next_offset >= end => {
+                (None, self.children(&stream, pos.shard_index))
+            }
             _ => (
                 Some(self.seal_iterator(&stream, pos.shard_index, batch.next_offset, now)),
                 Vec::new(),

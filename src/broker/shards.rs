@@ -55,7 +55,10 @@ impl Broker {
                 let conflicts = [
                     ("StreamName", q.stream.name.is_some()),
                     ("StreamARN", q.stream.arn.is_some()),
-                    ("ExclusiveStartShardId", q.exclusive_start_shard_id.is_some()),
+                    (
+                        "ExclusiveStartShardId",
+                        q.exclusive_start_shard_id.is_some(),
+                    ),
                     ("ShardFilter", q.filter.is_some()),
                     ("StreamCreationTimestamp", q.stream_creation_ms.is_some()),
                 ];
@@ -96,7 +99,10 @@ impl Broker {
                 pos.stream.name, scope.account
             )));
         }
-        let limit = q.max_results.unwrap_or(PAGE_CAP as u32).clamp(1, PAGE_CAP as u32) as usize;
+        let limit = q
+            .max_results
+            .unwrap_or(PAGE_CAP as u32)
+            .clamp(1, PAGE_CAP as u32) as usize;
         let set = pos.stream.shards();
         let retention_ms = pos.stream.meta().retention_hours as i64 * 3_600_000;
         let trim_horizon = now - retention_ms;
@@ -113,13 +119,21 @@ impl Broker {
             shards.push(pos.stream.shard_view(s));
         }
         let next_token = match (matching.next(), last) {
-            (Some(_), Some(last)) => Some(self.list_shards_token(&pos.stream, pos.filter, last, now)),
+            (Some(_), Some(last)) => {
+                Some(self.list_shards_token(&pos.stream, pos.filter, last, now))
+            }
             _ => None,
         };
         Ok(ShardPage { shards, next_token })
     }
 
-    fn list_shards_token(&self, stream: &Stream, filter: ShardFilter, last: u32, now: i64) -> String {
+    fn list_shards_token(
+        &self,
+        stream: &Stream,
+        filter: ShardFilter,
+        last: u32,
+        now: i64,
+    ) -> String {
         let (code, arg) = match filter {
             ShardFilter::AfterShardId(id) => (0, id as i64),
             ShardFilter::AtTrimHorizon => (1, 0),
@@ -140,9 +154,17 @@ impl Broker {
         self.signer.seal(LIST_SHARDS_TOKEN, &w.0)
     }
 
-    fn open_list_shards_token(&self, scope: &Scope, token: &str, now: i64) -> BrokerResult<Position> {
+    fn open_list_shards_token(
+        &self,
+        scope: &Scope,
+        token: &str,
+        now: i64,
+    ) -> BrokerResult<Position> {
         let invalid = || BrokerError::InvalidArgument("Invalid NextToken.".into());
-        let payload = self.signer.open(LIST_SHARDS_TOKEN, token).ok_or_else(invalid)?;
+        let payload = self
+            .signer
+            .open(LIST_SHARDS_TOKEN, token)
+            .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
         let issued = r.i64().ok_or_else(invalid)?;
         let created = r.i64().ok_or_else(invalid)?;
@@ -196,8 +218,6 @@ fn matches(filter: ShardFilter, s: &Shard, trim_horizon: i64, live: &HashSet<u32
         ShardFilter::AtLatest => m.closed.is_none(),
         ShardFilter::AtTrimHorizon => open_at(trim_horizon) || !has_live_parent,
         ShardFilter::AtTimestamp(ts) => open_at(ts),
-        ShardFilter::FromTimestamp(ts) => {
-            ts <= trim_horizon || closed_ms.is_none_or(|c| c >= ts)
-        }
+        ShardFilter::FromTimestamp(ts) => ts <= trim_horizon || closed_ms.is_none_or(|c| c >= ts),
     }
 }

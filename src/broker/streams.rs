@@ -10,8 +10,8 @@ use arc_swap::ArcSwap;
 
 use super::token::{Reader, Writer};
 use super::{
-    arn, routing, sequence, state_code, Broker, BrokerError, BrokerResult, Scope, Shard,
-    ShardSet, Stream, StreamRef,
+    arn, routing, sequence, state_code, Broker, BrokerError, BrokerResult, Scope, Shard, ShardSet,
+    Stream, StreamRef,
 };
 use crate::storage::catalog::{CatalogOp, ShardMeta, StreamMeta, StreamState};
 
@@ -105,8 +105,7 @@ impl Broker {
         let count = if req.on_demand {
             if req.shard_count.is_some() {
                 return Err(BrokerError::Validation(
-                    "ShardCount must not be specified when the stream mode is ON_DEMAND."
-                        .into(),
+                    "ShardCount must not be specified when the stream mode is ON_DEMAND.".into(),
                 ));
             }
             self.config.on_demand_shard_count
@@ -339,7 +338,11 @@ impl Broker {
         })
     }
 
-    pub fn describe_stream_summary(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<StreamView> {
+    pub fn describe_stream_summary(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+    ) -> BrokerResult<StreamView> {
         Ok(self.stream(scope, r)?.view())
     }
 
@@ -383,7 +386,10 @@ impl Broker {
 
     fn open_list_streams_token(&self, token: &str, now: i64) -> BrokerResult<String> {
         let invalid = || BrokerError::InvalidArgument("Invalid NextToken.".into());
-        let payload = self.signer.open(LIST_STREAMS_TOKEN, token).ok_or_else(invalid)?;
+        let payload = self
+            .signer
+            .open(LIST_STREAMS_TOKEN, token)
+            .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
         let (issued, last) = (r.i64().ok_or_else(invalid)?, r.str().ok_or_else(invalid)?);
         check_token_age(issued, now)?;
@@ -400,4 +406,3 @@ pub(crate) fn check_token_age(issued_ms: i64, now_ms: i64) -> BrokerResult<()> {
     }
     Ok(())
 }
-

@@ -47,7 +47,10 @@ impl Signer {
         let (body, tag) = buf[1..].split_at(buf.len() - 1 - MAC_LEN);
         let expected = self.mac(kind, body);
         // Constant-time comparison: the tag must not leak byte by byte.
-        let diff = expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        let diff = expected
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         (diff == 0).then(|| body.to_vec())
     }
 }
@@ -97,13 +100,16 @@ impl<'a> Reader<'a> {
         self.take(1).map(|b| b[0])
     }
     pub fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+        self.take(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
     }
     pub fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+        self.take(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
     }
     pub fn i64(&mut self) -> Option<i64> {
-        self.take(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        self.take(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
     }
     pub fn str(&mut self) -> Option<String> {
         let n = self.u8()? as usize;

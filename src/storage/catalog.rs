@@ -145,7 +145,10 @@ impl RedbCatalog {
 impl Catalog for RedbCatalog {
     fn load(&self) -> Result<CatalogState, StorageError> {
         let p = &self.path;
-        let txn = self.db.begin_read().map_err(|e| catalog_err(p, "begin", e))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| catalog_err(p, "begin", e))?;
         let mut state = CatalogState::default();
         let streams = txn
             .open_table(STREAMS)

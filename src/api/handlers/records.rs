@@ -12,10 +12,11 @@ use crate::broker::records::{IteratorStart, PutEntry};
 use crate::broker::routing::parse_hash_key;
 
 fn blob(data: &str) -> Result<Bytes, ApiError> {
-    STANDARD
-        .decode(data)
-        .map(Bytes::from)
-        .map_err(|e| ApiError::serialization(Some(format!("'{data}' can not be converted to a Blob: {e}"))))
+    STANDARD.decode(data).map(Bytes::from).map_err(|e| {
+        ApiError::serialization(Some(format!(
+            "'{data}' can not be converted to a Blob: {e}"
+        )))
+    })
 }
 
 fn explicit_hash_key(v: Option<&str>) -> Result<Option<u128>, ApiError> {
@@ -118,9 +119,9 @@ pub fn get_shard_iterator(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError
             )))
         }
     };
-    let iterator = ctx
-        .broker
-        .get_shard_iterator(&ctx.scope, stream_ref(&req.stream), &req.shard_id, start)?;
+    let iterator =
+        ctx.broker
+            .get_shard_iterator(&ctx.scope, stream_ref(&req.stream), &req.shard_id, start)?;
     json(&GetShardIteratorOutput {
         shard_iterator: iterator,
     })

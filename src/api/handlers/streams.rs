@@ -12,7 +12,11 @@ use crate::broker::StreamRef;
 
 fn mode(on_demand: bool) -> StreamModeOut {
     StreamModeOut {
-        stream_mode: if on_demand { "ON_DEMAND" } else { "PROVISIONED" },
+        stream_mode: if on_demand {
+            "ON_DEMAND"
+        } else {
+            "PROVISIONED"
+        },
     }
 }
 
@@ -59,7 +63,8 @@ pub fn create_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
 
 pub fn delete_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: DeleteStreamInput = decode(input)?;
-    ctx.broker.delete_stream(&ctx.scope, stream_ref(&req.stream))?;
+    ctx.broker
+        .delete_stream(&ctx.scope, stream_ref(&req.stream))?;
     Ok(Reply::Empty)
 }
 
@@ -90,7 +95,9 @@ pub fn describe_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
 
 pub fn describe_stream_summary(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: StreamIdent = decode(input)?;
-    let v: StreamView = ctx.broker.describe_stream_summary(&ctx.scope, stream_ref(&req))?;
+    let v: StreamView = ctx
+        .broker
+        .describe_stream_summary(&ctx.scope, stream_ref(&req))?;
     json(&DescribeStreamSummaryOutput {
         stream_description_summary: StreamDescriptionSummary {
             stream_name: v.name,
@@ -145,7 +152,9 @@ fn shard_filter(f: &ShardFilterInput) -> Result<ShardFilter, ApiError> {
     Ok(match f.kind.as_str() {
         "AFTER_SHARD_ID" => {
             let id = f.shard_id.as_deref().ok_or_else(|| {
-                ApiError::invalid_argument("ShardId must be specified for ShardFilter type AFTER_SHARD_ID.")
+                ApiError::invalid_argument(
+                    "ShardId must be specified for ShardFilter type AFTER_SHARD_ID.",
+                )
             })?;
             let index = crate::broker::arn::parse_shard_id(id).ok_or_else(|| {
                 ApiError::invalid_argument(format!("Invalid ShardId in ShardFilter: {id}."))
