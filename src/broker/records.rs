@@ -65,6 +65,9 @@ pub struct GetRecordsOut {
     pub child_shards: Vec<ChildShard>,
 }
 
+/// An append's first offset and durability wait, or why it failed.
+type Appended = Result<(u64, DurableWait), StorageError>;
+
 /// Iterators expire five minutes after they are issued, as on AWS.
 pub const ITERATOR_TTL_MS: i64 = 300_000;
 /// At most this much data per GetRecords response.
@@ -135,7 +138,8 @@ impl Broker {
             }
         }
         let now = self.clock.now_ms();
-        let mut pending: Vec<(usize, Result<(u64, DurableWait), StorageError>)> = Vec::new();
+        // Per group: the first offset appended and the wait for it to be durable.
+        let mut pending: Vec<(usize, Appended)> = Vec::new();
         for (g, (shard, idx)) in groups.iter().enumerate() {
             let batch: Vec<RecordIn> = idx
                 .iter()
