@@ -897,3 +897,228 @@ async fn round_trip_in_memory() {
     assert_eq!(code(&err), "ResourceNotFoundException");
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn partition_keys_are_counted_in_characters_and_bytes() {
+    let s = start().await;
+    let c = &s.client;
+    create_active(c, "keys", 1).await;
+    // 256 characters is the limit, however many bytes they take.
+    let k256 = "é".repeat(256);
+    put(c, "keys", &k256, b"x").await;
+    let err = c
+        .put_record()
+        .stream_name("keys")
+        .partition_key("é".repeat(257))
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = c
+        .put_record()
+        .stream_name("keys")
+        .partition_key("")
+        .data(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    // The record size counts the key's UTF-8 bytes: 2 keys bytes over the limit.
+    let err = c
+        .put_record()
+        .stream_name("keys")
+        .partition_key("éé")
+        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    c.put_record()
+        .stream_name("keys")
+        .partition_key("é")
+        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_puts_get_unique_ordered_sequence_numbers() {
+    let s = start().await;
+    let c = &s.client;
+    create_active(c, "conc", 1).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40u8 {
+        let c = c.clone();
+        tasks.spawn(async move { (i, put(&c, "conc", "k", &[i]).await.1) });
+    }
+    let mut by_seq = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        by_seq.push(r.unwrap());
+    }
+    by_seq.sort_by(|a, b| seq_cmp(&a.1, &b.1));
+    by_seq.dedup_by(|a, b| a.1 == b.1);
+    assert_eq!(by_seq.len(), 40, "sequence numbers are unique");
+    let it = iterator(c, "conc", &shard(0), ShardIteratorType::TrimHorizon).await;
+    let got = read_all(c, it).await;
+    let read: Vec<(u8, String)> = got
+        .iter()
+        .map(|r| (r.data().as_ref()[0], r.sequence_number().to_string()))
+        .collect();
+    assert_eq!(read, by_seq, "reads follow sequence-number order");
+}
+
+#[tokio::test]
+async fn get_records_caps_a_response_at_10_mib() {
+    let s = start_in_memory().await;
+    let c = &s.client;
+    create_active(c, "huge", 1).await;
+    for i in 0..12u8 {
+        put(c, "huge", "k", &vec![i; 1024 * 1024 - 1]).await;
+    }
+    let mut it = iterator(c, "huge", &shard(0), ShardIteratorType::TrimHorizon).await;
+    let mut seen = Vec::new();
+    let mut calls = 0;
+    loop {
+        let got = c.get_records().shard_iterator(&it).send().await.unwrap();
+        calls += 1;
+        let bytes: usize = got
+            .records()
+            .iter()
+            .map(|r| r.data().as_ref().len() + 1)
+            .sum();
+        assert!(bytes <= 10 * 1024 * 1024, "{bytes} bytes in one response");
+        if got.records().is_empty() {
+            break;
+        }
+        seen.extend(got.records().iter().map(|r| r.data().as_ref()[0]));
+        it = got.next_shard_iterator().unwrap().to_string();
+        assert!(calls < 20);
+    }
+    assert!(calls >= 3, "12 MiB takes at least two full responses");
+    assert_eq!(seen, (0..12).collect::<Vec<u8>>());
+}
+
+#[tokio::test]
+async fn at_timestamp_is_inclusive_to_the_millisecond() {
+    let clock = Arc::new(ManualClock::new(1_700_000_001_000));
+    let s = start_with_clock(true, |_| {}, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "exact", 1).await;
+    for i in 1..=3u8 {
+        put(c, "exact", "k", &[i]).await;
+        clock.advance_ms(1000);
+    }
+    // Records arrived at ...001.000, ...002.000, ...003.000; now is ...004.000.
+    let read_at = |ms: i64| async move {
+        let it = c
+            .get_shard_iterator()
+            .stream_name("exact")
+            .shard_id(shard(0))
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(DateTime::from_millis(ms))
+            .send()
+            .await
+            .unwrap();
+        read_all(c, it.shard_iterator().unwrap().to_string())
+            .await
+            .iter()
+            .map(|r| r.data().as_ref()[0])
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(read_at(1_700_000_002_000).await, [2, 3]);
+    assert_eq!(read_at(1_700_000_001_999).await, [2, 3]);
+    assert_eq!(read_at(1_700_000_002_001).await, [3]);
+    assert_eq!(read_at(1_700_000_003_500).await, Vec::<u8>::new());
+    assert_eq!(read_at(1_700_000_004_000).await, Vec::<u8>::new());
+    let err = c
+        .get_shard_iterator()
+        .stream_name("exact")
+        .shard_id(shard(0))
+        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+        .timestamp(DateTime::from_millis(1_700_000_004_001))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+}
+
+#[tokio::test]
+async fn millis_behind_latest_when_behind() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let s = start_with_clock(true, |_| {}, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "behind", 1).await;
+    put(c, "behind", "k", b"1").await;
+    clock.advance_ms(10_000);
+    put(c, "behind", "k", b"2").await;
+    let it = iterator(c, "behind", &shard(0), ShardIteratorType::TrimHorizon).await;
+    let got = c
+        .get_records()
+        .shard_iterator(&it)
+        .limit(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.records().len(), 1);
+    assert_eq!(got.millis_behind_latest(), Some(10_000));
+    let got = c
+        .get_records()
+        .shard_iterator(got.next_shard_iterator().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.records().len(), 1);
+    assert_eq!(got.millis_behind_latest(), Some(0));
+}
+
+#[tokio::test]
+async fn records_past_retention_are_invisible() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let s = start_with_clock(true, |_| {}, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "ret", 1).await;
+    let (_, old_seq) = put(c, "ret", "k", b"old").await;
+    let old_it = iterator(c, "ret", &shard(0), ShardIteratorType::TrimHorizon).await;
+    clock.advance_ms(23 * 3_600_000);
+    put(c, "ret", "k", b"new").await;
+    clock.advance_ms(2 * 3_600_000);
+    // 25 h after the first record, 2 h after the second.
+    assert_eq!(
+        read_from(c, "ret", &shard(0), ShardIteratorType::TrimHorizon).await,
+        [b"new"]
+    );
+    let it = iterator_at(
+        c,
+        "ret",
+        &shard(0),
+        ShardIteratorType::AtSequenceNumber,
+        &old_seq,
+    )
+    .await;
+    let got = read_all(c, it).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data().as_ref(), b"new");
+    // An old iterator is expired anyway.
+    let err = c
+        .get_records()
+        .shard_iterator(&old_it)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ExpiredIteratorException");
+}
+
+#[tokio::test]
+async fn reads_and_writes_continue_while_deleting() {
+    let s = start_with(true, |c| c.streams.delete_delay_ms = 1500).await;
+    let c = &s.client;
+    create_active(c, "dying", 1).await;
+    put(c, "dying", "k", b"1").await;
+    let it = iterator(c, "dying", &shard(0), ShardIteratorType::TrimHorizon).await;
+    c.delete_stream().stream_name("dying").send().await.unwrap();
+    put(c, "dying", "k", b"2").await;
+    let got = c.get_records().shard_iterator(&it).send().await.unwrap();
+    assert_eq!(got.records().len(), 2);
+}

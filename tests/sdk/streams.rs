@@ -622,3 +622,72 @@ async fn list_streams_invalid_next_token_is_invalid_argument() {
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
 }
+
+#[tokio::test]
+async fn shard_quota_is_per_region() {
+    let s = start_with(true, |c| c.streams.shard_limit = 3).await;
+    let east = &s.client;
+    let west = client(&s.endpoint, "eu-west-1");
+    create_active(east, "e", 3).await;
+    create_active(&west, "w", 3).await;
+    let err = west
+        .create_stream()
+        .stream_name("w2")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+}
+
+#[tokio::test]
+async fn shard_count_and_mode_rules() {
+    let s = start().await;
+    let c = &s.client;
+    // PROVISIONED (the default) needs a ShardCount.
+    let err = c
+        .create_stream()
+        .stream_name("noshards")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = c
+        .create_stream()
+        .stream_name("zero")
+        .shard_count(0)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    // ON_DEMAND takes none.
+    let err = c
+        .create_stream()
+        .stream_name("od")
+        .shard_count(2)
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::OnDemand)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    // An explicit PROVISIONED mode with a count is fine.
+    c.create_stream()
+        .stream_name("prov")
+        .shard_count(2)
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::Provisioned)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "prov").await;
+    assert!(c.list_streams().send().await.unwrap().stream_names() == ["prov"]);
+}

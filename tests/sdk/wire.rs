@@ -328,3 +328,61 @@ async fn health_answers_200() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "ok");
 }
+
+#[tokio::test]
+async fn nulls_are_absent_and_unknown_members_ignored() {
+    let s = start().await;
+    let addr = s.running.addr;
+    let r = call(
+        addr,
+        "CreateStream",
+        r#"{"StreamName":"nulls","ShardCount":1,"Tags":null,"StreamModeDetails":null,"Unknown":{"x":1}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        addr,
+        "ListStreams",
+        r#"{"Limit":null,"NextToken":null,"Whatever":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["StreamNames"], serde_json::json!(["nulls"]));
+    let r = call(addr, "DescribeStreamSummary", r#"{"StreamName":null}"#).await;
+    r.assert_error(400, "InvalidArgumentException");
+}
+
+#[tokio::test]
+async fn the_path_is_ignored_for_kinesis_requests() {
+    let s = start().await;
+    for path in ["/some/path", "/?x=1", "/health"] {
+        let body = "{}";
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        let r = raw(s.running.addr, &head, body.as_bytes()).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_common_headers(&r);
+        assert_eq!(r.json()["StreamNames"], serde_json::json!([]), "{path}");
+    }
+    // Anything that is not a Kinesis request still gets a Kinesis-shaped answer.
+    let r = raw(s.running.addr, "GET / HTTP/1.1\r\n", b"").await;
+    r.assert_error(400, "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn json_1_0_requests_are_accepted() {
+    let s = start().await;
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: 2\r\n"
+    );
+    let r = raw(s.running.addr, &head, b"{}").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-amzn-RequestId").is_some());
+}
