@@ -97,6 +97,26 @@ impl Broker {
         Ok(stream)
     }
 
+    /// PutRecord's SequenceNumberForOrdering. Records of one shard get increasing
+    /// sequence numbers anyway, so the value only has to be one this server could have
+    /// issued: well-formed and not from the future.
+    pub fn check_ordering_sequence(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        seq: &str,
+    ) -> BrokerResult<()> {
+        let stream = self.writable_stream(scope, r)?;
+        let now_secs = sequence::stream_secs(self.clock.now_ms());
+        if sequence::decode(seq).is_ok_and(|p| p.stream_secs <= now_secs) {
+            return Ok(());
+        }
+        Err(BrokerError::InvalidArgument(format!(
+            "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {} under account {} is invalid.",
+            stream.name, scope.account
+        )))
+    }
+
     /// Writes records; each entry gets its own outcome, in request order. Records for
     /// one shard are appended as one batch, in request order; the call returns once
     /// every batch is durable.

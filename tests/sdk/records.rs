@@ -221,6 +221,21 @@ async fn sequence_number_for_ordering_is_accepted() {
         .await
         .unwrap();
     assert_eq!(seq_cmp(&first, out.sequence_number()), Ordering::Less);
+    // A number that is not a sequence number of this server is refused.
+    let err = c
+        .put_record()
+        .stream_name("order")
+        .partition_key("k")
+        .sequence_number_for_ordering("12345")
+        .data(Blob::new("3"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+    assert_eq!(
+        message(&err),
+        "ExclusiveMinimumSequenceNumber 12345 used in PutRecord on stream order under account 000000000000 is invalid."
+    );
     assert_eq!(
         read_from(c, "order", &shard(0), ShardIteratorType::TrimHorizon).await,
         [b"1", b"2"]
@@ -1121,4 +1136,143 @@ async fn reads_and_writes_continue_while_deleting() {
     put(c, "dying", "k", b"2").await;
     let got = c.get_records().shard_iterator(&it).send().await.unwrap();
     assert_eq!(got.records().len(), 2);
+}
+
+#[tokio::test]
+async fn iterators_and_sequence_numbers_survive_a_restart() {
+    let s = start().await;
+    let c = s.client.clone();
+    create_active(&c, "keep", 2).await;
+    let (sh, seq) = put(&c, "keep", "b", b"before").await;
+    let it = iterator(&c, "keep", &sh, ShardIteratorType::TrimHorizon).await;
+    let dir = s.dir.expect("on disk");
+    s.running.stop().await.unwrap();
+    let running = shoal::server::spawn(test_config(Some(&dir))).await.unwrap();
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    let got = c.get_records().shard_iterator(&it).send().await.unwrap();
+    assert_eq!(got.records().len(), 1);
+    assert_eq!(got.records()[0].sequence_number(), seq);
+    assert_eq!(got.records()[0].data().as_ref(), b"before");
+    let (sh2, seq2) = put(&c, "keep", "b", b"after").await;
+    assert_eq!(sh2, sh);
+    assert_eq!(seq_cmp(&seq, &seq2), Ordering::Less);
+    let it = iterator_at(
+        &c,
+        "keep",
+        &sh,
+        ShardIteratorType::AfterSequenceNumber,
+        &seq,
+    )
+    .await;
+    let got = read_all(&c, it).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data().as_ref(), b"after");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn max_record_size_is_per_stream() {
+    let s = start_in_memory().await;
+    let c = &s.client;
+    c.create_stream()
+        .stream_name("wide")
+        .shard_count(1)
+        .max_record_size_in_kib(2048)
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "wide").await;
+    let d = c
+        .describe_stream_summary()
+        .stream_name("wide")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.stream_description_summary()
+            .unwrap()
+            .max_record_size_in_kib(),
+        Some(2048)
+    );
+    put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024 - 1]).await;
+    let err = c
+        .put_record()
+        .stream_name("wide")
+        .partition_key("k")
+        .data(Blob::new(vec![1u8; 2 * 1024 * 1024]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+    let err = c
+        .create_stream()
+        .stream_name("toowide")
+        .shard_count(1)
+        .max_record_size_in_kib(10241)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException");
+}
+
+#[tokio::test]
+async fn sequence_numbers_of_a_recreated_stream_are_refused() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let s = start_with_clock(true, |_| {}, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "again", 1).await;
+    let (_, seq) = put(c, "again", "k", b"x").await;
+    c.delete_stream().stream_name("again").send().await.unwrap();
+    clock.advance_ms(5_000);
+    create_active(c, "again", 1).await;
+    let err = c
+        .get_shard_iterator()
+        .stream_name("again")
+        .shard_id(shard(0))
+        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+        .starting_sequence_number(&seq)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+}
+
+#[tokio::test]
+async fn describe_stream_returns_at_most_100_shards() {
+    let s = start_in_memory().await;
+    let c = &s.client;
+    create_active(c, "wide", 105).await;
+    let d = c
+        .describe_stream()
+        .stream_name("wide")
+        .limit(1000)
+        .send()
+        .await
+        .unwrap();
+    let d = d.stream_description().unwrap();
+    assert_eq!(d.shards().len(), 100);
+    assert!(d.has_more_shards());
+    let rest = c
+        .describe_stream()
+        .stream_name("wide")
+        .exclusive_start_shard_id(d.shards()[99].shard_id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.stream_description().unwrap().shards().len(), 5);
+    let l = c.list_shards().stream_name("wide").send().await.unwrap();
+    assert_eq!(l.shards().len(), 105);
+    // Routing over many shards still lands every key in the shard that owns its hash.
+    let p = put(c, "wide", "b", b"x").await;
+    let owner = l
+        .shards()
+        .iter()
+        .find(|s| {
+            let r = s.hash_key_range().unwrap();
+            let h = u128::from_str_radix("92eb5ffee6ae2fec3ad71c777531578f", 16).unwrap();
+            r.starting_hash_key().parse::<u128>().unwrap() <= h
+                && h <= r.ending_hash_key().parse::<u128>().unwrap()
+        })
+        .unwrap();
+    assert_eq!(p.0, owner.shard_id());
 }
