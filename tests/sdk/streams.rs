@@ -691,3 +691,63 @@ async fn shard_count_and_mode_rules() {
     wait_active(c, "prov").await;
     assert!(c.list_streams().send().await.unwrap().stream_names() == ["prov"]);
 }
+
+#[tokio::test]
+async fn arns_for_other_accounts_or_malformed_are_refused() {
+    let s = start().await;
+    let c = &s.client;
+    create_active(c, "mine", 1).await;
+    let err = c
+        .describe_stream_summary()
+        .stream_arn("arn:aws:kinesis:us-east-1:111111111111:stream/mine")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    let err = c
+        .describe_stream_summary()
+        .stream_arn("arn:aws:kinesis:us-east-1:000000000000:stream/")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        ["ValidationException", "InvalidArgumentException"].contains(&code(&err).as_str()),
+        "{}",
+        code(&err)
+    );
+}
+
+#[tokio::test]
+async fn stream_names_are_case_sensitive() {
+    let s = start().await;
+    let c = &s.client;
+    create_active(c, "Case", 1).await;
+    create_active(c, "case", 2).await;
+    let a = c
+        .describe_stream_summary()
+        .stream_name("Case")
+        .send()
+        .await
+        .unwrap();
+    let b = c
+        .describe_stream_summary()
+        .stream_name("case")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        a.stream_description_summary().unwrap().open_shard_count(),
+        1
+    );
+    assert_eq!(
+        b.stream_description_summary().unwrap().open_shard_count(),
+        2
+    );
+    let err = c
+        .describe_stream()
+        .stream_name("CASE")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+}

@@ -386,3 +386,115 @@ async fn json_1_0_requests_are_accepted() {
     assert_eq!(r.status, 200);
     assert!(r.header("x-amzn-RequestId").is_some());
 }
+
+fn assert_no_nulls(v: &serde_json::Value, path: &str) {
+    match v {
+        serde_json::Value::Null => panic!("null at {path}: absent members must be omitted"),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| assert_no_nulls(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| assert_no_nulls(x, &format!("{path}.{k}"))),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn responses_omit_absent_members_and_use_aws_types() {
+    let s = start().await;
+    let addr = s.running.addr;
+    let ok = |r: &Resp| {
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_no_nulls(&v, "$");
+        v
+    };
+    assert_eq!(
+        call(
+            addr,
+            "CreateStream",
+            r#"{"StreamName":"shapes","ShardCount":2}"#
+        )
+        .await
+        .status,
+        200
+    );
+    let d = ok(&call(addr, "DescribeStream", r#"{"StreamName":"shapes"}"#).await);
+    let desc = &d["StreamDescription"];
+    assert_eq!(desc["StreamStatus"], "ACTIVE");
+    assert_eq!(desc["HasMoreShards"], false);
+    assert_eq!(desc["RetentionPeriodHours"], 24);
+    assert_eq!(desc["EncryptionType"], "NONE");
+    assert_eq!(
+        desc["EnhancedMonitoring"],
+        serde_json::json!([{"ShardLevelMetrics": []}])
+    );
+    assert!(desc["StreamCreationTimestamp"].is_number());
+    let shard0 = &desc["Shards"][0];
+    assert!(shard0.get("ParentShardId").is_none());
+    assert!(shard0["SequenceNumberRange"]
+        .get("EndingSequenceNumber")
+        .is_none());
+    assert!(shard0["HashKeyRange"]["StartingHashKey"].is_string());
+    let sum = ok(&call(addr, "DescribeStreamSummary", r#"{"StreamName":"shapes"}"#).await);
+    assert_eq!(sum["StreamDescriptionSummary"]["OpenShardCount"], 2);
+    let l = ok(&call(addr, "ListStreams", "{}").await);
+    assert_eq!(l["HasMoreStreams"], false);
+    assert!(l.get("NextToken").is_none());
+    let ls = ok(&call(addr, "ListShards", r#"{"StreamName":"shapes"}"#).await);
+    assert!(ls.get("NextToken").is_none());
+    let p = ok(&call(
+        addr,
+        "PutRecord",
+        r#"{"StreamName":"shapes","PartitionKey":"b","Data":"aGVsbG8="}"#,
+    )
+    .await);
+    assert_eq!(p["ShardId"], "shardId-000000000001");
+    assert!(p["SequenceNumber"].is_string());
+    let pr = ok(&call(
+        addr,
+        "PutRecords",
+        r#"{"StreamName":"shapes","Records":[{"PartitionKey":"b","Data":"d29ybGQ="},{"PartitionKey":"x","ExplicitHashKey":"0","Data":""}]}"#,
+    )
+    .await);
+    assert_eq!(pr["FailedRecordCount"], 0);
+    assert_eq!(pr["Records"][0]["ShardId"], "shardId-000000000001");
+    assert_eq!(pr["Records"][1]["ShardId"], "shardId-000000000000");
+    let it = ok(&call(
+        addr,
+        "GetShardIterator",
+        r#"{"StreamName":"shapes","ShardId":"shardId-000000000001","ShardIteratorType":"TRIM_HORIZON"}"#,
+    )
+    .await);
+    let iterator = it["ShardIterator"].as_str().unwrap();
+    assert!(!iterator.is_empty() && iterator.len() <= 512);
+    let g = ok(&call(
+        addr,
+        "GetRecords",
+        &format!(r#"{{"ShardIterator":"{iterator}"}}"#),
+    )
+    .await);
+    assert_eq!(g["Records"][0]["Data"], "aGVsbG8=");
+    assert_eq!(g["Records"][0]["PartitionKey"], "b");
+    assert_eq!(g["Records"][1]["Data"], "d29ybGQ=");
+    assert!(g["Records"][0]["ApproximateArrivalTimestamp"].is_number());
+    assert_eq!(g["MillisBehindLatest"], 0);
+    assert!(g["NextShardIterator"].is_string());
+    // Timestamps as boto3 sends them (integer seconds) and as ISO-8601 strings.
+    for ts in ["1000000000", r#""2001-09-09T01:46:40Z""#] {
+        let r = call(
+            addr,
+            "GetShardIterator",
+            &format!(r#"{{"StreamName":"shapes","ShardId":"shardId-000000000001","ShardIteratorType":"AT_TIMESTAMP","Timestamp":{ts}}}"#),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            200,
+            "{ts}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
