@@ -313,7 +313,7 @@ async fn expired_next_token_on_a_manual_clock() {
 
 #[tokio::test]
 async fn list_shards_while_creating_is_resource_in_use() {
-    let s = start_with(true, |c| c.streams.create_delay_ms = 400).await;
+    let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
     c.create_stream()
         .stream_name("notyet")

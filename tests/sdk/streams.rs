@@ -146,7 +146,7 @@ async fn hash_ranges_split_evenly_as_aws() {
 
 #[tokio::test]
 async fn creating_then_active_with_a_delay() {
-    let s = start_with(true, |c| c.streams.create_delay_ms = 400).await;
+    let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
     c.create_stream()
         .stream_name("slow")
@@ -235,7 +235,7 @@ async fn shard_quota_is_limit_exceeded() {
 
 #[tokio::test]
 async fn delete_goes_deleting_then_gone_and_name_is_reusable() {
-    let s = start_with(true, |c| c.streams.delete_delay_ms = 400).await;
+    let s = start_with(true, |c| c.streams.delete_delay_ms = 1000).await;
     let c = &s.client;
     create_active(c, "del", 2).await;
     c.delete_stream().stream_name("del").send().await.unwrap();

@@ -498,3 +498,51 @@ async fn responses_omit_absent_members_and_use_aws_types() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sdk_recovers_after_an_oversized_request() {
+    let s = start_with(true, |c| c.server.max_request_bytes = 64 * 1024).await;
+    let c = &s.client;
+    create_active(c, "limited", 1).await;
+    for round in 0..3 {
+        let err = c
+            .put_record()
+            .stream_name("limited")
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new(vec![
+                1u8;
+                200 * 1024
+            ]))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "ValidationException", "round {round}: {err:?}");
+        // The same client (and its pooled connection) keeps working.
+        c.put_record()
+            .stream_name("limited")
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new("small"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_much_larger_body_is_answered_not_reset() {
+    let s = start_with(true, |c| c.server.max_request_bytes = 1024 * 1024).await;
+    let c = &s.client;
+    create_active(c, "limited", 1).await;
+    let err = c
+        .put_record()
+        .stream_name("limited")
+        .partition_key("k")
+        .data(aws_sdk_kinesis::primitives::Blob::new(vec![
+            1u8;
+            8 * 1024 * 1024
+        ]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException", "{err:?}");
+}
