@@ -582,6 +582,11 @@ async fn shard_iterator_argument_errors() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
+    assert_eq!(
+        message(&err),
+        "Invalid StartingSequenceNumber. It encodes shardId-000000000001, while it was used in a \
+         call to a shard with shardId-000000000000"
+    );
     // A sequence number that is not one of ours.
     let err = c
         .get_shard_iterator()
@@ -823,10 +828,11 @@ async fn iterator_older_than_five_minutes_expires() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ExpiredIteratorException");
-    assert!(
-        message(&err).starts_with("Iterator expired."),
-        "{}",
-        message(&err)
+    assert_eq!(
+        message(&err),
+        "Iterator expired. The iterator was created at time 2023-11-14T22:13:20.000Z while right \
+         now it is 2023-11-14T22:18:21.000Z which is further in the future than the tolerated \
+         delay of 300000 milliseconds."
     );
     c.get_records().shard_iterator(&fresh).send().await.unwrap();
 }

@@ -328,6 +328,11 @@ async fn list_shards_while_creating_is_resource_in_use() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
+    // The wording DeleteStream uses for the same state (kinesalite's, REFERENCE §5.1).
+    assert_eq!(
+        message(&err),
+        "Stream notyet under account 000000000000 not ACTIVE, instead in state CREATING"
+    );
     let err = c
         .list_shards()
         .stream_name("unknown")

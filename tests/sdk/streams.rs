@@ -182,6 +182,10 @@ async fn creating_then_active_with_a_delay() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
+    assert_eq!(
+        message(&err),
+        "Stream slow under account 000000000000 not ACTIVE, instead in state CREATING"
+    );
     wait_active(c, "slow").await;
     assert_eq!(status(c, "slow").await, StreamStatus::Active);
     c.put_record()
