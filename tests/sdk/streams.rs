@@ -411,7 +411,15 @@ async fn stream_arn_works_instead_of_name() {
         .await
         .unwrap();
     assert!(p.shard_id().starts_with("shardId-"));
-    // Both, agreeing, is fine too.
+    // Both, agreeing, is fine too (KCL's ListShards sends both).
+    let l = c
+        .list_shards()
+        .stream_name("byarn")
+        .stream_arn(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(l.shards().len(), 2);
     c.describe_stream_summary()
         .stream_name("byarn")
         .stream_arn(&a)

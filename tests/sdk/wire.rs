@@ -546,3 +546,73 @@ async fn a_much_larger_body_is_answered_not_reset() {
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException", "{err:?}");
 }
+
+#[tokio::test]
+async fn http2_large_bodies_and_concurrent_streams() {
+    let s = start().await;
+    create_active(&s.client, "h2big", 1).await;
+    let tcp = TcpStream::connect(s.running.addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2c handshake");
+    tokio::spawn(conn);
+    let addr = s.running.addr;
+    let request = move |op: &str, body: String| {
+        http::Request::post(format!("http://{addr}/"))
+            .header("content-type", JSON)
+            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
+            .header("x-amz-date", "20240102T030405Z")
+            .header("authorization", AUTH)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    // A 2 MiB body crosses many flow-control windows.
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(vec![5u8; 1024 * 1024 - 1]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let mut sender = sender.clone();
+        let body = if i % 2 == 0 {
+            format!(r#"{{"StreamName":"h2big","PartitionKey":"k","Data":"{data}"}}"#)
+        } else {
+            "{}".to_string()
+        };
+        let op = if i % 2 == 0 {
+            "PutRecord"
+        } else {
+            "ListStreams"
+        };
+        let req = request(op, body);
+        tasks.spawn(async move {
+            sender.ready().await.unwrap();
+            let resp = sender.send_request(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, bytes)
+        });
+    }
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut out = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    })
+    .await
+    .expect("no hang");
+    for (status, body) in &all {
+        assert_eq!(*status, 200, "{:?}", String::from_utf8_lossy(body));
+    }
+    let d = s
+        .client
+        .describe_stream_summary()
+        .stream_name("h2big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.stream_description_summary().unwrap().stream_name(),
+        "h2big"
+    );
+}
