@@ -73,6 +73,8 @@ pub const ITERATOR_TTL_MS: i64 = 300_000;
 /// At most this much data per GetRecords response.
 pub const MAX_GET_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_GET_RECORDS: usize = 10_000;
+/// At most this much data and partition keys per PutRecords request.
+pub const MAX_PUT_BYTES: usize = 10 * 1024 * 1024;
 const ITERATOR_TOKEN: u8 = 1;
 
 /// What an iterator names.
@@ -137,6 +139,15 @@ impl Broker {
                     max,
                 });
             }
+        }
+        let total: usize = entries
+            .iter()
+            .map(|e| e.data.len() + e.partition_key.len())
+            .sum();
+        if total > MAX_PUT_BYTES {
+            return Err(BrokerError::InvalidArgument(
+                "Records size exceeds 10 MB limit".into(),
+            ));
         }
         let set = stream.shards();
         // Group entry positions by target shard, keeping request order inside a group.

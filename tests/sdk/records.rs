@@ -1282,3 +1282,46 @@ async fn describe_stream_returns_at_most_100_shards() {
         .unwrap();
     assert_eq!(p.0, owner.shard_id());
 }
+
+#[tokio::test]
+async fn put_records_over_10_mib_in_total_fails_whole() {
+    let s = start_in_memory().await;
+    let c = &s.client;
+    create_active(c, "total", 2).await;
+    let entries = |n: usize| -> Vec<PutRecordsRequestEntry> {
+        (0..n)
+            .map(|i| {
+                PutRecordsRequestEntry::builder()
+                    .partition_key(if i % 2 == 0 { "a" } else { "b" })
+                    .data(Blob::new(vec![i as u8; 1024 * 1024 - 1]))
+                    .build()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // 11 records of exactly 1 MiB each (data plus key): over the 10 MiB request limit.
+    let err = c
+        .put_records()
+        .stream_name("total")
+        .set_records(Some(entries(11)))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+    assert_eq!(message(&err), "Records size exceeds 10 MB limit");
+    for sh in [shard(0), shard(1)] {
+        assert!(read_from(c, "total", &sh, ShardIteratorType::TrimHorizon)
+            .await
+            .is_empty());
+    }
+    // Exactly 10 MiB is fine.
+    let out = c
+        .put_records()
+        .stream_name("total")
+        .set_records(Some(entries(10)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.failed_record_count(), Some(0));
+    assert_eq!(out.records().len(), 10);
+}
