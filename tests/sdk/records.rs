@@ -1325,3 +1325,64 @@ async fn put_records_over_10_mib_in_total_fails_whole() {
     assert_eq!(out.failed_record_count(), Some(0));
     assert_eq!(out.records().len(), 10);
 }
+
+#[tokio::test]
+async fn at_timestamp_after_a_restart_on_disk() {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    // Small segments and a dense index, so timestamps span several files.
+    let tweak = |c: &mut shoal::config::Config| {
+        c.storage.segment_max_bytes = 4096;
+        c.storage.index_interval_bytes = 64;
+    };
+    let s = start_with_clock(true, tweak, clock.clone()).await;
+    let c = s.client.clone();
+    create_active(&c, "tsdisk", 1).await;
+    for i in 0..60u8 {
+        put(&c, "tsdisk", "k", &vec![i; 300]).await;
+        clock.advance_ms(1000);
+    }
+    let dir = s.dir.expect("on disk");
+    s.running.stop().await.unwrap();
+    let mut config = test_config(Some(&dir));
+    tweak(&mut config);
+    let running = shoal::server::spawn_with_clock(config, clock.clone())
+        .await
+        .unwrap();
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    for k in [0u8, 1, 17, 33, 59] {
+        let at = 1_700_000_000_000 + k as i64 * 1000;
+        for (ms, first) in [(at, k), (at - 1, k), (at + 1, k + 1)] {
+            let it = c
+                .get_shard_iterator()
+                .stream_name("tsdisk")
+                .shard_id(shard(0))
+                .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                .timestamp(DateTime::from_millis(ms))
+                .send()
+                .await
+                .unwrap();
+            let got = c
+                .get_records()
+                .shard_iterator(it.shard_iterator().unwrap())
+                .limit(1)
+                .send()
+                .await
+                .unwrap();
+            let want: Vec<u8> = if first < 60 { vec![first] } else { vec![] };
+            let have: Vec<u8> = got.records().iter().map(|r| r.data().as_ref()[0]).collect();
+            assert_eq!(have, want, "AT_TIMESTAMP {ms}");
+        }
+    }
+    // Everything is still readable in order after the restart.
+    let all = read_from(&c, "tsdisk", &shard(0), ShardIteratorType::TrimHorizon).await;
+    assert_eq!(all.len(), 60);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, d)| d == &vec![i as u8; 300]));
+    // And past retention, the oldest records are gone from every read path.
+    clock.advance_ms(24 * 3_600_000 - 30_500);
+    let all = read_from(&c, "tsdisk", &shard(0), ShardIteratorType::TrimHorizon).await;
+    assert_eq!(all.first().map(|d| d[0]), Some(30), "{} left", all.len());
+    running.stop().await.unwrap();
+}
