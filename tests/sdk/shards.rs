@@ -341,3 +341,38 @@ async fn list_shards_while_creating_is_resource_in_use() {
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn next_token_of_a_deleted_stream_is_not_found() {
+    let s = start().await;
+    let c = &s.client;
+    create_active(c, "short", 2).await;
+    let first = c
+        .list_shards()
+        .stream_name("short")
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    let token = first.next_token().unwrap().to_string();
+    c.delete_stream().stream_name("short").send().await.unwrap();
+    let err = c.list_shards().next_token(&token).send().await.unwrap_err();
+    assert_eq!(code(&err), "ResourceNotFoundException");
+    // A token from one region means nothing in another.
+    create_active(c, "short", 2).await;
+    let first = c
+        .list_shards()
+        .stream_name("short")
+        .max_results(1)
+        .send()
+        .await
+        .unwrap();
+    let west = client(&s.endpoint, "eu-west-1");
+    let err = west
+        .list_shards()
+        .next_token(first.next_token().unwrap())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+}

@@ -244,6 +244,20 @@ async fn delete_goes_deleting_then_gone_and_name_is_reusable() {
     create_active(c, "del", 2).await;
     c.delete_stream().stream_name("del").send().await.unwrap();
     assert_eq!(status(c, "del").await, StreamStatus::Deleting);
+    // While DELETING the name is still taken, and listings show the status.
+    let err = c
+        .create_stream()
+        .stream_name("del")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ResourceInUseException");
+    let l = c.list_streams().send().await.unwrap();
+    assert_eq!(
+        l.stream_summaries()[0].stream_status(),
+        &StreamStatus::Deleting
+    );
     let mut gone = false;
     for _ in 0..200 {
         match c.describe_stream().stream_name("del").send().await {
