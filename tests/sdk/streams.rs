@@ -777,3 +777,25 @@ async fn stream_names_are_case_sensitive() {
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn list_streams_tokens_belong_to_their_region() {
+    let s = start().await;
+    let east = &s.client;
+    let west = client(&s.endpoint, "eu-west-1");
+    for n in ["a", "b", "c"] {
+        create_active(east, n, 1).await;
+        create_active(&west, n, 1).await;
+    }
+    let page = east.list_streams().limit(1).send().await.unwrap();
+    let token = page.next_token().unwrap();
+    let err = west
+        .list_streams()
+        .next_token(token)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InvalidArgumentException");
+    let rest = east.list_streams().next_token(token).send().await.unwrap();
+    assert_eq!(rest.stream_names(), ["b", "c"]);
+}
