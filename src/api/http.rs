@@ -33,7 +33,9 @@ pub struct ApiState {
 
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/health", get(health))
+        // AWS ignores the path: anything but GET /health is a Kinesis request, so a
+        // POST to /health still gets Kinesis answers rather than a bare 405.
+        .route("/health", get(health).fallback(kinesis))
         .fallback(kinesis)
         .with_state(state)
 }

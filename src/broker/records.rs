@@ -71,6 +71,8 @@ pub const ITERATOR_TTL_MS: i64 = 300_000;
 /// At most this much data per GetRecords response.
 pub const MAX_GET_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_GET_RECORDS: usize = 10_000;
+/// At most this much data and partition keys per PutRecords request.
+pub const MAX_PUT_BYTES: usize = 10 * 1024 * 1024;
 const ITERATOR_TOKEN: u8 = 1;
 
 /// What an iterator names.
@@ -95,6 +97,26 @@ impl Broker {
         Ok(stream)
     }
 
+    /// PutRecord's SequenceNumberForOrdering. Records of one shard get increasing
+    /// sequence numbers anyway, so the value only has to be one this server could have
+    /// issued: well-formed and not from the future.
+    pub fn check_ordering_sequence(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        seq: &str,
+    ) -> BrokerResult<()> {
+        let stream = self.writable_stream(scope, r)?;
+        let now_secs = sequence::stream_secs(self.clock.now_ms());
+        if sequence::decode(seq).is_ok_and(|p| p.stream_secs <= now_secs) {
+            return Ok(());
+        }
+        Err(BrokerError::InvalidArgument(format!(
+            "ExclusiveMinimumSequenceNumber {seq} used in PutRecord on stream {} under account {} is invalid.",
+            stream.name, scope.account
+        )))
+    }
+
     /// Writes records; each entry gets its own outcome, in request order. Records for
     /// one shard are appended as one batch, in request order; the call returns once
     /// every batch is durable.
@@ -115,6 +137,15 @@ impl Broker {
                     max,
                 });
             }
+        }
+        let total: usize = entries
+            .iter()
+            .map(|e| e.data.len() + e.partition_key.len())
+            .sum();
+        if total > MAX_PUT_BYTES {
+            return Err(BrokerError::InvalidArgument(
+                "Records size exceeds 10 MB limit".into(),
+            ));
         }
         let mut out: Vec<Option<Result<Placed, BrokerError>>> =
             (0..entries.len()).map(|_| None).collect();

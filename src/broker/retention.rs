@@ -17,15 +17,31 @@ pub struct RetentionPass {
 }
 
 impl Broker {
-    pub fn increase_retention(&self, scope: &Scope, r: StreamRef<'_>, hours: u32) -> BrokerResult<()> {
+    pub fn increase_retention(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        hours: u32,
+    ) -> BrokerResult<()> {
         self.change_retention(scope, r, hours, true)
     }
 
-    pub fn decrease_retention(&self, scope: &Scope, r: StreamRef<'_>, hours: u32) -> BrokerResult<()> {
+    pub fn decrease_retention(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        hours: u32,
+    ) -> BrokerResult<()> {
         self.change_retention(scope, r, hours, false)
     }
 
-    fn change_retention(&self, scope: &Scope, r: StreamRef<'_>, hours: u32, increase: bool) -> BrokerResult<()> {
+    fn change_retention(
+        &self,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        hours: u32,
+        increase: bool,
+    ) -> BrokerResult<()> {
         let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let stream = self.stream(scope, r)?;
         if hours < MIN_RETENTION_HOURS {
@@ -105,7 +121,8 @@ impl Broker {
         let (gone, kept): (Vec<Arc<Shard>>, Vec<Arc<Shard>>) =
             set.all.iter().cloned().partition(|s| expired(s));
         let mut meta = current.meta();
-        meta.shards.retain(|m| !gone.iter().any(|g| g.meta.index == m.index));
+        meta.shards
+            .retain(|m| !gone.iter().any(|g| g.meta.index == m.index));
         self.commit_meta(&current, meta)?;
         current.shards.store(Arc::new(ShardSet::new(kept)));
         self.remove_logs(gone.iter().map(|s| s.meta.log_id));

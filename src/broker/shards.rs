@@ -95,7 +95,7 @@ impl Broker {
         };
         if pos.stream.status() == StreamState::Creating {
             return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} is not ACTIVE, instead in state CREATING.",
+                "Stream {} under account {} not ACTIVE, instead in state CREATING",
                 pos.stream.name, scope.account
             )));
         }

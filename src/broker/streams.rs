@@ -338,7 +338,7 @@ impl Broker {
     ) -> BrokerResult<StreamPage> {
         let now = self.clock.now_ms();
         let after = match next_token {
-            Some(t) => Some(self.open_list_streams_token(t, now)?),
+            Some(t) => Some(self.open_list_streams_token(scope, t, now)?),
             None => exclusive_start.map(str::to_string),
         };
         let limit = limit.unwrap_or(100).clamp(1, 100) as usize;
@@ -354,10 +354,17 @@ impl Broker {
         let has_more = mine.len() > limit;
         mine.truncate(limit);
         let next_token = match (has_more, mine.last()) {
-            (true, Some(last)) => Some(self.signer.seal(
-                LIST_STREAMS_TOKEN,
-                &Writer::default().i64(now).str(&last.name).0,
-            )),
+            (true, Some(last)) => Some(
+                self.signer.seal(
+                    LIST_STREAMS_TOKEN,
+                    &Writer::default()
+                        .i64(now)
+                        .str(&scope.account)
+                        .str(&scope.region)
+                        .str(&last.name)
+                        .0,
+                ),
+            ),
             _ => None,
         };
         Ok(StreamPage {
@@ -367,15 +374,33 @@ impl Broker {
         })
     }
 
-    fn open_list_streams_token(&self, token: &str, now: i64) -> BrokerResult<String> {
+    /// The last name of the previous page. A token only continues a listing of the
+    /// account and region it was issued for.
+    fn open_list_streams_token(
+        &self,
+        scope: &Scope,
+        token: &str,
+        now: i64,
+    ) -> BrokerResult<String> {
         let invalid = || BrokerError::InvalidArgument("Invalid NextToken.".into());
         let payload = self
             .signer
             .open(LIST_STREAMS_TOKEN, token)
             .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
-        let (issued, last) = (r.i64().ok_or_else(invalid)?, r.str().ok_or_else(invalid)?);
+        let issued = r.i64().ok_or_else(invalid)?;
+        let (account, region, last) = (
+            r.str().ok_or_else(invalid)?,
+            r.str().ok_or_else(invalid)?,
+            r.str().ok_or_else(invalid)?,
+        );
+        if !r.done() {
+            return Err(invalid());
+        }
         check_token_age(issued, now)?;
+        if account != scope.account || region != scope.region {
+            return Err(invalid());
+        }
         Ok(last)
     }
 }

@@ -217,10 +217,13 @@ impl Catalog for RedbCatalog {
     }
 }
 
+/// Streams by key, and settings by name.
+type MemoryState = (BTreeMap<String, StreamMeta>, BTreeMap<String, Vec<u8>>);
+
 /// The in-memory catalog, for tests and `--in-memory`.
 #[derive(Default)]
 pub struct MemoryCatalog {
-    state: Mutex<(BTreeMap<String, StreamMeta>, BTreeMap<String, Vec<u8>>)>,
+    state: Mutex<MemoryState>,
 }
 
 impl Catalog for MemoryCatalog {

@@ -25,6 +25,7 @@ pub fn test_config(dir: Option<&TempDir>) -> Config {
     c.server.port = 0;
     c.streams.create_delay_ms = 0;
     c.streams.delete_delay_ms = 0;
+    c.streams.update_delay_ms = 0;
     match dir {
         Some(d) => c.storage.data_dir = d.path().to_path_buf(),
         None => c.storage.in_memory = true,

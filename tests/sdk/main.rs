@@ -5,6 +5,10 @@
 mod boto3;
 mod common;
 mod durability;
+mod records;
 mod reshard;
 mod scale;
+mod shards;
 mod smoke;
+mod streams;
+mod wire;

@@ -37,6 +37,10 @@ pub async fn put_record(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> 
         explicit_hash_key: explicit_hash_key(req.explicit_hash_key.as_deref())?,
         partition_key: req.partition_key,
     };
+    if let Some(seq) = &req.sequence_number_for_ordering {
+        ctx.broker
+            .check_ordering_sequence(&ctx.scope, stream_ref(&req.stream), seq)?;
+    }
     let mut results = ctx
         .broker
         .put_records(&ctx.scope, stream_ref(&req.stream), vec![entry])

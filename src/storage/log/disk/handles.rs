@@ -46,6 +46,7 @@ impl HandleCache {
 
     /// Descriptors currently held by slots (not counting `Arc`s others still hold).
     #[cfg(test)]
+    #[allow(dead_code)] // a hook for handle-cache tests
     pub fn open_count(&self) -> usize {
         self.open.load(Ordering::Relaxed)
     }

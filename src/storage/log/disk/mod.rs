@@ -147,6 +147,7 @@ impl DiskLogStore {
 
     /// Makes the next fsync fail, to test poisoning.
     #[cfg(test)]
+    #[allow(dead_code)] // a hook for fault-injection tests
     pub(crate) fn fail_next_sync(&self) {
         self.shared
             .health
@@ -165,6 +166,7 @@ impl DiskLogStore {
     }
 
     #[cfg(test)]
+    #[allow(dead_code)] // a hook for handle-cache tests
     pub(crate) fn cached_handles(&self) -> usize {
         self.shared.cache.open_count()
     }

@@ -1,0 +1,618 @@
+//! Raw HTTP for what the SDK hides: authentication, unknown targets, serialization
+//! errors, response headers, body limits, HTTP/2 prior knowledge and /health.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::*;
+
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123456789abcdef";
+const JSON: &str = "application/x-amz-json-1.1";
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body {:?} is not JSON: {e}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Checks the headers every Kinesis response carries, and for errors the code.
+    fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_common_headers(self);
+        assert_eq!(self.header("x-amzn-ErrorType"), Some(code));
+        assert_eq!(self.json()["__type"], code);
+    }
+}
+
+fn assert_common_headers(r: &Resp) {
+    let id = r.header("x-amzn-RequestId").expect("x-amzn-RequestId");
+    assert!(!id.is_empty());
+    assert_eq!(r.header("content-type"), Some(JSON));
+}
+
+/// Sends one HTTP/1.1 request on a fresh connection and reads the whole response.
+async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
+        req.extend_from_slice(body);
+        // The server may answer before reading everything; a failed write is not the test.
+        let _ = s.write_all(&req).await;
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        buf
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("the server answers instead of hanging");
+    parse(&buf)
+}
+
+fn parse(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}
+
+/// A signed-looking Kinesis request for `op` with a JSON body.
+async fn call(addr: SocketAddr, op: &str, body: &str) -> Resp {
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    raw(addr, &head, body.as_bytes()).await
+}
+
+#[tokio::test]
+async fn missing_authorization_is_refused() {
+    let s = start().await;
+    let body = "{}";
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    let r = raw(s.running.addr, &head, body.as_bytes()).await;
+    r.assert_error(400, "MissingAuthenticationTokenException");
+    assert_eq!(r.json()["message"], "Missing Authentication Token");
+}
+
+#[tokio::test]
+async fn unknown_target_is_unknown_operation() {
+    let s = start().await;
+    let r = call(s.running.addr, "NoSuchOperation", "{}").await;
+    r.assert_error(400, "UnknownOperationException");
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Other_2020.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: 2\r\n"
+    );
+    raw(s.running.addr, &head, b"{}")
+        .await
+        .assert_error(400, "UnknownOperationException");
+    // No target at all.
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: 2\r\n"
+    );
+    raw(s.running.addr, &head, b"{}")
+        .await
+        .assert_error(400, "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn malformed_json_is_serialization_error() {
+    let s = start().await;
+    let r = call(s.running.addr, "ListStreams", "{not json").await;
+    r.assert_error(400, "SerializationException");
+    let r = call(s.running.addr, "ListStreams", "[1,2]").await;
+    r.assert_error(400, "SerializationException");
+    let r = call(s.running.addr, "ListStreams", "").await;
+    r.assert_error(400, "SerializationException");
+}
+
+#[tokio::test]
+async fn wrong_type_is_serialization_error_with_capital_message() {
+    let s = start().await;
+    let r = call(
+        s.running.addr,
+        "CreateStream",
+        r#"{"StreamName":"typed","ShardCount":"two"}"#,
+    )
+    .await;
+    r.assert_error(400, "SerializationException");
+    assert_eq!(
+        r.json()["Message"],
+        "class java.lang.String can not be converted to an Integer"
+    );
+    // Nothing was created.
+    let r = call(s.running.addr, "ListStreams", "{}").await;
+    assert_eq!(r.json()["StreamNames"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn constraint_violation_is_validation_error() {
+    let s = start().await;
+    let r = call(
+        s.running.addr,
+        "CreateStream",
+        r#"{"StreamName":"bad name!","ShardCount":1}"#,
+    )
+    .await;
+    r.assert_error(400, "ValidationException");
+    let m = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        m.starts_with("1 validation error detected: Value 'bad name!' at 'streamName'"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn success_headers_and_empty_create_body() {
+    let s = start().await;
+    let addr = s.running.addr;
+    let r = call(
+        addr,
+        "CreateStream",
+        r#"{"StreamName":"wire","ShardCount":1}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_common_headers(&r);
+    assert!(r.body.is_empty(), "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("x-amzn-ErrorType").is_none());
+    let r = call(addr, "ListStreams", "{}").await;
+    assert_eq!(r.status, 200);
+    assert_common_headers(&r);
+    assert_eq!(r.json()["StreamNames"], serde_json::json!(["wire"]));
+    assert_eq!(r.json()["HasMoreStreams"], false);
+    // Request ids differ per response.
+    let a = call(addr, "ListStreams", "{}").await;
+    assert_ne!(a.header("x-amzn-RequestId"), r.header("x-amzn-RequestId"));
+    // Errors carry the headers too.
+    let e = call(addr, "DescribeStream", r#"{"StreamName":"missing"}"#).await;
+    e.assert_error(400, "ResourceNotFoundException");
+    assert_eq!(
+        e.json()["message"],
+        "Stream missing under account 000000000000 not found."
+    );
+}
+
+#[tokio::test]
+async fn unimplemented_operation_names_itself() {
+    let s = start().await;
+    let r = call(
+        s.running.addr,
+        "RegisterStreamConsumer",
+        r#"{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","ConsumerName":"c"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_common_headers(&r);
+    let code = r.json()["__type"].as_str().unwrap().to_string();
+    assert_eq!(r.header("x-amzn-ErrorType"), Some(code.as_str()));
+    let m = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(m.contains("RegisterStreamConsumer"), "{m}");
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_with_400() {
+    let s = start_with(true, |c| c.server.max_request_bytes = 2048).await;
+    let addr = s.running.addr;
+    let big = format!(r#"{{"StreamName":"{}"}}"#, "x".repeat(4096));
+    // Declared by Content-Length.
+    let r = call(addr, "ListStreams", &big).await;
+    r.assert_error(400, "ValidationException");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("2048"),
+        "{}",
+        r.json()
+    );
+    // Chunked, with no length up front.
+    let mut body = format!("{:x}\r\n", big.len()).into_bytes();
+    body.extend_from_slice(big.as_bytes());
+    body.extend_from_slice(b"\r\n0\r\n\r\n");
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nTransfer-Encoding: chunked\r\n"
+    );
+    raw(addr, &head, &body)
+        .await
+        .assert_error(400, "ValidationException");
+    // The server is still fine afterwards.
+    let r = call(addr, "ListStreams", "{}").await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_on_the_same_port() {
+    let s = start().await;
+    let tcp = TcpStream::connect(s.running.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2c handshake");
+    tokio::spawn(conn);
+    for op in ["CreateStream", "ListStreams"] {
+        let body = if op == "CreateStream" {
+            r#"{"StreamName":"h2","ShardCount":1}"#
+        } else {
+            "{}"
+        };
+        let req = http::Request::post(format!("http://{}/", s.running.addr))
+            .header("content-type", JSON)
+            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
+            .header("x-amz-date", "20240102T030405Z")
+            .header("authorization", AUTH)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+            .await
+            .expect("no hang")
+            .expect("h2 response");
+        assert_eq!(resp.status(), 200, "{op}");
+        assert_eq!(resp.version(), http::Version::HTTP_2);
+        assert!(resp.headers().contains_key("x-amzn-requestid"));
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        if op == "ListStreams" {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["StreamNames"], serde_json::json!(["h2"]));
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_answers_200() {
+    let s = start().await;
+    let r = raw(s.running.addr, "GET /health HTTP/1.1\r\n", b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+}
+
+#[tokio::test]
+async fn nulls_are_absent_and_unknown_members_ignored() {
+    let s = start().await;
+    let addr = s.running.addr;
+    let r = call(
+        addr,
+        "CreateStream",
+        r#"{"StreamName":"nulls","ShardCount":1,"Tags":null,"StreamModeDetails":null,"Unknown":{"x":1}}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        addr,
+        "ListStreams",
+        r#"{"Limit":null,"NextToken":null,"Whatever":true}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["StreamNames"], serde_json::json!(["nulls"]));
+    let r = call(addr, "DescribeStreamSummary", r#"{"StreamName":null}"#).await;
+    r.assert_error(400, "InvalidArgumentException");
+}
+
+#[tokio::test]
+async fn the_path_is_ignored_for_kinesis_requests() {
+    let s = start().await;
+    for path in ["/some/path", "/?x=1", "/health"] {
+        let body = "{}";
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        let r = raw(s.running.addr, &head, body.as_bytes()).await;
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_common_headers(&r);
+        assert_eq!(r.json()["StreamNames"], serde_json::json!([]), "{path}");
+    }
+    // Anything that is not a Kinesis request still gets a Kinesis-shaped answer.
+    let r = raw(s.running.addr, "GET / HTTP/1.1\r\n", b"").await;
+    r.assert_error(400, "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn json_1_0_requests_are_accepted() {
+    let s = start().await;
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: 2\r\n"
+    );
+    let r = raw(s.running.addr, &head, b"{}").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-amzn-RequestId").is_some());
+}
+
+fn assert_no_nulls(v: &serde_json::Value, path: &str) {
+    match v {
+        serde_json::Value::Null => panic!("null at {path}: absent members must be omitted"),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| assert_no_nulls(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Object(o) => o
+            .iter()
+            .for_each(|(k, x)| assert_no_nulls(x, &format!("{path}.{k}"))),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn responses_omit_absent_members_and_use_aws_types() {
+    let s = start().await;
+    let addr = s.running.addr;
+    let ok = |r: &Resp| {
+        assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+        let v = r.json();
+        assert_no_nulls(&v, "$");
+        v
+    };
+    assert_eq!(
+        call(
+            addr,
+            "CreateStream",
+            r#"{"StreamName":"shapes","ShardCount":2}"#
+        )
+        .await
+        .status,
+        200
+    );
+    let d = ok(&call(addr, "DescribeStream", r#"{"StreamName":"shapes"}"#).await);
+    let desc = &d["StreamDescription"];
+    assert_eq!(desc["StreamStatus"], "ACTIVE");
+    assert_eq!(desc["HasMoreShards"], false);
+    assert_eq!(desc["RetentionPeriodHours"], 24);
+    assert_eq!(desc["EncryptionType"], "NONE");
+    assert_eq!(
+        desc["EnhancedMonitoring"],
+        serde_json::json!([{"ShardLevelMetrics": []}])
+    );
+    assert!(desc["StreamCreationTimestamp"].is_number());
+    let shard0 = &desc["Shards"][0];
+    assert!(shard0.get("ParentShardId").is_none());
+    assert!(shard0["SequenceNumberRange"]
+        .get("EndingSequenceNumber")
+        .is_none());
+    assert!(shard0["HashKeyRange"]["StartingHashKey"].is_string());
+    let sum = ok(&call(addr, "DescribeStreamSummary", r#"{"StreamName":"shapes"}"#).await);
+    assert_eq!(sum["StreamDescriptionSummary"]["OpenShardCount"], 2);
+    let l = ok(&call(addr, "ListStreams", "{}").await);
+    assert_eq!(l["HasMoreStreams"], false);
+    assert!(l.get("NextToken").is_none());
+    let ls = ok(&call(addr, "ListShards", r#"{"StreamName":"shapes"}"#).await);
+    assert!(ls.get("NextToken").is_none());
+    let p = ok(&call(
+        addr,
+        "PutRecord",
+        r#"{"StreamName":"shapes","PartitionKey":"b","Data":"aGVsbG8="}"#,
+    )
+    .await);
+    assert_eq!(p["ShardId"], "shardId-000000000001");
+    assert!(p["SequenceNumber"].is_string());
+    let pr = ok(&call(
+        addr,
+        "PutRecords",
+        r#"{"StreamName":"shapes","Records":[{"PartitionKey":"b","Data":"d29ybGQ="},{"PartitionKey":"x","ExplicitHashKey":"0","Data":""}]}"#,
+    )
+    .await);
+    assert_eq!(pr["FailedRecordCount"], 0);
+    assert_eq!(pr["Records"][0]["ShardId"], "shardId-000000000001");
+    assert_eq!(pr["Records"][1]["ShardId"], "shardId-000000000000");
+    let it = ok(&call(
+        addr,
+        "GetShardIterator",
+        r#"{"StreamName":"shapes","ShardId":"shardId-000000000001","ShardIteratorType":"TRIM_HORIZON"}"#,
+    )
+    .await);
+    let iterator = it["ShardIterator"].as_str().unwrap();
+    assert!(!iterator.is_empty() && iterator.len() <= 512);
+    let g = ok(&call(
+        addr,
+        "GetRecords",
+        &format!(r#"{{"ShardIterator":"{iterator}"}}"#),
+    )
+    .await);
+    assert_eq!(g["Records"][0]["Data"], "aGVsbG8=");
+    assert_eq!(g["Records"][0]["PartitionKey"], "b");
+    assert_eq!(g["Records"][1]["Data"], "d29ybGQ=");
+    assert!(g["Records"][0]["ApproximateArrivalTimestamp"].is_number());
+    assert_eq!(g["MillisBehindLatest"], 0);
+    assert!(g["NextShardIterator"].is_string());
+    // Timestamps as boto3 sends them (integer seconds) and as ISO-8601 strings.
+    for ts in ["1000000000", r#""2001-09-09T01:46:40Z""#] {
+        let r = call(
+            addr,
+            "GetShardIterator",
+            &format!(r#"{{"StreamName":"shapes","ShardId":"shardId-000000000001","ShardIteratorType":"AT_TIMESTAMP","Timestamp":{ts}}}"#),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            200,
+            "{ts}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_recovers_after_an_oversized_request() {
+    let s = start_with(true, |c| c.server.max_request_bytes = 64 * 1024).await;
+    let c = &s.client;
+    create_active(c, "limited", 1).await;
+    for round in 0..3 {
+        let err = c
+            .put_record()
+            .stream_name("limited")
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new(vec![
+                1u8;
+                200 * 1024
+            ]))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "ValidationException", "round {round}: {err:?}");
+        // The same client (and its pooled connection) keeps working.
+        c.put_record()
+            .stream_name("limited")
+            .partition_key("k")
+            .data(aws_sdk_kinesis::primitives::Blob::new("small"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_much_larger_body_is_answered_not_reset() {
+    let s = start_with(true, |c| c.server.max_request_bytes = 1024 * 1024).await;
+    let c = &s.client;
+    create_active(c, "limited", 1).await;
+    let err = c
+        .put_record()
+        .stream_name("limited")
+        .partition_key("k")
+        .data(aws_sdk_kinesis::primitives::Blob::new(vec![
+            1u8;
+            8 * 1024 * 1024
+        ]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ValidationException", "{err:?}");
+}
+
+#[tokio::test]
+async fn http2_large_bodies_and_concurrent_streams() {
+    let s = start().await;
+    create_active(&s.client, "h2big", 1).await;
+    let tcp = TcpStream::connect(s.running.addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2c handshake");
+    tokio::spawn(conn);
+    let addr = s.running.addr;
+    let request = move |op: &str, body: String| {
+        http::Request::post(format!("http://{addr}/"))
+            .header("content-type", JSON)
+            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
+            .header("x-amz-date", "20240102T030405Z")
+            .header("authorization", AUTH)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    // A 2 MiB body crosses many flow-control windows.
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(vec![5u8; 1024 * 1024 - 1]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let mut sender = sender.clone();
+        let body = if i % 2 == 0 {
+            format!(r#"{{"StreamName":"h2big","PartitionKey":"k","Data":"{data}"}}"#)
+        } else {
+            "{}".to_string()
+        };
+        let op = if i % 2 == 0 {
+            "PutRecord"
+        } else {
+            "ListStreams"
+        };
+        let req = request(op, body);
+        tasks.spawn(async move {
+            sender.ready().await.unwrap();
+            let resp = sender.send_request(req).await.unwrap();
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, bytes)
+        });
+    }
+    let all = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut out = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            out.push(r.unwrap());
+        }
+        out
+    })
+    .await
+    .expect("no hang");
+    for (status, body) in &all {
+        assert_eq!(*status, 200, "{:?}", String::from_utf8_lossy(body));
+    }
+    let d = s
+        .client
+        .describe_stream_summary()
+        .stream_name("h2big")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.stream_description_summary().unwrap().stream_name(),
+        "h2big"
+    );
+}
