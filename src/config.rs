@@ -51,6 +51,7 @@ pub struct StreamsConfig {
     pub update_delay_ms: u64,
     pub max_scalings_per_day: u32,
     pub max_shards_per_stream: u32,
+    pub maintenance_interval_ms: u64,
     pub shard_limit: u32,
     pub on_demand_shard_count: u32,
 }

@@ -72,12 +72,40 @@ pub async fn serve(
         },
     });
     let app = router(state);
-    axum::serve(listener, app)
+    let maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    if let Some(task) = maintenance {
+        task.abort();
+    }
+    served?;
     broker
         .shutdown()
         .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// The background work of a running broker, every `interval_ms` (0 = never): retention
+/// (deleting expired segments and shards). It runs on the blocking pool because it
+/// deletes files.
+fn spawn_maintenance(broker: Arc<Broker>, interval_ms: u64) -> Option<JoinHandle<()>> {
+    if interval_ms == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(interval_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let b = broker.clone();
+            match tokio::task::spawn_blocking(move || b.maintain()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "maintenance pass failed"),
+                Err(e) => tracing::error!(error = %e, "maintenance pass panicked"),
+            }
+        }
+    }))
 }
 
 /// A server running in the background, for tests and embedding.

@@ -151,6 +151,14 @@ pub struct UpdateShardCountInput {
     pub target_shard_count: u32,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RetentionInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    pub retention_period_hours: i64,
+}
+
 // ----- outputs -----
 
 #[derive(Serialize)]

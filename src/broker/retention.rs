@@ -21,7 +21,7 @@ impl Broker {
         &self,
         scope: &Scope,
         r: StreamRef<'_>,
-        hours: u32,
+        hours: i64,
     ) -> BrokerResult<()> {
         self.change_retention(scope, r, hours, true)
     }
@@ -30,7 +30,7 @@ impl Broker {
         &self,
         scope: &Scope,
         r: StreamRef<'_>,
-        hours: u32,
+        hours: i64,
     ) -> BrokerResult<()> {
         self.change_retention(scope, r, hours, false)
     }
@@ -39,17 +39,17 @@ impl Broker {
         &self,
         scope: &Scope,
         r: StreamRef<'_>,
-        hours: u32,
+        hours: i64,
         increase: bool,
     ) -> BrokerResult<()> {
         let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let stream = self.stream(scope, r)?;
-        if hours < MIN_RETENTION_HOURS {
+        if hours < MIN_RETENTION_HOURS as i64 {
             return Err(BrokerError::InvalidArgument(format!(
                 "Minimum allowed retention period is {MIN_RETENTION_HOURS} hours. Requested retention period ({hours} hours) is too short."
             )));
         }
-        if hours > MAX_RETENTION_HOURS {
+        if hours > MAX_RETENTION_HOURS as i64 {
             return Err(BrokerError::InvalidArgument(format!(
                 "Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. Requested retention period ({hours} hours) is too long."
             )));
@@ -64,7 +64,7 @@ impl Broker {
             )));
         }
         let mut meta = stream.meta();
-        let current = meta.retention_hours;
+        let current = meta.retention_hours as i64;
         if increase && hours < current {
             return Err(BrokerError::InvalidArgument(format!(
                 "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
@@ -79,8 +79,21 @@ impl Broker {
         }
         // What has expired under the old period stays expired under the new one.
         meta.expired_before_ms = stream.retention_cutoff(self.clock.now_ms());
-        meta.retention_hours = hours;
+        meta.retention_hours = hours as u32;
         self.commit_meta(&stream, meta)
+    }
+
+    /// Background maintenance: one retention pass.
+    pub fn maintain(&self) -> BrokerResult<()> {
+        let pass = self.enforce_retention()?;
+        if pass.bytes_freed > 0 || pass.shards_removed > 0 {
+            tracing::info!(
+                bytes = pass.bytes_freed,
+                shards = pass.shards_removed,
+                "retention pass"
+            );
+        }
+        Ok(())
     }
 
     /// One pass over every stream: deletes whole segments past retention and removes

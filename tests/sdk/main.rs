@@ -7,6 +7,7 @@ mod common;
 mod durability;
 mod records;
 mod reshard;
+mod retention;
 mod scale;
 mod shards;
 mod smoke;

@@ -47,6 +47,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         SplitShard => reshard::split_shard(ctx, input),
         MergeShards => reshard::merge_shards(ctx, input),
         UpdateShardCount => reshard::update_shard_count(ctx, input),
+        IncreaseStreamRetentionPeriod => reshard::increase_retention(ctx, input),
+        DecreaseStreamRetentionPeriod => reshard::decrease_retention(ctx, input),
         other => Err(ApiError::not_supported(other.name())),
     }
 }

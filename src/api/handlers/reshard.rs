@@ -1,4 +1,5 @@
-//! Resharding handlers: SplitShard, MergeShards, UpdateShardCount.
+//! Handlers that reshape a stream: SplitShard, MergeShards, UpdateShardCount, and its
+//! retention period.
 
 use serde_json::Value;
 
@@ -43,4 +44,24 @@ pub fn update_shard_count(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError
         current_shard_count: current,
         target_shard_count: target,
     })
+}
+
+pub fn increase_retention(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: RetentionInput = decode(input)?;
+    ctx.broker.increase_retention(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        req.retention_period_hours,
+    )?;
+    Ok(Reply::Empty)
+}
+
+pub fn decrease_retention(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: RetentionInput = decode(input)?;
+    ctx.broker.decrease_retention(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        req.retention_period_hours,
+    )?;
+    Ok(Reply::Empty)
 }
