@@ -60,6 +60,12 @@ pub struct StreamsConfig {
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
     pub throttle: bool,
+    pub shard_write_bytes_per_sec: u64,
+    pub shard_write_records_per_sec: u64,
+    pub shard_read_bytes_per_sec: u64,
+    pub shard_read_calls_per_sec: u64,
+    pub shard_iterator_calls_per_sec: u64,
+    pub put_records_max_bytes: usize,
 }
 
 impl Default for Config {

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::http::{router, ApiConfig, ApiState};
+use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
 use crate::config::Config;
 use crate::storage::catalog::{Catalog, MemoryCatalog, RedbCatalog};
@@ -43,7 +44,7 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
         let logs = DiskLogStore::open(dir, options).map_err(|e| e.to_string())?;
         (logs, Arc::new(catalog))
     };
-    let s = &config.streams;
+    let (s, l) = (&config.streams, &config.limits);
     let broker_config = BrokerConfig {
         account_id: s.account_id.clone(),
         create_delay_ms: s.create_delay_ms,
@@ -53,6 +54,15 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
         max_shards_per_stream: s.max_shards_per_stream,
         shard_limit: s.shard_limit,
         on_demand_shard_count: s.on_demand_shard_count,
+        limits: Limits {
+            enabled: l.throttle,
+            write_bytes_per_sec: l.shard_write_bytes_per_sec as f64,
+            write_records_per_sec: l.shard_write_records_per_sec as f64,
+            read_bytes_per_sec: l.shard_read_bytes_per_sec as f64,
+            read_calls_per_sec: l.shard_read_calls_per_sec as f64,
+            iterator_calls_per_sec: l.shard_iterator_calls_per_sec as f64,
+        },
+        put_records_max_bytes: l.put_records_max_bytes,
     };
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }

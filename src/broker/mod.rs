@@ -12,10 +12,11 @@ pub mod routing;
 pub mod sequence;
 pub mod shards;
 pub mod streams;
+pub mod throttle;
 pub mod token;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -24,6 +25,7 @@ use crate::storage::catalog::{Catalog, CatalogOp, ShardMeta, StreamMeta, StreamS
 use crate::storage::log::{LogStore, ShardLog};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BrokerError, BrokerResult};
+use throttle::{ControlQuotas, Limits, ShardMeter};
 
 /// The broker's own section of the configuration.
 #[derive(Debug, Clone)]
@@ -44,6 +46,11 @@ pub struct BrokerConfig {
     pub shard_limit: u32,
     /// Shards an ON_DEMAND stream starts with (AWS: 4 MiB/s of write capacity).
     pub on_demand_shard_count: u32,
+    /// Per-shard throughput limits and whether they apply.
+    pub limits: Limits,
+    /// Data plus partition keys allowed in one PutRecords call (raised to a stream's
+    /// maximum record size when that is larger).
+    pub put_records_max_bytes: usize,
 }
 
 impl Default for BrokerConfig {
@@ -57,6 +64,8 @@ impl Default for BrokerConfig {
             max_shards_per_stream: 10_000,
             shard_limit: 500,
             on_demand_shard_count: 4,
+            limits: Limits::default(),
+            put_records_max_bytes: 5 * 1024 * 1024,
         }
     }
 }
@@ -79,6 +88,9 @@ pub struct StreamRef<'a> {
 pub struct Shard {
     pub meta: ShardMeta,
     pub log: Arc<dyn ShardLog>,
+    /// Throughput buckets and write counters; carried over when resharding rebuilds
+    /// the shard set, so closing a neighbour does not refill this shard's budget.
+    pub meter: Arc<ShardMeter>,
 }
 
 /// A consistent view of a stream's shards, swapped whole when resharding changes it.
@@ -129,6 +141,8 @@ pub struct Stream {
     retention_hours: AtomicU32,
     /// Mirrors `meta.expired_before_ms`.
     expired_before_ms: AtomicI64,
+    /// Mirrors `meta.on_demand`: on-demand streams are not throttled per shard.
+    on_demand: AtomicBool,
     /// Mirrors `meta.max_record_size_kib` in bytes, read by every put.
     max_record_bytes: AtomicUsize,
     /// The persisted metadata; changed only by control-plane calls, under
@@ -165,6 +179,7 @@ impl Stream {
             status: AtomicU8::new(state_code(meta.state)),
             retention_hours: AtomicU32::new(meta.retention_hours),
             expired_before_ms: AtomicI64::new(meta.expired_before_ms),
+            on_demand: AtomicBool::new(meta.on_demand),
             max_record_bytes: AtomicUsize::new(meta.max_record_size_kib as usize * 1024),
             shards: ArcSwap::from_pointee(ShardSet::new(shards)),
             meta: Mutex::new(meta),
@@ -186,6 +201,10 @@ impl Stream {
     /// Records stamped before this are past retention and never returned.
     pub fn retention_cutoff(&self, now_ms: i64) -> i64 {
         (now_ms - self.retention_ms()).max(self.expired_before_ms.load(Ordering::Acquire))
+    }
+
+    pub fn is_on_demand(&self) -> bool {
+        self.on_demand.load(Ordering::Acquire)
     }
 
     pub fn max_record_bytes(&self) -> usize {
@@ -217,6 +236,7 @@ pub struct Broker {
     catalog: Arc<dyn Catalog>,
     clock: Arc<dyn Clock>,
     signer: token::Signer,
+    quotas: ControlQuotas,
 }
 
 /// State only control-plane calls touch.
@@ -282,6 +302,7 @@ impl Broker {
                 shards.push(Arc::new(Shard {
                     meta: s.clone(),
                     log,
+                    meter: Arc::new(ShardMeter::new(&config.limits, clock.now_ms())),
                 }));
             }
             let stream = Stream::new(meta, shards);
@@ -308,6 +329,7 @@ impl Broker {
             catalog,
             clock,
             signer: token::Signer::new(key),
+            quotas: ControlQuotas::default(),
         }))
     }
 
@@ -317,6 +339,25 @@ impl Broker {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Applies the per-account rate quota of a control-plane operation.
+    pub fn admit_control(&self, scope: &Scope, operation: &'static str) -> BrokerResult<()> {
+        if !self.config.limits.enabled
+            || self
+                .quotas
+                .admit(&scope.account, operation, self.clock.now_ms())
+        {
+            return Ok(());
+        }
+        Err(BrokerError::LimitExceeded(format!(
+            "Rate exceeded for {operation} under account {}.",
+            scope.account
+        )))
+    }
+
+    fn new_meter(&self) -> Arc<ShardMeter> {
+        Arc::new(ShardMeter::new(&self.config.limits, self.clock.now_ms()))
     }
 
     /// Syncs and closes every log; called once at shutdown.
@@ -391,6 +432,7 @@ impl Broker {
         stream
             .expired_before_ms
             .store(meta.expired_before_ms, Ordering::Release);
+        stream.on_demand.store(meta.on_demand, Ordering::Release);
         stream
             .max_record_bytes
             .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);

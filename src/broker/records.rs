@@ -71,8 +71,6 @@ pub const ITERATOR_TTL_MS: i64 = 300_000;
 /// At most this much data per GetRecords response.
 pub const MAX_GET_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_GET_RECORDS: usize = 10_000;
-/// At most this much data and partition keys per PutRecords request.
-pub const MAX_PUT_BYTES: usize = 10 * 1024 * 1024;
 const ITERATOR_TOKEN: u8 = 1;
 
 /// What an iterator names.
@@ -142,10 +140,12 @@ impl Broker {
             .iter()
             .map(|e| e.data.len() + e.partition_key.len())
             .sum();
-        if total > MAX_PUT_BYTES {
-            return Err(BrokerError::InvalidArgument(
-                "Records size exceeds 10 MB limit".into(),
-            ));
+        let limit = self.config.put_records_max_bytes.max(max);
+        if total > limit {
+            return Err(BrokerError::InvalidArgument(format!(
+                "Records size exceeds {} MB limit",
+                limit / (1024 * 1024)
+            )));
         }
         let mut out: Vec<Option<Result<Placed, BrokerError>>> =
             (0..entries.len()).map(|_| None).collect();
@@ -182,6 +182,10 @@ impl Broker {
     ) -> BrokerResult<Vec<usize>> {
         // Group entry positions by target shard, keeping request order inside a group.
         let mut groups: Vec<(Arc<Shard>, Vec<usize>)> = Vec::new();
+        let now = self.clock.now_ms();
+        // On-demand streams scale their shards instead of throttling them.
+        let limits = &self.config.limits;
+        let throttled = limits.enabled && !stream.is_on_demand();
         for &i in pending {
             let e = &entries[i];
             let key = e
@@ -194,12 +198,16 @@ impl Broker {
                 ))
             })?;
             let shard = &set.open[pos];
+            let size = e.data.len() + e.partition_key.len();
+            if throttled && !shard.meter.try_write(limits, now, size) {
+                out[i] = Some(Err(self.rate_exceeded(scope, stream, shard)));
+                continue;
+            }
             match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, shard)) {
                 Some(g) => g.1.push(i),
                 None => groups.push((shard.clone(), vec![i])),
             }
         }
-        let now = self.clock.now_ms();
         let mut appended = Vec::with_capacity(groups.len());
         for (shard, idx) in &groups {
             let batch: Vec<RecordIn> = idx
@@ -209,7 +217,15 @@ impl Broker {
                     data: entries[i].data.clone(),
                 })
                 .collect();
-            appended.push(shard.log.append(now, &batch));
+            let result = shard.log.append(now, &batch);
+            if result.is_ok() {
+                let bytes = batch
+                    .iter()
+                    .map(|r| (r.key.len() + r.data.len()) as u64)
+                    .sum();
+                shard.meter.wrote(batch.len() as u64, bytes);
+            }
+            appended.push(result);
         }
         let mut sealed = Vec::new();
         for ((shard, idx), appended) in groups.iter().zip(appended) {
@@ -264,6 +280,15 @@ impl Broker {
         )))
     }
 
+    fn rate_exceeded(&self, scope: &Scope, stream: &Stream, shard: &Shard) -> BrokerError {
+        BrokerError::ProvisionedThroughputExceeded(format!(
+            "Rate exceeded for shard {} in stream {} under account {}.",
+            arn::shard_id(shard.meta.index),
+            stream.name,
+            scope.account
+        ))
+    }
+
     fn shard_of(&self, scope: &Scope, stream: &Stream, shard_id: &str) -> BrokerResult<Arc<Shard>> {
         arn::parse_shard_id(shard_id)
             .and_then(|i| stream.shards().by_index(i).cloned())
@@ -292,6 +317,9 @@ impl Broker {
         let stream = self.writable_stream(scope, r)?;
         let shard = self.shard_of(scope, &stream, shard_id)?;
         let now = self.clock.now_ms();
+        if !shard.meter.try_iterator_call(&self.config.limits, now) {
+            return Err(self.rate_exceeded(scope, &stream, &shard));
+        }
         let offset = match &start {
             IteratorStart::TrimHorizon => self.trim_offset(&stream, &shard, now)?,
             IteratorStart::Latest => shard.log.bounds().end_offset,
@@ -392,6 +420,9 @@ impl Broker {
             .filter(|s| s.created_ms == pos.created_ms)
             .ok_or_else(|| self.not_found(scope, &pos.name))?;
         let shard = self.shard_of(scope, &stream, &arn::shard_id(pos.shard_index))?;
+        if !shard.meter.try_read_call(&self.config.limits, now) {
+            return Err(self.rate_exceeded(scope, &stream, &shard));
+        }
         let from = pos.offset.max(self.trim_offset(&stream, &shard, now)?);
         let limit = limit.map_or(MAX_GET_RECORDS, |l| (l as usize).clamp(1, MAX_GET_RECORDS));
         let batch = shard
@@ -401,6 +432,12 @@ impl Broker {
                 StorageError::LogNotFound(_) => self.not_found(scope, &stream.name),
                 e => e.into(),
             })?;
+        let bytes: usize = batch
+            .records
+            .iter()
+            .map(|r| r.key.len() + r.data.len())
+            .sum();
+        shard.meter.charge_read(&self.config.limits, bytes);
         let records: Vec<RecordOut> = batch
             .records
             .into_iter()

@@ -287,11 +287,15 @@ impl Broker {
         let all = shards
             .into_iter()
             .map(|m| {
-                let log = match old.by_index(m.index) {
-                    Some(existing) => existing.log.clone(),
-                    None => new_log(m.index),
+                let (log, meter) = match old.by_index(m.index) {
+                    Some(existing) => (existing.log.clone(), existing.meter.clone()),
+                    None => (new_log(m.index), self.new_meter()),
                 };
-                Arc::new(Shard { meta: m, log })
+                Arc::new(Shard {
+                    meta: m,
+                    log,
+                    meter,
+                })
             })
             .collect();
         stream.shards.store(Arc::new(ShardSet::new(all)));

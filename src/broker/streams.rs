@@ -156,7 +156,11 @@ impl Broker {
                 closed: None,
             };
             metas.push(meta.clone());
-            shards.push(Arc::new(Shard { meta, log }));
+            shards.push(Arc::new(Shard {
+                meta,
+                log,
+                meter: self.new_meter(),
+            }));
         }
         let delay = self.config.create_delay_ms;
         let meta = StreamMeta {

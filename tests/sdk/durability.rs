@@ -110,7 +110,13 @@ fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args(["serve", "--durability", durability, "--config"])
+        .args([
+            "serve",
+            "--no-throttle",
+            "--durability",
+            durability,
+            "--config",
+        ])
         .arg(&config)
         .arg("--data-dir")
         .arg(dir.join("data"))

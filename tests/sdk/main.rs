@@ -12,4 +12,5 @@ mod scale;
 mod shards;
 mod smoke;
 mod streams;
+mod throttle;
 mod wire;

@@ -1284,7 +1284,7 @@ async fn describe_stream_returns_at_most_100_shards() {
 }
 
 #[tokio::test]
-async fn put_records_over_10_mib_in_total_fails_whole() {
+async fn put_records_over_5_mib_in_total_fails_whole() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "total", 2).await;
@@ -1299,31 +1299,31 @@ async fn put_records_over_10_mib_in_total_fails_whole() {
             })
             .collect()
     };
-    // 11 records of exactly 1 MiB each (data plus key): over the 10 MiB request limit.
+    // 6 records of exactly 1 MiB each (data plus key): over the 5 MiB request limit.
     let err = c
         .put_records()
         .stream_name("total")
-        .set_records(Some(entries(11)))
+        .set_records(Some(entries(6)))
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
-    assert_eq!(message(&err), "Records size exceeds 10 MB limit");
+    assert_eq!(message(&err), "Records size exceeds 5 MB limit");
     for sh in [shard(0), shard(1)] {
         assert!(read_from(c, "total", &sh, ShardIteratorType::TrimHorizon)
             .await
             .is_empty());
     }
-    // Exactly 10 MiB is fine.
+    // Exactly 5 MiB is fine.
     let out = c
         .put_records()
         .stream_name("total")
-        .set_records(Some(entries(10)))
+        .set_records(Some(entries(5)))
         .send()
         .await
         .unwrap();
     assert_eq!(out.failed_record_count(), Some(0));
-    assert_eq!(out.records().len(), 10);
+    assert_eq!(out.records().len(), 5);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ pub enum Reply {
 /// Runs one operation on an input that passed validation.
 pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
     use Operation::*;
+    ctx.broker.admit_control(&ctx.scope, op.name())?;
     match op {
         CreateStream => streams::create_stream(ctx, input),
         DeleteStream => streams::delete_stream(ctx, input),
