@@ -159,6 +159,23 @@ pub struct RetentionInput {
     pub retention_period_hours: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateMaxRecordSizeInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_kib: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateStreamModeInput {
+    #[serde(flatten)]
+    pub stream: StreamIdent,
+    pub stream_mode_details: StreamModeDetails,
+}
+
 // ----- outputs -----
 
 #[derive(Serialize)]

@@ -4,6 +4,7 @@
 pub mod arn;
 pub mod clock;
 pub mod error;
+pub mod on_demand;
 pub mod records;
 pub mod reshape;
 pub mod reshard;
@@ -237,6 +238,8 @@ pub struct Broker {
     clock: Arc<dyn Clock>,
     signer: token::Signer,
     quotas: ControlQuotas,
+    /// What the on-demand scaler saw at its previous pass.
+    scaler: on_demand::ScalerState,
 }
 
 /// State only control-plane calls touch.
@@ -330,6 +333,7 @@ impl Broker {
             clock,
             signer: token::Signer::new(key),
             quotas: ControlQuotas::default(),
+            scaler: on_demand::ScalerState::default(),
         }))
     }
 

@@ -120,7 +120,7 @@ impl Broker {
         self.check_quota(scope, 1)?;
         let mut plan = self.plan(&control, &stream);
         plan.split(shard.meta.index, at);
-        self.apply(&mut control, &stream, plan.finish(), None)
+        self.apply(&mut control, &stream, plan.finish(), None, None)
     }
 
     pub fn merge_shards(
@@ -147,7 +147,7 @@ impl Broker {
         }
         let mut plan = self.plan(&control, &stream);
         plan.merge(a.meta.index, b.meta.index);
-        self.apply(&mut control, &stream, plan.finish(), None)
+        self.apply(&mut control, &stream, plan.finish(), None, None)
     }
 
     /// Returns (current, target) open shard counts.
@@ -201,11 +201,11 @@ impl Broker {
         let mut plan = self.plan(&control, &stream);
         plan.uniform(target);
         recent.push(now);
-        self.apply(&mut control, &stream, plan.finish(), Some(recent))?;
+        self.apply(&mut control, &stream, plan.finish(), Some(recent), None)?;
         Ok((current, target))
     }
 
-    fn plan(&self, control: &ControlState, stream: &Stream) -> Reshape {
+    pub(super) fn plan(&self, control: &ControlState, stream: &Stream) -> Reshape {
         let meta = stream.meta.lock().unwrap_or_else(|p| p.into_inner());
         Reshape::new(
             &meta.shards,
@@ -217,12 +217,13 @@ impl Broker {
 
     /// Creates the children's logs, seals the parents' (recording where each ended),
     /// commits the new shard list in one transaction and publishes it.
-    fn apply(
+    pub(super) fn apply(
         self: &Arc<Self>,
         control: &mut ControlState,
         stream: &Arc<Stream>,
         planned: Planned,
         scalings_ms: Option<Vec<i64>>,
+        on_demand: Option<bool>,
     ) -> BrokerResult<()> {
         let old = stream.shards();
         let mut logs: Vec<(u32, Arc<dyn ShardLog>)> = Vec::new();
@@ -270,6 +271,9 @@ impl Broker {
         meta.next_shard_index = planned.next_index;
         if let Some(times) = scalings_ms {
             meta.scalings_ms = times;
+        }
+        if let Some(mode) = on_demand {
+            meta.on_demand = mode;
         }
         let delay = self.config.update_delay_ms;
         if delay > 0 {

@@ -83,8 +83,9 @@ impl Broker {
         self.commit_meta(&stream, meta)
     }
 
-    /// Background maintenance: one retention pass.
-    pub fn maintain(&self) -> BrokerResult<()> {
+    /// Background maintenance: one retention pass, then on-demand scaling.
+    pub fn maintain(self: &Arc<Self>) -> BrokerResult<()> {
+        self.scale_on_demand()?;
         let pass = self.enforce_retention()?;
         if pass.bytes_freed > 0 || pass.shards_removed > 0 {
             tracing::info!(

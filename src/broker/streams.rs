@@ -62,6 +62,9 @@ pub struct StreamPage {
     pub next_token: Option<String>,
 }
 
+/// Streams one account may have CREATING at once, as on AWS.
+const MAX_CREATING: usize = 5;
+
 /// A status as AWS spells it.
 pub fn status_word(s: StreamState) -> &'static str {
     match s {
@@ -132,6 +135,20 @@ impl Broker {
             )));
         }
         self.check_quota(scope, count as usize)?;
+        let creating = self
+            .streams
+            .load()
+            .values()
+            .filter(|s| s.account == scope.account && s.region == scope.region)
+            .filter(|s| s.status() == StreamState::Creating)
+            .count();
+        if self.config.limits.enabled && creating >= MAX_CREATING {
+            return Err(BrokerError::LimitExceeded(format!(
+                "Account {} in {} already has {creating} streams in CREATING state; at most \
+                 {MAX_CREATING} may be created at once.",
+                scope.account, scope.region
+            )));
+        }
 
         let now = self.clock.now_ms();
         let mut shards = Vec::with_capacity(count as usize);

@@ -5,6 +5,7 @@
 mod boto3;
 mod common;
 mod durability;
+mod on_demand;
 mod records;
 mod reshard;
 mod retention;

@@ -441,3 +441,89 @@ async fn producers_and_a_consumer_run_through_split_and_merge_without_loss_or_re
     assert!(total > 50, "the producers ran ({total} records)");
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn shard_filters_follow_aws_semantics_for_closed_shards() {
+    use aws_sdk_kinesis::primitives::DateTime;
+    use aws_sdk_kinesis::types::{ShardFilter, ShardFilterType};
+    let t0 = 1_800_000_000_000;
+    let clock = Arc::new(shoal::broker::ManualClock::new(t0));
+    let s = start_with_clock(true, |c| c.streams.update_delay_ms = 0, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "f", 1).await;
+    clock.advance_ms(60_000);
+    c.split_shard()
+        .stream_name("f")
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    let split_at = t0 + 60_000;
+    clock.advance_ms(60_000);
+    let list = |kind: ShardFilterType, shard: Option<&str>, ts: Option<i64>| {
+        let mut f = ShardFilter::builder().r#type(kind);
+        if let Some(id) = shard {
+            f = f.shard_id(id);
+        }
+        if let Some(ms) = ts {
+            f = f.timestamp(DateTime::from_millis(ms));
+        }
+        let f = f.build().unwrap();
+        async move {
+            let r = c
+                .list_shards()
+                .stream_name("f")
+                .shard_filter(f)
+                .send()
+                .await
+                .unwrap();
+            r.shards()
+                .iter()
+                .map(|s| s.shard_id().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = [
+        "shardId-000000000000",
+        "shardId-000000000001",
+        "shardId-000000000002",
+    ];
+    assert_eq!(list(ShardFilterType::AtLatest, None, None).await, &all[1..]);
+    assert_eq!(
+        list(ShardFilterType::AtTrimHorizon, None, None).await,
+        &all[..1]
+    );
+    assert_eq!(
+        list(ShardFilterType::FromTrimHorizon, None, None).await,
+        all
+    );
+    assert_eq!(
+        list(
+            ShardFilterType::AfterShardId,
+            Some("shardId-000000000000"),
+            None
+        )
+        .await,
+        &all[1..]
+    );
+    // Before the split only the parent was open; after it, only the children.
+    assert_eq!(
+        list(ShardFilterType::AtTimestamp, None, Some(split_at - 1000)).await,
+        &all[..1]
+    );
+    assert_eq!(
+        list(ShardFilterType::AtTimestamp, None, Some(split_at + 1000)).await,
+        &all[1..]
+    );
+    // FROM_TIMESTAMP: shards open at or after the time.
+    assert_eq!(
+        list(ShardFilterType::FromTimestamp, None, Some(split_at - 1000)).await,
+        all
+    );
+    assert_eq!(
+        list(ShardFilterType::FromTimestamp, None, Some(split_at + 1000)).await,
+        &all[1..]
+    );
+    s.running.stop().await.unwrap();
+}

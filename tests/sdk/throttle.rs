@@ -246,3 +246,38 @@ async fn no_throttle_turns_every_limit_off() {
     }
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn at_most_five_streams_may_be_creating_at_once() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| {
+            c.limits.throttle = true;
+            c.streams.create_delay_ms = 60_000;
+        },
+        clock.clone(),
+    )
+    .await;
+    let c = &s.client;
+    for i in 0..5 {
+        clock.advance_ms(1000);
+        c.create_stream()
+            .stream_name(format!("c{i}"))
+            .shard_count(1)
+            .send()
+            .await
+            .unwrap();
+    }
+    clock.advance_ms(1000);
+    let e = c
+        .create_stream()
+        .stream_name("c5")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "LimitExceededException");
+    assert!(message(&e).contains("CREATING"), "{}", message(&e));
+    s.running.stop().await.unwrap();
+}

@@ -50,6 +50,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         UpdateShardCount => reshard::update_shard_count(ctx, input),
         IncreaseStreamRetentionPeriod => reshard::increase_retention(ctx, input),
         DecreaseStreamRetentionPeriod => reshard::decrease_retention(ctx, input),
+        UpdateMaxRecordSize => reshard::update_max_record_size(ctx, input),
+        UpdateStreamMode => reshard::update_stream_mode(ctx, input),
         other => Err(ApiError::not_supported(other.name())),
     }
 }

@@ -1,5 +1,5 @@
-//! Handlers that reshape a stream: SplitShard, MergeShards, UpdateShardCount, and its
-//! retention period.
+//! Handlers that reshape a stream or change its settings: SplitShard, MergeShards,
+//! UpdateShardCount, retention, UpdateMaxRecordSize, UpdateStreamMode.
 
 use serde_json::Value;
 
@@ -63,5 +63,23 @@ pub fn decrease_retention(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError
         stream_ref(&req.stream),
         req.retention_period_hours,
     )?;
+    Ok(Reply::Empty)
+}
+
+pub fn update_max_record_size(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: UpdateMaxRecordSizeInput = decode(input)?;
+    ctx.broker.update_max_record_size(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        req.max_record_size_kib,
+    )?;
+    Ok(Reply::Empty)
+}
+
+pub fn update_stream_mode(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
+    let req: UpdateStreamModeInput = decode(input)?;
+    let on_demand = req.stream_mode_details.stream_mode == "ON_DEMAND";
+    ctx.broker
+        .update_stream_mode(&ctx.scope, stream_ref(&req.stream), on_demand)?;
     Ok(Reply::Empty)
 }
