@@ -123,24 +123,26 @@ impl Broker {
         let limits = &self.config.limits;
         let mut split = 0;
         let streams: Vec<Arc<Stream>> = self.streams.load().values().cloned().collect();
-        for stream in streams.iter().filter(|s| s.is_on_demand()) {
-            let mut hot = Vec::new();
-            {
-                let mut seen = self.scaler.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Measure every on-demand shard against the previous pass; shards that are gone
+        // (closed, expired, deleted) drop out of the state.
+        let mut hot_by_stream: Vec<(Arc<Stream>, Vec<u32>)> = Vec::new();
+        {
+            let mut seen = self.scaler.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = HashMap::new();
+            for stream in streams.iter().filter(|s| s.is_on_demand()) {
+                let mut hot = Vec::new();
                 for shard in stream.shards().open.iter() {
-                    let bytes = shard.meter.bytes_written.load(Ordering::Relaxed);
-                    let records = shard.meter.records_written.load(Ordering::Relaxed);
-                    let key = (stream.key(), shard.meta.index);
                     let now_seen = Seen {
-                        bytes,
-                        records,
+                        bytes: shard.meter.bytes_written.load(Ordering::Relaxed),
+                        records: shard.meter.records_written.load(Ordering::Relaxed),
                         at_ms: now,
                     };
-                    if let Some(prev) = seen.insert(key, now_seen) {
+                    let key = (stream.key(), shard.meta.index);
+                    if let Some(prev) = seen.get(&key) {
                         let secs = (now - prev.at_ms) as f64 / 1000.0;
                         if secs > 0.0 {
-                            let byte_rate = (bytes - prev.bytes) as f64 / secs;
-                            let record_rate = (records - prev.records) as f64 / secs;
+                            let byte_rate = (now_seen.bytes - prev.bytes) as f64 / secs;
+                            let record_rate = (now_seen.records - prev.records) as f64 / secs;
                             if byte_rate >= SCALE_UP_AT * limits.write_bytes_per_sec
                                 || record_rate >= SCALE_UP_AT * limits.write_records_per_sec
                             {
@@ -148,9 +150,15 @@ impl Broker {
                             }
                         }
                     }
+                    next.insert(key, now_seen);
                 }
+                hot_by_stream.push((stream.clone(), hot));
             }
-            if hot.is_empty() || stream.status() != StreamState::Active {
+            *seen = next;
+        }
+        for (stream, hot) in hot_by_stream {
+            let stream = &stream;
+            if hot.is_empty() {
                 continue;
             }
             let scope = Scope {
@@ -158,6 +166,10 @@ impl Broker {
                 region: stream.region.clone(),
             };
             let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked under the control lock: no other reshard or delete is under way.
+            if stream.status() != StreamState::Active {
+                continue;
+            }
             let mut plan = self.plan(&control, stream);
             let mut n = 0;
             for index in hot {
