@@ -45,6 +45,15 @@ pub struct ServeArgs {
     /// Do not enforce AWS's per-shard throughput limits.
     #[arg(long, env = "SHOAL_NO_THROTTLE")]
     pub no_throttle: bool,
+    /// Port of an optional TLS listener (HTTP/1.1 and HTTP/2 by ALPN).
+    #[arg(long, env = "SHOAL_TLS_PORT")]
+    pub tls_port: Option<u16>,
+    /// PEM certificate chain for the TLS listener (default: a self-signed one kept in the data dir).
+    #[arg(long, env = "SHOAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the TLS listener.
+    #[arg(long, env = "SHOAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// TOML configuration file (see config/shoal.toml for every key).
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -68,6 +77,13 @@ impl ServeArgs {
         }
         if let Some(d) = &self.durability {
             c.storage.durability = d.clone();
+        }
+        if let Some(p) = self.tls_port {
+            c.server.tls_port = Some(p);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c.server.tls_cert = cert.clone();
+            c.server.tls_key = key.clone();
         }
         if self.no_throttle {
             c.limits.throttle = false;

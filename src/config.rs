@@ -26,6 +26,13 @@ pub struct ServerConfig {
     pub host: String,
     pub port: u16,
     pub max_request_bytes: usize,
+    /// None: no TLS listener. Some(0) picks a free port.
+    #[serde(default)]
+    pub tls_port: Option<u16>,
+    #[serde(default)]
+    pub tls_cert: PathBuf,
+    #[serde(default)]
+    pub tls_key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

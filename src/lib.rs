@@ -20,3 +20,4 @@ pub mod cli;
 pub mod config;
 pub mod server;
 pub mod storage;
+pub mod tls;

@@ -36,26 +36,22 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let broker = shoal::server::open_broker(&config, Arc::new(SystemClock))?;
-        let listener =
-            tokio::net::TcpListener::bind((config.server.host.as_str(), config.server.port))
-                .await
-                .map_err(|e| {
-                    format!(
-                        "cannot listen on {}:{}: {e}",
-                        config.server.host, config.server.port
-                    )
-                })?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let listeners = shoal::server::Listeners::bind(&config).await?;
+        let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
         let store = if config.storage.in_memory {
             "in memory".to_string()
         } else {
             format!("data dir {}", config.storage.data_dir.display())
         };
+        let tls = listeners
+            .tls_addr()
+            .map(|a| format!(", TLS on https://{a}"))
+            .unwrap_or_default();
         tracing::info!(
-            "shoal listening on http://{addr} ({store}, durability {})",
+            "shoal listening on http://{addr} ({store}, durability {}{tls})",
             config.storage.durability
         );
-        shoal::server::serve(listener, broker, &config, shutdown_signal())
+        shoal::server::serve(listeners, broker, &config, shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
         tracing::info!("shoal stopped cleanly");

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::http::{router, ApiConfig, ApiState};
 use crate::broker::throttle::Limits;
@@ -17,6 +18,7 @@ use crate::storage::catalog::{Catalog, MemoryCatalog, RedbCatalog};
 use crate::storage::log::disk::{DiskLogStore, DiskOptions};
 use crate::storage::log::memory::MemoryLogStore;
 use crate::storage::log::LogStore;
+use crate::tls;
 
 /// Opens the stores the configuration names and the broker on top of them.
 pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>, String> {
@@ -67,10 +69,49 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }
 
-/// Serves on an already-bound listener until `shutdown` resolves; in-flight requests
-/// finish, then the broker syncs and closes its logs.
+/// The sockets a server answers on: the cleartext port (HTTP/1.1 and h2c) and, when
+/// configured, the TLS port.
+pub struct Listeners {
+    pub plain: TcpListener,
+    pub tls: Option<(TcpListener, TlsAcceptor)>,
+}
+
+impl Listeners {
+    /// Binds `server.host:port` (and `tls_port`); port 0 picks a free one.
+    pub async fn bind(config: &Config) -> Result<Listeners, String> {
+        let host = config.server.host.as_str();
+        let listen = |port: u16| async move {
+            TcpListener::bind((host, port))
+                .await
+                .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))
+        };
+        let plain = listen(config.server.port).await?;
+        let tls = match config.server.tls_port {
+            None => None,
+            Some(port) => {
+                let id = tls::identity(config)?;
+                if let Some(path) = &id.cert_path {
+                    tracing::info!("TLS certificate: {}", path.display());
+                }
+                Some((listen(port).await?, tls::acceptor(&id)?))
+            }
+        };
+        Ok(Listeners { plain, tls })
+    }
+
+    pub fn plain_addr(&self) -> std::io::Result<SocketAddr> {
+        self.plain.local_addr()
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+}
+
+/// Serves until `shutdown` resolves; in-flight requests finish on every listener, then
+/// the broker syncs and closes its logs.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     broker: Arc<Broker>,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -82,10 +123,30 @@ pub async fn serve(
         },
     });
     let app = router(state);
+    // One shutdown signal, fanned out to every listener.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _receivers_may_be_gone = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _sender_dropped_means_stop = rx.wait_for(|stop| *stop).await;
+    };
+    let tls_task = listeners.tls.map(|(listener, acceptor)| {
+        tokio::spawn(tls::serve(
+            listener,
+            acceptor,
+            app.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
     let maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let served = axum::serve(listeners.plain, app)
+        .with_graceful_shutdown(stopped(stop_rx))
         .await;
+    if let Some(task) = tls_task {
+        task.await.map_err(std::io::Error::other)?;
+    }
     if let Some(task) = maintenance {
         task.abort();
     }
@@ -121,6 +182,8 @@ fn spawn_maintenance(broker: Arc<Broker>, interval_ms: u64) -> Option<JoinHandle
 /// A server running in the background, for tests and embedding.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The TLS listener's address, when one was configured.
+    pub tls_addr: Option<SocketAddr>,
     pub broker: Arc<Broker>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -146,25 +209,20 @@ pub async fn spawn(config: Config) -> Result<Running, String> {
 
 pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Running, String> {
     let broker = open_broker(&config, clock)?;
-    let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {}:{}: {e}",
-                config.server.host, config.server.port
-            )
-        })?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let listeners = Listeners::bind(&config).await?;
+    let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
+    let tls_addr = listeners.tls_addr();
     let (tx, rx) = oneshot::channel::<()>();
     let b = broker.clone();
     let task = tokio::spawn(async move {
-        serve(listener, b, &config, async {
+        serve(listeners, b, &config, async {
             let _sender_dropped_means_stop = rx.await;
         })
         .await
     });
     Ok(Running {
         addr,
+        tls_addr,
         broker,
         stop: Some(tx),
         task: Some(task),

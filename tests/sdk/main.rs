@@ -14,4 +14,5 @@ mod shards;
 mod smoke;
 mod streams;
 mod throttle;
+mod tls;
 mod wire;
