@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod eventstream;
 pub mod handlers;
 pub mod http;
 pub mod model;
