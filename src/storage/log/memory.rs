@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::table::LogTable;
 use super::{
     Appended, DurableWait, LogBounds, LogId, LogStore, ReadBatch, RecordIn, ShardLog, StoredRecord,
 };
@@ -13,14 +14,14 @@ use crate::storage::StorageError;
 
 /// Logs as vectors of records; nothing survives the process.
 pub struct MemoryLogStore {
-    logs: RwLock<HashMap<LogId, Arc<MemoryLog>>>,
+    logs: LogTable<MemoryLog>,
     closed: AtomicBool,
 }
 
 impl MemoryLogStore {
     pub fn new() -> Arc<MemoryLogStore> {
         Arc::new(MemoryLogStore {
-            logs: RwLock::new(HashMap::new()),
+            logs: LogTable::new(HashMap::new()),
             closed: AtomicBool::new(false),
         })
     }
@@ -50,50 +51,33 @@ impl Records {
 
 impl LogStore for MemoryLogStore {
     fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
-        let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
-        if logs.contains_key(&id) {
-            let e = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "log exists");
-            return Err(StorageError::io("create log", format!("memory:{id}"), e));
-        }
-        let log = Arc::new(MemoryLog {
-            id,
-            records: RwLock::new(Records::default()),
-            removed: AtomicBool::new(false),
-            closed: Arc::new(AtomicBool::new(self.closed.load(Ordering::Acquire))),
-        });
-        logs.insert(id, log.clone());
+        let log = self.logs.create(id, format!("memory:{id}"), || {
+            Ok(Arc::new(MemoryLog {
+                id,
+                records: RwLock::new(Records::default()),
+                removed: AtomicBool::new(false),
+                closed: Arc::new(AtomicBool::new(self.closed.load(Ordering::Acquire))),
+            }))
+        })?;
         Ok(log)
     }
 
     fn open(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
-        match logs.get(&id) {
-            Some(log) => Ok(log.clone()),
-            None => Err(StorageError::LogNotFound(id)),
-        }
+        Ok(self.logs.get(id)?)
     }
 
     fn list(&self) -> Result<Vec<LogId>, StorageError> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
-        let mut ids: Vec<LogId> = logs.keys().copied().collect();
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(self.logs.ids())
     }
 
     fn remove(&self, id: LogId) -> Result<(), StorageError> {
-        let log = self
-            .logs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-            .ok_or(StorageError::LogNotFound(id))?;
-        log.removed.store(true, Ordering::Release);
+        self.logs.take(id)?.removed.store(true, Ordering::Release);
         Ok(())
     }
 
     fn shutdown(&self) -> Result<(), StorageError> {
         self.closed.store(true, Ordering::Release);
-        for log in self.logs.read().unwrap_or_else(|e| e.into_inner()).values() {
+        for log in self.logs.all() {
             log.closed.store(true, Ordering::Release);
         }
         Ok(())

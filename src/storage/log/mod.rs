@@ -11,6 +11,7 @@ use super::StorageError;
 
 pub mod disk;
 pub mod memory;
+mod table;
 #[cfg(test)]
 mod tests;
 

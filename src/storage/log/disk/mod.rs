@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use handles::{lock, HandleCache};
 use shard::DiskShardLog;
 use syncer::{Health, SyncMsg};
 
+use super::table::LogTable;
 use super::{Durability, LogId, LogStore, ShardLog};
 use crate::storage::StorageError;
 
@@ -83,7 +84,7 @@ pub struct DiskLogStore {
     dir: PathBuf,
     shared: Arc<StoreShared>,
     /// Taken by create/open/list/remove only; appends and reads go through the handle.
-    logs: RwLock<HashMap<LogId, Arc<DiskShardLog>>>,
+    logs: LogTable<DiskShardLog>,
     sync_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -140,7 +141,7 @@ impl DiskLogStore {
         Ok(Arc::new(DiskLogStore {
             dir: dir.to_path_buf(),
             shared,
-            logs: RwLock::new(logs),
+            logs: LogTable::new(logs),
             sync_thread: Mutex::new(sync_thread),
         }))
     }
@@ -182,57 +183,41 @@ impl DiskLogStore {
 impl LogStore for DiskLogStore {
     fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
         self.check_open()?;
-        let mut logs = self.logs.write().unwrap_or_else(|e| e.into_inner());
         let dir = paths::log_dir(&self.dir, id);
-        if logs.contains_key(&id) {
-            let e = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "log exists");
-            return Err(StorageError::io("create log", dir, e));
-        }
-        std::fs::create_dir(&dir).map_err(|e| StorageError::io("create log", &dir, e))?;
-        let seg = segment::Segment::create(&self.shared.cache, &dir, 0)?;
-        // Syncs the log directory too, which makes the segment names durable.
-        floor::write_floor(&dir, floor::FLOOR_CHUNK)?;
-        paths::sync_dir(&paths::logs_root(&self.dir))?;
-        let recovered = recovery::Recovered {
-            segments: vec![Arc::new(seg)],
-            end: 0,
-            last_ts: None,
-            floor: floor::FLOOR_CHUNK,
-            index_builder: index::IndexBuilder::new(self.shared.opts.index_interval_bytes),
-        };
-        let log = Arc::new(DiskShardLog::new(
-            id,
-            dir,
-            self.shared.clone(),
-            recovered,
-            0,
-        ));
-        logs.insert(id, log.clone());
+        let log = self.logs.create(id, &dir, || {
+            std::fs::create_dir(&dir).map_err(|e| StorageError::io("create log", &dir, e))?;
+            let seg = segment::Segment::create(&self.shared.cache, &dir, 0)?;
+            // Syncs the log directory too, which makes the segment names durable.
+            floor::write_floor(&dir, floor::FLOOR_CHUNK)?;
+            paths::sync_dir(&paths::logs_root(&self.dir))?;
+            let recovered = recovery::Recovered {
+                segments: vec![Arc::new(seg)],
+                end: 0,
+                last_ts: None,
+                floor: floor::FLOOR_CHUNK,
+                index_builder: index::IndexBuilder::new(self.shared.opts.index_interval_bytes),
+            };
+            Ok(Arc::new(DiskShardLog::new(
+                id,
+                dir.clone(),
+                self.shared.clone(),
+                recovered,
+                0,
+            )))
+        })?;
         Ok(log)
     }
 
     fn open(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
-        match logs.get(&id) {
-            Some(log) => Ok(log.clone()),
-            None => Err(StorageError::LogNotFound(id)),
-        }
+        Ok(self.logs.get(id)?)
     }
 
     fn list(&self) -> Result<Vec<LogId>, StorageError> {
-        let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
-        let mut ids: Vec<LogId> = logs.keys().copied().collect();
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(self.logs.ids())
     }
 
     fn remove(&self, id: LogId) -> Result<(), StorageError> {
-        let log = self
-            .logs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id)
-            .ok_or(StorageError::LogNotFound(id))?;
+        let log = self.logs.take(id)?;
         log.mark_removed();
         let dir = paths::log_dir(&self.dir, id);
         std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io("remove", &dir, e))?;
@@ -243,13 +228,7 @@ impl LogStore for DiskLogStore {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let logs: Vec<_> = self
-            .logs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let logs = self.logs.all();
         let mut result = Ok(());
         for log in logs {
             if let Err(e) = log.close_for_shutdown() {
