@@ -35,12 +35,14 @@ impl std::fmt::Display for TranscodeError {
 /// the model does not know, which the validator ignores).
 pub fn to_json(item: Cbor, shape: Option<&Shape>) -> Result<Value, TranscodeError> {
     let kind = shape.map(|s| s.kind);
+    if kind == Some(Kind::Timestamp) {
+        if let Some(ms) = millis(&item) {
+            // JSON handlers take epoch seconds with millisecond precision.
+            return float(ms / 1000.0);
+        }
+    }
     Ok(match (item, kind) {
         (Cbor::Bytes(b), Some(Kind::Blob)) => Value::String(STANDARD.encode(b)),
-        (Cbor::Tag(_, inner), Some(Kind::Timestamp)) if is_number(&inner) => {
-            millis_to_seconds(*inner)?
-        }
-        (item, Some(Kind::Timestamp)) if is_number(&item) => millis_to_seconds(item)?,
         // Unknown tags (and tag 1 outside timestamps) carry nothing the model needs.
         (Cbor::Tag(_, inner), _) => to_json(*inner, shape)?,
         (Cbor::Unsigned(n), _) => Value::from(n),
@@ -85,20 +87,16 @@ fn child<'m>(shape: &'m Shape, key: &str) -> Option<&'m Shape> {
     }
 }
 
-fn is_number(item: &Cbor) -> bool {
-    matches!(item, Cbor::Unsigned(_) | Cbor::Negative(_) | Cbor::Float(_))
-}
-
-/// Java v2 sends epoch milliseconds (even under tag 1, against RFC 8949); JSON
-/// handlers take epoch seconds with millisecond precision.
-fn millis_to_seconds(item: Cbor) -> Result<Value, TranscodeError> {
-    let ms = match item {
-        Cbor::Unsigned(n) => n as f64,
-        Cbor::Negative(n) => -1.0 - n as f64,
-        Cbor::Float(f) => f,
-        _ => unreachable!("is_number checked"),
-    };
-    float(ms / 1000.0)
+/// Java v2 sends timestamps as epoch milliseconds, under tag 1 (against RFC 8949,
+/// whose tag 1 means seconds) or bare; `None` when the item is no number.
+fn millis(item: &Cbor) -> Option<f64> {
+    match item {
+        Cbor::Unsigned(n) => Some(*n as f64),
+        Cbor::Negative(n) => Some(-1.0 - *n as f64),
+        Cbor::Float(f) => Some(*f),
+        Cbor::Tag(_, inner) if !matches!(**inner, Cbor::Tag(..)) => millis(inner),
+        _ => None,
+    }
 }
 
 fn negative(n: u64) -> Value {
