@@ -75,6 +75,11 @@ impl ApiError {
 
     /// The JSON error body.
     pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body_fields()).unwrap_or_default()
+    }
+
+    /// The error body's members, which every protocol encodes its own way.
+    pub fn body_fields(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut obj = serde_json::Map::new();
         obj.insert("__type".into(), self.code.into());
         if let Some(m) = &self.message {
@@ -85,7 +90,7 @@ impl ApiError {
             };
             obj.insert(key.into(), m.clone().into());
         }
-        serde_json::to_vec(&obj).unwrap_or_default()
+        obj
     }
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP face of the api: routes, the request pipeline (content type, target, body,
-//! signature, validation, handler) and the response headers every SDK expects.
+//! signature, validation, handler; `codec` decodes and encodes each protocol) and the
+//! response headers every SDK expects.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use base64::Engine;
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
+use super::codec::Protocol;
 use super::error::ApiError;
-use super::handlers::{dispatch, Ctx, Reply};
+use super::handlers::{dispatch, Ctx};
 use super::target::Operation;
 use super::{auth, validate};
 use crate::broker::{Broker, Scope};
@@ -48,22 +50,25 @@ async fn health() -> Response {
         .into_response()
 }
 
-const JSON_1_1: &str = "application/x-amz-json-1.1";
-
 async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let result = handle(&state, req).await;
-    let (status, body, error_code) = match result {
-        Ok(Reply::Empty) => (StatusCode::OK, Vec::new(), None),
-        Ok(Reply::Json(b)) => (StatusCode::OK, b, None),
-        Err(e) => (e.status, e.body(), Some(e.code)),
+    let protocol = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Protocol::from_content_type);
+    // Requests in no known protocol are answered in JSON, as AWS does.
+    let answer_in = protocol.unwrap_or(Protocol::Json);
+    let (status, body, error_code) = match handle(&state, protocol, req).await {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(e) => (e.status, answer_in.encode_error(&e), Some(e.code)),
     };
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_1_1),
+        HeaderValue::from_static(answer_in.content_type()),
     );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
@@ -79,30 +84,16 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
 }
 
 /// The checks run in the order AWS runs them: content type, target, body, signature,
-/// types and constraints, then the operation itself.
-async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
+/// types and constraints, then the operation itself. Returns the encoded success body.
+async fn handle(
+    state: &ApiState,
+    protocol: Option<Protocol>,
+    req: Request,
+) -> Result<Vec<u8>, ApiError> {
     let (parts, body) = req.into_parts();
-    let content_type = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let media = content_type.split(';').next().unwrap_or("").trim();
-    if media == "application/x-amz-cbor-1.1" {
-        return Err(ApiError::client(
-            "UnknownOperationException",
-            "CBOR requests (application/x-amz-cbor-1.1) are not supported by this Shoal server yet; \
-             configure the client to use JSON (Java SDK: -Daws.cborEnabled=false).",
-        ));
-    }
-    if parts.method != http::Method::POST
-        || !matches!(
-            media,
-            JSON_1_1 | "application/x-amz-json-1.0" | "application/json"
-        )
-    {
+    let Some(protocol) = protocol.filter(|_| parts.method == http::Method::POST) else {
         return Err(ApiError::unknown_operation());
-    }
+    };
     let op = parts
         .headers
         .get("x-amz-target")
@@ -134,11 +125,7 @@ async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
         .to_bytes();
 
     let scope = auth::credential_scope(&parts.headers, parts.uri.query())?;
-    if bytes.is_empty() {
-        return Err(ApiError::serialization(None));
-    }
-    let input: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| ApiError::serialization(None))?;
+    let input = protocol.decode_request(op, &bytes)?;
     validate::check_input(op.name(), &input)?;
     let ctx = Ctx {
         broker: &state.broker,
@@ -147,5 +134,6 @@ async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
             region: scope.region,
         },
     };
-    dispatch(&ctx, op, input).await
+    let reply = dispatch(&ctx, op, input).await?;
+    protocol.encode_reply(op, reply)
 }

@@ -1,8 +1,9 @@
-//! The wire layer, and the only one that knows HTTP, JSON, SigV4 headers and `__type`
+//! The wire layer, and the only one that knows HTTP, JSON/CBOR, SigV4 headers and `__type`
 //! codes: requests are checked against the service model, dispatched to one handler
 //! per operation, and answered in the shapes the AWS SDKs parse.
 
 pub mod auth;
+pub mod codec;
 pub mod error;
 pub mod eventstream;
 pub mod handlers;

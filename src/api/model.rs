@@ -1,7 +1,8 @@
 //! The embedded Kinesis service model (`model/kinesis-2013-12-02.json`), parsed once.
 //!
-//! Only what input validation needs is kept: shape types, members in model order,
-//! `required`, `min`/`max`, `pattern` (compiled once, anchored) and `enum` values.
+//! Only what input validation and the CBOR transcoder need is kept: shape types,
+//! members in model order, `required`, `min`/`max`, `pattern` (compiled once,
+//! anchored), `enum` values and each operation's input and output shapes.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -73,8 +74,8 @@ pub struct Shape {
 pub struct Model {
     shapes: Vec<Shape>,
     by_name: HashMap<String, ShapeId>,
-    /// Operation name -> input shape, in model order.
-    operations: Vec<(String, Option<ShapeId>)>,
+    /// (operation name, input shape, output shape), in model order.
+    operations: Vec<(String, Option<ShapeId>, Option<ShapeId>)>,
     op_index: HashMap<String, usize>,
 }
 
@@ -198,12 +199,16 @@ impl Model {
             .ok_or("model has no operations")?;
         let mut operations = Vec::with_capacity(ops_json.len());
         for (name, op) in ops_json {
-            operations.push((name.clone(), target(op.get("input"), name)?));
+            operations.push((
+                name.clone(),
+                target(op.get("input"), name)?,
+                target(op.get("output"), name)?,
+            ));
         }
         let op_index = operations
             .iter()
             .enumerate()
-            .map(|(i, (n, _))| (n.clone(), i))
+            .map(|(i, (n, _, _))| (n.clone(), i))
             .collect();
         Ok(Model {
             shapes,
@@ -234,9 +239,24 @@ impl Model {
         self.operations[i].1.map(|id| &self.shapes[id])
     }
 
+    /// The output shape of an operation; `None` for an unknown operation or one without output.
+    pub fn output_shape(&self, operation: &str) -> Option<&Shape> {
+        let &i = self.op_index.get(operation)?;
+        self.operations[i].2.map(|id| &self.shapes[id])
+    }
+
+    /// The shape of a structure's member called `name`.
+    pub fn member_shape(&self, structure: &Shape, name: &str) -> Option<&Shape> {
+        structure
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| &self.shapes[m.shape])
+    }
+
     /// Operation names in model order.
     pub fn operation_names(&self) -> impl Iterator<Item = &str> {
-        self.operations.iter().map(|(n, _)| n.as_str())
+        self.operations.iter().map(|(n, _, _)| n.as_str())
     }
 }
 
@@ -263,6 +283,15 @@ mod tests {
         let hk = &m.shape("HashKey").unwrap().pattern.as_ref().unwrap().regex;
         assert!(hk.is_match("0") && hk.is_match("12") && !hk.is_match("012") && !hk.is_match(""));
         assert_eq!(m.shape("Data").unwrap().max, Some(10485760));
+        let out = m.output_shape("GetRecords").unwrap();
+        assert_eq!(out.name, "GetRecordsOutput");
+        assert!(m.output_shape("CreateStream").is_none());
+        let records = m.member_shape(out, "Records").unwrap();
+        let record = m.get(records.member.unwrap());
+        let ts = m
+            .member_shape(record, "ApproximateArrivalTimestamp")
+            .unwrap();
+        assert_eq!(ts.kind, Kind::Timestamp);
     }
 
     #[test]

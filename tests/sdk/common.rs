@@ -1,8 +1,11 @@
-//! The harness: start a server (on disk or in memory), build SDK clients for it.
+//! The harness: start a server (on disk or in memory), build SDK clients for it, and
+//! send raw HTTP/1.1 requests for what the SDK hides.
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::Client;
@@ -10,6 +13,8 @@ use shoal::broker::{Clock, SystemClock};
 use shoal::config::Config;
 use shoal::server::Running;
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 pub struct TestServer {
     pub running: Running,
@@ -136,4 +141,90 @@ where
         .and_then(|e| e.message())
         .unwrap_or("")
         .to_string()
+}
+
+/// A raw HTTP/1.1 response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body {:?} is not JSON: {e}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// Sends one HTTP/1.1 request on a fresh connection and reads the whole response.
+pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
+        req.extend_from_slice(body);
+        // The server may answer before reading everything; a failed write is not the test.
+        let _ = s.write_all(&req).await;
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        buf
+    };
+    let buf = tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("the server answers instead of hanging");
+    parse(&buf)
+}
+
+pub fn parse(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
 }

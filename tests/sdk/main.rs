@@ -3,6 +3,7 @@
 //! tests live in this one binary so the SDK is linked once.
 
 mod boto3;
+mod cbor;
 mod common;
 mod durability;
 mod on_demand;

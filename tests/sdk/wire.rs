@@ -7,7 +7,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::*;
@@ -15,29 +14,7 @@ use crate::common::*;
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0123456789abcdef";
 const JSON: &str = "application/x-amz-json-1.1";
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
 impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body {:?} is not JSON: {e}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
     /// Checks the headers every Kinesis response carries, and for errors the code.
     fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(
@@ -56,67 +33,6 @@ fn assert_common_headers(r: &Resp) {
     let id = r.header("x-amzn-RequestId").expect("x-amzn-RequestId");
     assert!(!id.is_empty());
     assert_eq!(r.header("content-type"), Some(JSON));
-}
-
-/// Sends one HTTP/1.1 request on a fresh connection and reads the whole response.
-async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
-    let fut = async {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        let mut req = format!("{head}Host: {addr}\r\nConnection: close\r\n\r\n").into_bytes();
-        req.extend_from_slice(body);
-        // The server may answer before reading everything; a failed write is not the test.
-        let _ = s.write_all(&req).await;
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        buf
-    };
-    let buf = tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("the server answers instead of hanging");
-    parse(&buf)
-}
-
-fn parse(buf: &[u8]) -> Resp {
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(buf)));
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status: u16 = status_line.split(' ').nth(1).unwrap().parse().unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut body = buf[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    if chunked {
-        body = dechunk(&body);
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            return out;
-        };
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
-    }
 }
 
 /// A signed-looking Kinesis request for `op` with a JSON body.
