@@ -14,7 +14,11 @@ fn crc32_update(crc: u32, bytes: &[u8]) -> u32 {
         for (i, slot) in t.iter_mut().enumerate() {
             let mut c = i as u32;
             for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
             }
             *slot = c;
         }
@@ -147,7 +151,11 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_damage_is_caught() {
-        let m = event("SubscribeToShardEvent", "application/json", br#"{"Records":[]}"#);
+        let m = event(
+            "SubscribeToShardEvent",
+            "application/json",
+            br#"{"Records":[]}"#,
+        );
         let (decoded, used) = decode(&m).unwrap().unwrap();
         assert_eq!(used, m.len());
         assert_eq!(decoded.header(":event-type"), Some("SubscribeToShardEvent"));
@@ -165,6 +173,9 @@ mod tests {
         // 12 prelude + headers + 2 payload + 4 CRC.
         let headers = 1 + 13 + 3 + 5 + 1 + 11 + 3 + 16 + 1 + 13 + 3 + 16;
         assert_eq!(m.len(), 12 + headers + 2 + 4);
-        assert_eq!(u32::from_be_bytes(m[4..8].try_into().unwrap()) as usize, headers);
+        assert_eq!(
+            u32::from_be_bytes(m[4..8].try_into().unwrap()) as usize,
+            headers
+        );
     }
 }

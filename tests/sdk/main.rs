@@ -1,9 +1,10 @@
 //! Black-box tests: a real Shoal server on 127.0.0.1:0 with a temporary data dir,
-//! driven by the real `aws-sdk-kinesis` crate (and boto3 for one round trip). All SDK
+//! driven by the real `aws-sdk-kinesis` crate (and boto3, the AWS CLI and the JS v3 client
+//! through scenarios in `clients`). All SDK
 //! tests live in this one binary so the SDK is linked once.
 
-mod boto3;
 mod cbor;
+mod clients;
 mod common;
 mod durability;
 mod on_demand;
