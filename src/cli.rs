@@ -45,6 +45,16 @@ pub struct ServeArgs {
     /// Do not enforce AWS's per-shard throughput limits.
     #[arg(long, env = "SHOAL_NO_THROTTLE")]
     pub no_throttle: bool,
+    /// Verify SigV4 signatures with this access key: AKID:SECRET or AKID:SECRET:ACCOUNT.
+    /// Repeatable; the variable takes a comma-separated list. Replaces the file's
+    /// `auth.credentials`.
+    #[arg(
+        long,
+        env = "SHOAL_CREDENTIALS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub credentials: Vec<String>,
     /// TOML configuration file (see config/shoal.toml for every key).
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -71,6 +81,14 @@ impl ServeArgs {
         }
         if self.no_throttle {
             c.limits.throttle = false;
+        }
+        if !self.credentials.is_empty() {
+            c.auth.credentials = self
+                .credentials
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| crate::config::CredentialConfig::parse(s))
+                .collect::<Result<_, _>>()?;
         }
         c.validate()?;
         Ok(c)

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::api::auth::Authenticator;
 use crate::api::http::{router, ApiConfig, ApiState};
 use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
@@ -67,6 +68,21 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }
 
+/// The configured keys, each with its account.
+fn authenticator(config: &Config) -> Authenticator {
+    let default_account = &config.streams.account_id;
+    let mut auth = Authenticator::accept_any(default_account);
+    auth.max_clock_skew_secs = config.auth.max_clock_skew_secs;
+    for c in &config.auth.credentials {
+        auth.keys.insert(
+            &c.access_key_id,
+            &c.secret_access_key,
+            c.account(default_account),
+        );
+    }
+    auth
+}
+
 /// Serves on an already-bound listener until `shutdown` resolves; in-flight requests
 /// finish, then the broker syncs and closes its logs.
 pub async fn serve(
@@ -75,10 +91,24 @@ pub async fn serve(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let auth = authenticator(config);
+    if auth.verifies() {
+        tracing::info!(
+            keys = auth.keys.len(),
+            "verifying SigV4 signatures against the configured credentials"
+        );
+    } else {
+        tracing::warn!(
+            "no credentials configured: signatures are not verified, any access key works \
+             (configure --credentials or [[auth.credentials]] to verify them)"
+        );
+    }
     let state = Arc::new(ApiState {
         broker: broker.clone(),
         config: ApiConfig {
             max_request_bytes: config.server.max_request_bytes,
+            enforce_policies: auth.verifies(),
+            auth,
         },
     });
     let app = router(state);
