@@ -9,6 +9,35 @@ use crate::common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_round_trip() {
     let s = start_with(true, |c| c.streams.create_delay_ms = 200).await;
+    run_suite(s, &[]).await;
+}
+
+/// The same suite against a server that verifies signatures: botocore's signer
+/// (`content-type;host;x-amz-date;x-amz-target`) must pass, in the key's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_round_trip_with_verified_signatures() {
+    let s = start_with(true, |c| {
+        c.streams.create_delay_ms = 200;
+        c.auth.credentials =
+            vec![
+                shoal::config::CredentialConfig::parse("AKIDBOTO3:b0t0/S3cret+:333333333333")
+                    .unwrap(),
+            ];
+    })
+    .await;
+    run_suite(
+        s,
+        &[
+            ("SHOAL_ACCESS_KEY", "AKIDBOTO3"),
+            ("SHOAL_SECRET", "b0t0/S3cret+"),
+            ("SHOAL_ACCOUNT", "333333333333"),
+        ],
+    )
+    .await;
+}
+
+async fn run_suite(s: TestServer, env: &[(&'static str, &'static str)]) {
+    let env = env.to_vec();
     let python = std::env::var("SHOAL_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/test_boto3.py");
     let endpoint = s.endpoint.clone();
@@ -16,6 +45,7 @@ async fn boto3_round_trip() {
         Command::new(&python)
             .arg(script)
             .env("SHOAL_ENDPOINT", endpoint)
+            .envs(env)
             .output()
             .unwrap_or_else(|e| panic!("cannot run {python}: {e}; install boto3 with `pip install -r tests/python/requirements.txt` or run .ci/run"))
     })
