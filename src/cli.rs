@@ -94,3 +94,40 @@ impl ServeArgs {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["shoal", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(a) => a,
+        }
+    }
+
+    #[test]
+    fn credentials_are_repeatable_and_comma_separated() {
+        let c = serve(&[
+            "--credentials",
+            "A:s",
+            "--credentials",
+            "B:t:111111111111,C:u",
+        ])
+        .resolve()
+        .unwrap();
+        let ids: Vec<&str> = c
+            .auth
+            .credentials
+            .iter()
+            .map(|k| k.access_key_id.as_str())
+            .collect();
+        assert_eq!(ids, ["A", "B", "C"]);
+        assert_eq!(
+            c.auth.credentials[1].account("000000000000"),
+            "111111111111"
+        );
+        assert!(serve(&["--credentials", "nosecret"]).resolve().is_err());
+    }
+}
