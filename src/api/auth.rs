@@ -56,3 +56,54 @@ impl Authenticator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(auth: &str) -> http::request::Parts {
+        let req = http::Request::post("/")
+            .header("host", "h")
+            .header("x-amz-date", "20240102T030405Z")
+            .header("authorization", auth)
+            .body(())
+            .unwrap();
+        req.into_parts().0
+    }
+
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20240102/eu-west-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    const NOW_MS: i64 = 1_704_164_645_000; // 20240102T030405Z
+
+    #[test]
+    fn without_keys_any_signature_acts_in_the_default_account() {
+        let a = Authenticator::accept_any("000000000000");
+        assert!(!a.verifies());
+        let c = a.authenticate(&request(AUTH), b"{}", NOW_MS).unwrap();
+        assert_eq!(
+            (c.account.as_str(), c.region.as_str()),
+            ("000000000000", "eu-west-1")
+        );
+    }
+
+    #[test]
+    fn with_keys_signatures_are_verified() {
+        let mut a = Authenticator::accept_any("000000000000");
+        a.keys.insert("AKID", "secret", "111111111111");
+        assert!(a.verifies());
+        let e = a.authenticate(&request(AUTH), b"{}", NOW_MS).unwrap_err();
+        assert_eq!(e.code, "InvalidSignatureException");
+        let mut req = request(AUTH);
+        let good = sigv4::authorization(
+            &req,
+            b"{}",
+            "AKID",
+            "secret",
+            "eu-west-1",
+            "20240102T030405Z",
+            &["host", "x-amz-date"],
+        );
+        req.headers.insert("authorization", good.parse().unwrap());
+        let c = a.authenticate(&req, b"{}", NOW_MS).unwrap();
+        assert_eq!(c.account, "111111111111");
+    }
+}
