@@ -54,6 +54,16 @@ pub struct ServeArgs {
     /// PEM private key for the TLS listener.
     #[arg(long, env = "SHOAL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Verify SigV4 signatures with this access key: AKID:SECRET or AKID:SECRET:ACCOUNT.
+    /// Repeatable; the variable takes a comma-separated list. Replaces the file's
+    /// `auth.credentials`.
+    #[arg(
+        long,
+        env = "SHOAL_CREDENTIALS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub credentials: Vec<String>,
     /// TOML configuration file (see config/shoal.toml for every key).
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
@@ -88,7 +98,52 @@ impl ServeArgs {
         if self.no_throttle {
             c.limits.throttle = false;
         }
+        if !self.credentials.is_empty() {
+            c.auth.credentials = self
+                .credentials
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| crate::config::CredentialConfig::parse(s))
+                .collect::<Result<_, _>>()?;
+        }
         c.validate()?;
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["shoal", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(a) => a,
+        }
+    }
+
+    #[test]
+    fn credentials_are_repeatable_and_comma_separated() {
+        let c = serve(&[
+            "--credentials",
+            "A:s",
+            "--credentials",
+            "B:t:111111111111,C:u",
+        ])
+        .resolve()
+        .unwrap();
+        let ids: Vec<&str> = c
+            .auth
+            .credentials
+            .iter()
+            .map(|k| k.access_key_id.as_str())
+            .collect();
+        assert_eq!(ids, ["A", "B", "C"]);
+        assert_eq!(
+            c.auth.credentials[1].account("000000000000"),
+            "111111111111"
+        );
+        assert!(serve(&["--credentials", "nosecret"]).resolve().is_err());
     }
 }

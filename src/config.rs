@@ -18,6 +18,63 @@ pub struct Config {
     pub storage: StorageConfig,
     pub streams: StreamsConfig,
     pub limits: LimitsConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub max_clock_skew_secs: u64,
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// One access key the server verifies signatures with.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// The account its requests act in; `streams.account_id` when absent.
+    pub account_id: Option<String>,
+}
+
+/// Never print a secret, whoever debug-formats the configuration.
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .finish()
+    }
+}
+
+impl CredentialConfig {
+    /// `AKID:SECRET` or `AKID:SECRET:ACCOUNT` (the `--credentials` flag).
+    pub fn parse(s: &str) -> Result<CredentialConfig, String> {
+        let mut parts = s.trim().splitn(3, ':');
+        let (id, secret) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if id.is_empty() || secret.is_empty() {
+            return Err(format!(
+                "--credentials takes AKID:SECRET or AKID:SECRET:ACCOUNT (got a value for {:?})",
+                id
+            ));
+        }
+        Ok(CredentialConfig {
+            access_key_id: id.to_string(),
+            secret_access_key: secret.to_string(),
+            account_id: parts.next().map(str::to_string),
+        })
+    }
+
+    /// The account this key acts in.
+    pub fn account<'a>(&'a self, default: &'a str) -> &'a str {
+        self.account_id.as_deref().unwrap_or(default)
+    }
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -122,7 +179,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.durability()?;
         let s = &self.streams;
-        if s.account_id.len() != 12 || !s.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_account_id(&s.account_id) {
             return Err(format!(
                 "streams.account_id must be 12 digits (got {:?})",
                 s.account_id
@@ -139,6 +196,28 @@ impl Config {
         }
         if self.storage.max_open_files < 8 {
             return Err("storage.max_open_files must be at least 8".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.auth.credentials {
+            if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
+                return Err(
+                    "auth.credentials: access_key_id and secret_access_key must not be empty"
+                        .into(),
+                );
+            }
+            if !seen.insert(c.access_key_id.as_str()) {
+                return Err(format!(
+                    "auth.credentials: access key {} is configured twice",
+                    c.access_key_id
+                ));
+            }
+            if !is_account_id(c.account(&s.account_id)) {
+                return Err(format!(
+                    "auth.credentials: account_id of {} must be 12 digits (got {:?})",
+                    c.access_key_id,
+                    c.account(&s.account_id)
+                ));
+            }
         }
         if self.server.max_request_bytes < 1024 {
             return Err("server.max_request_bytes must be at least 1024".into());
@@ -185,5 +264,37 @@ mod tests {
         let mut c = Config::default();
         c.storage.durability = "sometimes".into();
         assert!(c.validate().unwrap_err().contains("durability"));
+    }
+
+    #[test]
+    fn credentials_from_the_file_and_the_flag_syntax() {
+        let c = Config::from_file_text(
+            "[auth]\nmax_clock_skew_secs = 60\n[[auth.credentials]]\naccess_key_id = \"A\"\nsecret_access_key = \"s\"\n\
+             [[auth.credentials]]\naccess_key_id = \"B\"\nsecret_access_key = \"t\"\naccount_id = \"111111111111\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.auth.max_clock_skew_secs, 60);
+        assert_eq!(
+            c.auth.credentials[0].account("000000000000"),
+            "000000000000"
+        );
+        assert_eq!(
+            c.auth.credentials[1].account("000000000000"),
+            "111111111111"
+        );
+        assert!(!format!("{c:?}").contains("secret_access_key: \"s\""));
+        let f = CredentialConfig::parse("AKID:se/cr+et:222222222222").unwrap();
+        assert_eq!(f.secret_access_key, "se/cr+et");
+        assert_eq!(f.account_id.as_deref(), Some("222222222222"));
+        assert!(CredentialConfig::parse("AKID").is_err());
+        let mut bad = Config::default();
+        bad.auth.credentials = vec![CredentialConfig::parse("A:s:12").unwrap()];
+        assert!(bad.validate().unwrap_err().contains("12 digits"));
+        bad.auth.credentials = vec![
+            CredentialConfig::parse("A:s").unwrap(),
+            CredentialConfig::parse("A:t").unwrap(),
+        ];
+        assert!(bad.validate().unwrap_err().contains("twice"));
     }
 }

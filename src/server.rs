@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use crate::api::auth::Authenticator;
 use crate::api::http::{router, ApiConfig, ApiState};
 use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
@@ -69,6 +70,21 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }
 
+/// The configured keys, each with its account.
+fn authenticator(config: &Config) -> Authenticator {
+    let default_account = &config.streams.account_id;
+    let mut auth = Authenticator::accept_any(default_account);
+    auth.max_clock_skew_secs = config.auth.max_clock_skew_secs;
+    for c in &config.auth.credentials {
+        auth.keys.insert(
+            &c.access_key_id,
+            &c.secret_access_key,
+            c.account(default_account),
+        );
+    }
+    auth
+}
+
 /// The sockets a server answers on: the cleartext port (HTTP/1.1 and h2c) and, when
 /// configured, the TLS port.
 pub struct Listeners {
@@ -116,10 +132,24 @@ pub async fn serve(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let auth = authenticator(config);
+    if auth.verifies() {
+        tracing::info!(
+            keys = auth.keys.len(),
+            "verifying SigV4 signatures against the configured credentials"
+        );
+    } else {
+        tracing::warn!(
+            "no credentials configured: signatures are not verified, any access key works \
+             (configure --credentials or [[auth.credentials]] to verify them)"
+        );
+    }
     let state = Arc::new(ApiState {
         broker: broker.clone(),
         config: ApiConfig {
             max_request_bytes: config.server.max_request_bytes,
+            enforce_policies: auth.verifies(),
+            auth,
         },
     });
     let app = router(state);

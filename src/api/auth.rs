@@ -1,164 +1,109 @@
-//! Reading the caller's SigV4 credential scope: the region namespaces streams, and a
-//! request without any signature is refused as AWS refuses it. (Verifying signatures
-//! against configured secrets is a later step; any well-formed signature is accepted.)
-
-use http::HeaderMap;
+//! Who is calling: with configured credentials every request's SigV4 signature is
+//! verified (`sigv4::verify`); without, any well-formed signature is accepted and only
+//! its region is read, which is what most local users want. Either way a request
+//! without a signature is refused as AWS refuses it.
 
 use super::error::ApiError;
+use super::sigv4::{self, Caller, Keys};
 
-/// Who signed the request and for which region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialScope {
-    pub access_key: String,
-    pub region: String,
+/// The api layer's authentication settings.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    /// Empty: accept any well-formed signature.
+    pub keys: Keys,
+    /// The account of unverified callers.
+    pub default_account: String,
+    /// How far `X-Amz-Date` may be from the server's clock, either way.
+    pub max_clock_skew_secs: u64,
 }
 
-/// Finds the credential scope in the `Authorization` header or, for presigned
-/// requests, in the `X-Amz-Credential` query parameter.
-pub fn credential_scope(
-    headers: &HeaderMap,
-    query: Option<&str>,
-) -> Result<CredentialScope, ApiError> {
-    let header = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let presigned = query.and_then(|q| query_param(q, "X-Amz-Credential"));
-    match (header, presigned) {
-        (Some(_), Some(_)) => Err(ApiError::client(
-            "InvalidSignatureException",
-            "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.",
-        )),
-        (None, None) => Err(ApiError::client(
-            "MissingAuthenticationTokenException",
-            "Missing Authentication Token",
-        )),
-        (None, Some(cred)) => parse_credential(&cred).ok_or_else(|| {
-            ApiError::client(
-                "IncompleteSignatureException",
-                format!("X-Amz-Credential {cred} is not of the form <key>/<date>/<region>/kinesis/aws4_request."),
-            )
-        }),
-        (Some(h), None) => from_header(h, headers),
-    }
-}
-
-fn incomplete(what: &str, header: &str) -> ApiError {
-    ApiError::client(
-        "IncompleteSignatureException",
-        format!("{what} Authorization={header}"),
-    )
-}
-
-fn from_header(h: &str, headers: &HeaderMap) -> Result<CredentialScope, ApiError> {
-    let params = h.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
-        incomplete(
-            "Authorization header requires the AWS4-HMAC-SHA256 algorithm.",
-            h,
-        )
-    })?;
-    let mut credential = None;
-    let (mut signed_headers, mut signature) = (false, false);
-    for part in params.split(',') {
-        let part = part.trim();
-        if let Some(v) = part.strip_prefix("Credential=") {
-            credential = Some(v);
-        } else if part.starts_with("SignedHeaders=") {
-            signed_headers = true;
-        } else if part.starts_with("Signature=") {
-            signature = true;
+impl Authenticator {
+    /// Accepts any signature, acting in `default_account`.
+    pub fn accept_any(default_account: &str) -> Authenticator {
+        Authenticator {
+            keys: Keys::default(),
+            default_account: default_account.to_string(),
+            max_clock_skew_secs: 900,
         }
     }
-    let credential = credential
-        .ok_or_else(|| incomplete("Authorization header requires 'Credential' parameter.", h))?;
-    if !signature {
-        return Err(incomplete(
-            "Authorization header requires 'Signature' parameter.",
-            h,
-        ));
-    }
-    if !signed_headers {
-        return Err(incomplete(
-            "Authorization header requires 'SignedHeaders' parameter.",
-            h,
-        ));
-    }
-    if !headers.contains_key("x-amz-date") && !headers.contains_key(http::header::DATE) {
-        return Err(incomplete(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-            h,
-        ));
-    }
-    parse_credential(credential).ok_or_else(|| {
-        incomplete(
-            "Authorization header requires a Credential of the form <key>/<date>/<region>/<service>/aws4_request.",
-            h,
-        )
-    })
-}
 
-fn parse_credential(c: &str) -> Option<CredentialScope> {
-    let mut parts = c.split('/');
-    let access_key = parts.next().filter(|s| !s.is_empty())?;
-    let _date = parts.next()?;
-    let region = parts.next().filter(|s| !s.is_empty())?;
-    let _service = parts.next()?;
-    (parts.next()? == "aws4_request").then(|| CredentialScope {
-        access_key: access_key.to_string(),
-        region: region.to_string(),
-    })
-}
+    pub fn verifies(&self) -> bool {
+        !self.keys.is_empty()
+    }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.replace("%2F", "/").replace("%2f", "/"))
-    })
+    /// The caller of a request whose body has been read whole; `now_ms` is the
+    /// server's clock.
+    pub fn authenticate(
+        &self,
+        req: &http::request::Parts,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Caller, ApiError> {
+        if self.verifies() {
+            return sigv4::verify(
+                req,
+                body,
+                now_ms.div_euclid(1000),
+                &self.keys,
+                self.max_clock_skew_secs,
+            );
+        }
+        let s = sigv4::params::parse(&req.headers, req.uri.query())?;
+        Ok(Caller {
+            access_key: s.access_key,
+            account: self.default_account.clone(),
+            region: s.region,
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn headers(auth: Option<&str>, date: bool) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        if let Some(a) = auth {
-            h.insert(http::header::AUTHORIZATION, a.parse().unwrap());
-        }
-        if date {
-            h.insert("x-amz-date", "20240102T030405Z".parse().unwrap());
-        }
-        h
+    fn request(auth: &str) -> http::request::Parts {
+        let req = http::Request::post("/")
+            .header("host", "h")
+            .header("x-amz-date", "20240102T030405Z")
+            .header("authorization", auth)
+            .body(())
+            .unwrap();
+        req.into_parts().0
     }
 
-    #[test]
-    fn reads_region_from_the_scope() {
-        let a = "AWS4-HMAC-SHA256 Credential=AKID/20240102/eu-west-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd";
-        let s = credential_scope(&headers(Some(a), true), None).unwrap();
-        assert_eq!(s.region, "eu-west-1");
-        assert_eq!(s.access_key, "AKID");
-    }
+    const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20240102/eu-west-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    const NOW_MS: i64 = 1_704_164_645_000; // 20240102T030405Z
 
     #[test]
-    fn refuses_missing_and_incomplete_signatures() {
-        let e = credential_scope(&headers(None, true), None).unwrap_err();
-        assert_eq!(e.code, "MissingAuthenticationTokenException");
-        let a = "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=abcd";
-        let e = credential_scope(&headers(Some(a), true), None).unwrap_err();
-        assert_eq!(e.code, "IncompleteSignatureException");
-        assert!(e.message.unwrap().contains("'Credential'"));
-        let a = "AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=abcd";
-        let e = credential_scope(&headers(Some(a), false), None).unwrap_err();
-        assert!(e.message.unwrap().contains("X-Amz-Date"));
-    }
-
-    #[test]
-    fn accepts_presigned_queries() {
-        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240102%2Fap-south-1%2Fkinesis%2Faws4_request";
+    fn without_keys_any_signature_acts_in_the_default_account() {
+        let a = Authenticator::accept_any("000000000000");
+        assert!(!a.verifies());
+        let c = a.authenticate(&request(AUTH), b"{}", NOW_MS).unwrap();
         assert_eq!(
-            credential_scope(&headers(None, false), Some(q))
-                .unwrap()
-                .region,
-            "ap-south-1"
+            (c.account.as_str(), c.region.as_str()),
+            ("000000000000", "eu-west-1")
         );
+    }
+
+    #[test]
+    fn with_keys_signatures_are_verified() {
+        let mut a = Authenticator::accept_any("000000000000");
+        a.keys.insert("AKID", "secret", "111111111111");
+        assert!(a.verifies());
+        let e = a.authenticate(&request(AUTH), b"{}", NOW_MS).unwrap_err();
+        assert_eq!(e.code, "InvalidSignatureException");
+        let mut req = request(AUTH);
+        let good = sigv4::authorization(
+            &req,
+            b"{}",
+            "AKID",
+            "secret",
+            "eu-west-1",
+            "20240102T030405Z",
+            &["host", "x-amz-date"],
+        );
+        req.headers.insert("authorization", good.parse().unwrap());
+        let c = a.authenticate(&req, b"{}", NOW_MS).unwrap();
+        assert_eq!(c.account, "111111111111");
     }
 }

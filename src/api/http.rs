@@ -26,6 +26,11 @@ use crate::broker::{Broker, Scope};
 pub struct ApiConfig {
     /// Larger request bodies are refused before they are read whole.
     pub max_request_bytes: usize,
+    /// Verifies signatures, or accepts any, and names the caller's account.
+    pub auth: auth::Authenticator,
+    /// Resource policies are enforced only where callers are authenticated (set when
+    /// credentials are configured).
+    pub enforce_policies: bool,
 }
 
 pub struct ApiState {
@@ -124,14 +129,17 @@ async fn handle(
         .map_err(|_| too_large(None))?
         .to_bytes();
 
-    let scope = auth::credential_scope(&parts.headers, parts.uri.query())?;
+    let caller = state
+        .config
+        .auth
+        .authenticate(&parts, &bytes, state.broker.now_ms())?;
     let input = protocol.decode_request(op, &bytes)?;
     validate::check_input(op.name(), &input)?;
     let ctx = Ctx {
         broker: &state.broker,
         scope: Scope {
-            account: state.broker.config().account_id.clone(),
-            region: scope.region,
+            account: caller.account,
+            region: caller.region,
         },
     };
     let reply = dispatch(&ctx, op, input).await?;

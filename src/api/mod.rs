@@ -10,5 +10,6 @@ pub mod handlers;
 pub mod http;
 pub mod model;
 pub mod shapes;
+pub mod sigv4;
 pub mod target;
 pub mod validate;

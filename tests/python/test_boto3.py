@@ -11,6 +11,10 @@ import boto3
 import botocore.exceptions
 
 ENDPOINT = os.environ["SHOAL_ENDPOINT"]
+# Set when the server verifies signatures: the key to sign with and its account.
+ACCESS_KEY = os.environ.get("SHOAL_ACCESS_KEY", "AKIDBOTO3")
+SECRET = os.environ.get("SHOAL_SECRET", "secret")
+ACCOUNT = os.environ.get("SHOAL_ACCOUNT", "000000000000")
 
 
 def client(region="us-east-1"):
@@ -18,8 +22,8 @@ def client(region="us-east-1"):
         "kinesis",
         endpoint_url=ENDPOINT,
         region_name=region,
-        aws_access_key_id="AKIDBOTO3",
-        aws_secret_access_key="secret",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET,
     )
 
 
@@ -34,7 +38,7 @@ class RoundTrip(unittest.TestCase):
         desc = k.describe_stream(StreamName="boto")["StreamDescription"]
         self.assertEqual(desc["StreamStatus"], "ACTIVE")
         self.assertEqual(len(desc["Shards"]), 2)
-        self.assertEqual(desc["StreamARN"], "arn:aws:kinesis:us-east-1:000000000000:stream/boto")
+        self.assertEqual(desc["StreamARN"], "arn:aws:kinesis:us-east-1:%s:stream/boto" % ACCOUNT)
 
         one = k.put_record(StreamName="boto", Data=b"hello", PartitionKey="b")
         self.assertEqual(one["ShardId"], "shardId-000000000001")
@@ -80,7 +84,7 @@ class RoundTrip(unittest.TestCase):
         self.assertEqual(e.exception.response["Error"]["Code"], "ResourceNotFoundException")
         self.assertEqual(
             e.exception.response["Error"]["Message"],
-            "Stream missing under account 000000000000 not found.",
+            "Stream missing under account %s not found." % ACCOUNT,
         )
         with self.assertRaises(botocore.exceptions.ClientError) as e:
             self.k.create_stream(StreamName="bad name!", ShardCount=1)

@@ -7,19 +7,27 @@ use std::process::{Command, Output};
 
 use crate::common::*;
 
-/// Runs a client program against a fresh server and returns its output.
-async fn run_against_server(
+/// A server for the client scenarios: on disk, with a short CREATING phase so waiters
+/// really wait.
+async fn scenario_server() -> TestServer {
+    start_with(true, |c| c.streams.create_delay_ms = 200).await
+}
+
+/// Runs a client program against `s` (then stops it) and returns its output.
+async fn run_against(
+    s: TestServer,
     program: String,
     args: Vec<String>,
+    env: Vec<(&'static str, &'static str)>,
     install_hint: &'static str,
 ) -> Output {
-    let s = start_with(true, |c| c.streams.create_delay_ms = 200).await;
     let endpoint = s.endpoint.clone();
     let shown = format!("{program} {}", args.join(" "));
     let out = tokio::task::spawn_blocking(move || {
         Command::new(&program)
             .args(&args)
             .env("SHOAL_ENDPOINT", endpoint)
+            .envs(env)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
     })
@@ -38,13 +46,17 @@ async fn run_against_server(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boto3_round_trip() {
+const BOTO3_HINT: &str =
+    "install boto3 with `pip install -r tests/python/requirements.txt`, or run .ci/run";
+
+async fn boto3_suite(s: TestServer, env: Vec<(&'static str, &'static str)>) {
     let python = std::env::var("SHOAL_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = run_against_server(
+    let out = run_against(
+        s,
         python,
         vec!["tests/python/test_boto3.py".into()],
-        "install boto3 with `pip install -r tests/python/requirements.txt`, or run .ci/run",
+        env,
+        BOTO3_HINT,
     )
     .await;
     assert!(
@@ -54,10 +66,38 @@ async fn boto3_round_trip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_round_trip() {
+    boto3_suite(scenario_server().await, Vec::new()).await;
+}
+
+/// The same suite against a server that verifies signatures: botocore's signer
+/// (`content-type;host;x-amz-date;x-amz-target`) must pass, in the key's account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_round_trip_with_verified_signatures() {
+    let s = start_with(true, |c| {
+        c.streams.create_delay_ms = 200;
+        c.auth.credentials =
+            vec![
+                shoal::config::CredentialConfig::parse("AKIDBOTO3:b0t0/S3cret+:333333333333")
+                    .unwrap(),
+            ];
+    })
+    .await;
+    let env = vec![
+        ("SHOAL_ACCESS_KEY", "AKIDBOTO3"),
+        ("SHOAL_SECRET", "b0t0/S3cret+"),
+        ("SHOAL_ACCOUNT", "333333333333"),
+    ];
+    boto3_suite(s, env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_cli_scenario() {
-    let out = run_against_server(
+    let out = run_against(
+        scenario_server().await,
         "bash".into(),
         vec!["tests/cli/scenario.sh".into()],
+        Vec::new(),
         "install the AWS CLI with `pip install -r tests/python/requirements.txt`, or run .ci/run",
     )
     .await;
@@ -66,9 +106,11 @@ async fn aws_cli_scenario() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_v3_client_over_http2() {
-    let out = run_against_server(
+    let out = run_against(
+        scenario_server().await,
         "node".into(),
         vec!["--test".into(), "tests/js/".into()],
+        Vec::new(),
         "install it with `npm ci --prefix tests/js`, or run .ci/run",
     )
     .await;

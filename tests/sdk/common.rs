@@ -78,12 +78,21 @@ pub async fn start_with_clock(
 
 /// An SDK client for an endpoint and region, with throwaway credentials.
 pub fn client(endpoint: &str, region: &str) -> Client {
+    client_with(
+        endpoint,
+        region,
+        Credentials::new("AKIDTEST", "secret", None, None, "test"),
+    )
+}
+
+/// An SDK client signing with the given credentials (key, secret, session token).
+pub fn client_with(endpoint: &str, region: &str, credentials: Credentials) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let conf = aws_sdk_kinesis::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .credentials_provider(credentials)
         .http_client(http)
         .build();
     Client::from_conf(conf)

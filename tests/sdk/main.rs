@@ -13,6 +13,7 @@ mod reshard;
 mod retention;
 mod scale;
 mod shards;
+mod sigv4;
 mod smoke;
 mod streams;
 mod throttle;
