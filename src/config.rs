@@ -18,6 +18,20 @@ pub struct Config {
     pub storage: StorageConfig,
     pub streams: StreamsConfig,
     pub limits: LimitsConfig,
+    /// Knobs only code sets (tests, embedding): never read from TOML, env or flags.
+    #[serde(skip)]
+    pub test: TestKnobs,
+}
+
+/// Settings reachable only from code, for tests of behaviour that production turns
+/// on elsewhere (the SigV4 work wires real credentials and accounts).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestKnobs {
+    /// Evaluate resource policies on every request (`ApiConfig::enforce_policies`).
+    pub enforce_policies: bool,
+    /// The account a request acts as, by the access key id of its signature; keys
+    /// not listed act as `streams.account_id`.
+    pub accounts_by_access_key: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

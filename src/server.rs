@@ -79,6 +79,8 @@ pub async fn serve(
         broker: broker.clone(),
         config: ApiConfig {
             max_request_bytes: config.server.max_request_bytes,
+            enforce_policies: config.test.enforce_policies,
+            accounts_by_access_key: config.test.accounts_by_access_key.clone(),
         },
     });
     let app = router(state);

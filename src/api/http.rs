@@ -24,6 +24,13 @@ use crate::broker::{Broker, Scope};
 pub struct ApiConfig {
     /// Larger request bodies are refused before they are read whole.
     pub max_request_bytes: usize,
+    /// Evaluate stream resource policies on every request naming a stream: an explicit
+    /// Deny refuses it, another account's stream needs an explicit Allow. Off by default
+    /// (set from `Config::test` for now; the credentials work turns it on).
+    pub enforce_policies: bool,
+    /// The account a request acts as, by the access key id it is signed with; other
+    /// keys act as the broker's `account_id`.
+    pub accounts_by_access_key: std::collections::BTreeMap<String, String>,
 }
 
 pub struct ApiState {
@@ -140,12 +147,22 @@ async fn handle(state: &ApiState, req: Request) -> Result<Reply, ApiError> {
     let input: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| ApiError::serialization(None))?;
     validate::check_input(op.name(), &input)?;
+    let account = state
+        .config
+        .accounts_by_access_key
+        .get(&scope.access_key)
+        .cloned()
+        .unwrap_or_else(|| state.broker.config().account_id.clone());
+    let mut scope = Scope {
+        account,
+        region: scope.region,
+    };
+    if state.config.enforce_policies {
+        super::policy::authorize(&state.broker, &mut scope, op, &input)?;
+    }
     let ctx = Ctx {
         broker: &state.broker,
-        scope: Scope {
-            account: state.broker.config().account_id.clone(),
-            region: scope.region,
-        },
+        scope,
     };
     dispatch(&ctx, op, input).await
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod model;
+pub mod policy;
 pub mod shapes;
 pub mod target;
 pub mod validate;

@@ -100,7 +100,7 @@ impl Broker {
     }
 
     /// Commits a setting change, showing UPDATING for `update_delay_ms`.
-    fn commit_updating(
+    pub(super) fn commit_updating(
         self: &Arc<Self>,
         stream: &Stream,
         mut meta: crate::storage::catalog::StreamMeta,
