@@ -73,12 +73,18 @@ pub async fn start_with_clock(
 
 /// An SDK client for an endpoint and region, with throwaway credentials.
 pub fn client(endpoint: &str, region: &str) -> Client {
+    client_with_key(endpoint, region, "AKIDTEST")
+}
+
+/// An SDK client signing with the given access key id (tests map keys to accounts
+/// through `Config::test.accounts_by_access_key`).
+pub fn client_with_key(endpoint: &str, region: &str, access_key: &str) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();
     let conf = aws_sdk_kinesis::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+        .credentials_provider(Credentials::new(access_key, "secret", None, None, "test"))
         .http_client(http)
         .build();
     Client::from_conf(conf)
