@@ -168,6 +168,9 @@ pub struct CatalogState {
 
 /// One change; a slice of them is applied in one transaction.
 #[derive(Debug, Clone)]
+// Ops live only for the length of one commit, mostly one or two at a time: boxing the
+// stream record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CatalogOp {
     PutStream(StreamMeta),
     DeleteStream { key: String },

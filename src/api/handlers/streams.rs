@@ -123,7 +123,7 @@ pub fn describe_stream_summary(ctx: &Ctx<'_>, input: Value) -> Result<Reply, Api
             open_shard_count: v.open_shard_count,
             consumer_count: 0,
             // On-demand streams report their write capacity (1 MiB/s per open shard).
-            warm_throughput: v.on_demand.then(|| WarmThroughputObject {
+            warm_throughput: v.on_demand.then_some(WarmThroughputObject {
                 target_mibps: v.warm_target_mibps,
                 current_mibps: v.open_shard_count as u32,
             }),
