@@ -84,6 +84,9 @@ impl Broker {
                 }
             )));
         }
+        if on_demand {
+            self.check_on_demand_quota(scope)?;
+        }
         let open = stream.shards().open.len() as u32;
         let floor = self.config.on_demand_shard_count;
         if on_demand && open < floor {

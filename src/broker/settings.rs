@@ -273,6 +273,19 @@ impl Broker {
         })
     }
 
+    /// One more ON_DEMAND stream must stay within OnDemandStreamCountLimit.
+    pub(super) fn check_on_demand_quota(&self, scope: &Scope) -> BrokerResult<()> {
+        let count = self.describe_limits(scope).on_demand_stream_count;
+        if count >= ON_DEMAND_STREAM_LIMIT {
+            return Err(BrokerError::LimitExceeded(format!(
+                "Account {} in {} already has {count} ON_DEMAND streams; the limit is \
+                 {ON_DEMAND_STREAM_LIMIT}.",
+                scope.account, scope.region
+            )));
+        }
+        Ok(())
+    }
+
     pub fn describe_limits(&self, scope: &Scope) -> AccountLimits {
         let mut open = 0u32;
         let mut on_demand = 0u32;

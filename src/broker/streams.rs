@@ -144,6 +144,9 @@ impl Broker {
             )));
         }
         self.check_quota(scope, count as usize)?;
+        if req.on_demand {
+            self.check_on_demand_quota(scope)?;
+        }
         let creating = self
             .streams
             .load()

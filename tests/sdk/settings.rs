@@ -585,3 +585,79 @@ async fn billing_commitment_and_warm_throughput() {
     assert_eq!(commitment(&c, In::Disabled).await, Out::Disabled);
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn at_most_fifty_on_demand_streams_per_account() {
+    let s = start_with(false, |c| c.streams.on_demand_shard_count = 1).await;
+    let c = &s.client;
+    for i in 0..50 {
+        create_on_demand(c, &format!("od{i}")).await;
+    }
+    let err = c
+        .create_stream()
+        .stream_name("one-too-many")
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::OnDemand)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+    create_active(c, "prov", 1).await;
+    let err = c
+        .update_stream_mode()
+        .stream_arn("arn:aws:kinesis:us-east-1:000000000000:stream/prov")
+        .stream_mode_details(
+            StreamModeDetails::builder()
+                .stream_mode(StreamMode::OnDemand)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "LimitExceededException");
+    let l = c.describe_limits().send().await.unwrap();
+    assert_eq!((l.on_demand_stream_count(), l.open_shard_count()), (50, 1));
+}
+
+#[tokio::test]
+async fn at_most_25_encryption_changes_per_day() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(false, |_| {}, clock.clone()).await;
+    let c = &s.client;
+    create_active(c, "e", 1).await;
+    let change = |i: usize| {
+        let c = c.clone();
+        async move {
+            if i % 2 == 0 {
+                c.start_stream_encryption()
+                    .stream_name("e")
+                    .encryption_type(EncryptionType::Kms)
+                    .key_id("alias/aws/kinesis")
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| code(&e))
+            } else {
+                c.stop_stream_encryption()
+                    .stream_name("e")
+                    .encryption_type(EncryptionType::Kms)
+                    .key_id("alias/aws/kinesis")
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| code(&e))
+            }
+        }
+    };
+    for i in 0..25 {
+        change(i).await.unwrap();
+    }
+    assert_eq!(change(25).await.unwrap_err(), "LimitExceededException");
+    clock.advance_ms(24 * 3_600_000);
+    change(25).await.unwrap();
+}
