@@ -135,12 +135,16 @@ async fn handle(
         .authenticate(&parts, &bytes, state.broker.now_ms())?;
     let input = protocol.decode_request(op, &bytes)?;
     validate::check_input(op.name(), &input)?;
+    let mut scope = Scope {
+        account: caller.account,
+        region: caller.region,
+    };
+    if state.config.enforce_policies {
+        super::policy::authorize(&state.broker, &mut scope, op, &input)?;
+    }
     let ctx = Ctx {
         broker: &state.broker,
-        scope: Scope {
-            account: caller.account,
-            region: caller.region,
-        },
+        scope,
     };
     let reply = dispatch(&ctx, op, input).await?;
     protocol.encode_reply(op, reply)

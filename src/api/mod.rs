@@ -9,6 +9,7 @@ pub mod eventstream;
 pub mod handlers;
 pub mod http;
 pub mod model;
+pub mod policy;
 pub mod shapes;
 pub mod sigv4;
 pub mod target;

@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod control;
+pub use control::*;
+
 // ----- inputs -----
 
 #[derive(Deserialize, Default)]
@@ -241,6 +244,8 @@ pub struct StreamDescription {
     pub stream_creation_timestamp: f64,
     pub enhanced_monitoring: Vec<EnhancedMetrics>,
     pub encryption_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -261,8 +266,12 @@ pub struct StreamDescriptionSummary {
     pub stream_creation_timestamp: f64,
     pub enhanced_monitoring: Vec<EnhancedMetrics>,
     pub encryption_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     pub open_shard_count: usize,
     pub consumer_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<WarmThroughputObject>,
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: u32,
 }
@@ -344,6 +353,7 @@ pub struct Record {
     pub approximate_arrival_timestamp: f64,
     pub data: String,
     pub partition_key: String,
+    pub encryption_type: &'static str,
 }
 
 #[derive(Serialize)]

@@ -5,14 +5,17 @@ pub mod arn;
 pub mod clock;
 pub mod error;
 pub mod on_demand;
+pub mod policy;
 pub mod records;
 pub mod reshape;
 pub mod reshard;
 pub mod retention;
 pub mod routing;
 pub mod sequence;
+pub mod settings;
 pub mod shards;
 pub mod streams;
+pub mod tags;
 pub mod throttle;
 pub mod token;
 
@@ -22,7 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::storage::catalog::{Catalog, CatalogOp, ShardMeta, StreamMeta, StreamState};
+use crate::storage::catalog::{
+    BillingCommitment, Catalog, CatalogOp, PolicyStatement, ShardMeta, StreamMeta, StreamState,
+};
 use crate::storage::log::{LogStore, ShardLog};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BrokerError, BrokerResult};
@@ -146,6 +151,10 @@ pub struct Stream {
     on_demand: AtomicBool,
     /// Mirrors `meta.max_record_size_kib` in bytes, read by every put.
     max_record_bytes: AtomicUsize,
+    /// Mirrors `meta.encryption_key_id.is_some()`: records report KMS while set.
+    encrypted: AtomicBool,
+    /// Mirrors `meta.policy`'s statements, read by policy enforcement on every call.
+    policy: arc_swap::ArcSwapOption<Vec<PolicyStatement>>,
     /// The persisted metadata; changed only by control-plane calls, under
     /// `Broker::control`.
     meta: Mutex<StreamMeta>,
@@ -182,6 +191,10 @@ impl Stream {
             expired_before_ms: AtomicI64::new(meta.expired_before_ms),
             on_demand: AtomicBool::new(meta.on_demand),
             max_record_bytes: AtomicUsize::new(meta.max_record_size_kib as usize * 1024),
+            encrypted: AtomicBool::new(meta.encryption_key_id.is_some()),
+            policy: arc_swap::ArcSwapOption::new(
+                meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())),
+            ),
             shards: ArcSwap::from_pointee(ShardSet::new(shards)),
             meta: Mutex::new(meta),
         }
@@ -212,6 +225,16 @@ impl Stream {
         self.max_record_bytes.load(Ordering::Acquire)
     }
 
+    /// Whether records written now are reported as KMS-encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted.load(Ordering::Acquire)
+    }
+
+    /// The statements of the stream's resource policy, if it has one.
+    pub fn policy_statements(&self) -> Option<Arc<Vec<PolicyStatement>>> {
+        self.policy.load_full()
+    }
+
     pub fn meta(&self) -> StreamMeta {
         self.meta.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -240,6 +263,8 @@ pub struct Broker {
     quotas: ControlQuotas,
     /// What the on-demand scaler saw at its previous pass.
     scaler: on_demand::ScalerState,
+    /// Account settings (the billing commitment) by account id, as persisted.
+    accounts: Mutex<HashMap<String, BillingCommitment>>,
 }
 
 /// State only control-plane calls touch.
@@ -282,6 +307,14 @@ impl Broker {
             .and_then(|v| v.as_slice().try_into().ok().map(u64::from_le_bytes))
             .unwrap_or(1);
 
+        let accounts: HashMap<String, BillingCommitment> = state
+            .settings
+            .iter()
+            .filter_map(|(k, v)| {
+                let account = k.strip_prefix(settings::SETTING_ACCOUNT_PREFIX)?;
+                Some((account.to_string(), BillingCommitment::from_bytes(v)?))
+            })
+            .collect();
         let mut referenced = HashSet::new();
         let mut streams = HashMap::new();
         let mut gone = Vec::new();
@@ -334,6 +367,7 @@ impl Broker {
             signer: token::Signer::new(key),
             quotas: ControlQuotas::default(),
             scaler: on_demand::ScalerState::default(),
+            accounts: Mutex::new(accounts),
         }))
     }
 
@@ -440,6 +474,12 @@ impl Broker {
         stream
             .max_record_bytes
             .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);
+        stream
+            .encrypted
+            .store(meta.encryption_key_id.is_some(), Ordering::Release);
+        stream
+            .policy
+            .store(meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())));
         *stream.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;
         Ok(())
     }

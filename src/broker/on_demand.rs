@@ -84,6 +84,9 @@ impl Broker {
                 }
             )));
         }
+        if on_demand {
+            self.check_on_demand_quota(scope)?;
+        }
         let open = stream.shards().open.len() as u32;
         let floor = self.config.on_demand_shard_count;
         if on_demand && open < floor {
@@ -100,7 +103,7 @@ impl Broker {
     }
 
     /// Commits a setting change, showing UPDATING for `update_delay_ms`.
-    fn commit_updating(
+    pub(super) fn commit_updating(
         self: &Arc<Self>,
         stream: &Stream,
         mut meta: crate::storage::catalog::StreamMeta,

@@ -27,6 +27,8 @@ pub struct PutEntry {
 pub struct Placed {
     pub shard_id: String,
     pub sequence_number: u128,
+    /// The stream's encryption was on when the record was written.
+    pub encrypted: bool,
 }
 
 /// GetShardIterator's starting point.
@@ -64,6 +66,9 @@ pub struct GetRecordsOut {
     pub next_iterator: Option<String>,
     pub millis_behind_latest: i64,
     pub child_shards: Vec<ChildShard>,
+    /// Records are reported with the stream's current encryption type (per-record
+    /// encryption history is not kept).
+    pub encrypted: bool,
 }
 
 /// Iterators expire five minutes after they are issued, as on AWS.
@@ -253,6 +258,7 @@ impl Broker {
                             shard.meta.index,
                             first + k as u64,
                         ),
+                        encrypted: stream.is_encrypted(),
                     }),
                     Err(e) => Err(BrokerError::Internal(e.to_string())),
                 });
@@ -373,6 +379,13 @@ impl Broker {
         self.signer.seal(ITERATOR_TOKEN, &w.0)
     }
 
+    /// The (account, region, stream name) a shard iterator names, if it is one of ours.
+    pub fn iterator_stream(&self, token: &str) -> Option<(String, String, String)> {
+        self.open_iterator(token)
+            .ok()
+            .map(|p| (p.account, p.region, p.name))
+    }
+
     fn open_iterator(&self, token: &str) -> BrokerResult<Position> {
         let invalid = || BrokerError::InvalidArgument("Invalid ShardIterator.".into());
         let payload = self
@@ -464,6 +477,7 @@ impl Broker {
             next_iterator,
             millis_behind_latest,
             child_shards,
+            encrypted: stream.is_encrypted(),
         })
     }
 

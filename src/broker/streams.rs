@@ -44,6 +44,11 @@ pub struct StreamView {
     pub retention_hours: u32,
     pub max_record_size_kib: u32,
     pub open_shard_count: usize,
+    /// The KMS key while encryption is on; None = EncryptionType NONE.
+    pub encryption_key_id: Option<String>,
+    pub shard_level_metrics: Vec<String>,
+    /// Warm throughput target (MiB/s), on-demand streams only.
+    pub warm_target_mibps: Option<u32>,
 }
 
 /// One page of DescribeStream.
@@ -91,6 +96,9 @@ impl Stream {
             retention_hours: meta.retention_hours,
             max_record_size_kib: meta.max_record_size_kib,
             open_shard_count: self.shards().open.len(),
+            encryption_key_id: meta.encryption_key_id.clone(),
+            shard_level_metrics: meta.shard_level_metrics.clone(),
+            warm_target_mibps: meta.warm_throughput_mibps,
         }
     }
 
@@ -111,6 +119,7 @@ impl Stream {
 
 impl Broker {
     pub fn create_stream(self: &Arc<Self>, scope: &Scope, req: CreateStream) -> BrokerResult<()> {
+        super::tags::check_tags(&req.tags, super::tags::TagRules::Resource)?;
         let count = if req.on_demand {
             if req.shard_count.is_some() {
                 return Err(BrokerError::Validation(
@@ -135,6 +144,9 @@ impl Broker {
             )));
         }
         self.check_quota(scope, count as usize)?;
+        if req.on_demand {
+            self.check_on_demand_quota(scope)?;
+        }
         let creating = self
             .streams
             .load()
@@ -198,6 +210,11 @@ impl Broker {
             tags: req.tags,
             scalings_ms: Vec::new(),
             expired_before_ms: 0,
+            encryption_key_id: None,
+            encryption_changes_ms: Vec::new(),
+            shard_level_metrics: Vec::new(),
+            warm_throughput_mibps: None,
+            policy: None,
         };
         let next_log_id = control.next_log_id + count as u64;
         if let Err(e) = self.catalog.commit(&[

@@ -48,6 +48,66 @@ pub struct StreamMeta {
     /// that expired once never comes back.
     #[serde(default)]
     pub expired_before_ms: i64,
+    /// The KMS key of StartStreamEncryption while encryption is on (None = NONE).
+    #[serde(default)]
+    pub encryption_key_id: Option<String>,
+    /// When encryption was last started or stopped, for the per-day change quota.
+    #[serde(default)]
+    pub encryption_changes_ms: Vec<i64>,
+    /// Enabled enhanced monitoring metrics, in the model's order.
+    #[serde(default)]
+    pub shard_level_metrics: Vec<String>,
+    /// UpdateStreamWarmThroughput's target, in MiB/s.
+    #[serde(default)]
+    pub warm_throughput_mibps: Option<u32>,
+    /// The resource policy attached to the stream, as given and as parsed.
+    #[serde(default)]
+    pub policy: Option<ResourcePolicy>,
+}
+
+/// A resource policy: the document as the caller sent it, and the statements the
+/// broker evaluates (parsed once, when the policy is put).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePolicy {
+    pub document: String,
+    pub statements: Vec<PolicyStatement>,
+}
+
+/// One statement of a resource policy, reduced to what Shoal evaluates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyStatement {
+    /// true = Allow, false = Deny.
+    pub allow: bool,
+    /// Account ids, or `*` for anyone.
+    pub principals: Vec<String>,
+    /// Action patterns (`kinesis:PutRecord`, `kinesis:Get*`, `*`).
+    pub actions: Vec<String>,
+    /// Resource patterns; empty = any resource.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// The statement has a Condition, which Shoal does not evaluate.
+    #[serde(default)]
+    pub conditional: bool,
+}
+
+/// An account's MinimumThroughputBillingCommitment, persisted in the settings table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct BillingCommitment {
+    pub enabled: bool,
+    pub started_ms: Option<i64>,
+    /// When it ends (or ended) once disabling was asked for.
+    pub ended_ms: Option<i64>,
+    pub earliest_end_ms: Option<i64>,
+}
+
+impl BillingCommitment {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<BillingCommitment> {
+        serde_json::from_slice(b).ok()
+    }
 }
 
 impl StreamMeta {
@@ -108,6 +168,9 @@ pub struct CatalogState {
 
 /// One change; a slice of them is applied in one transaction.
 #[derive(Debug, Clone)]
+// Ops live only for the length of one commit, mostly one or two at a time: boxing the
+// stream record would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CatalogOp {
     PutStream(StreamMeta),
     DeleteStream { key: String },
@@ -282,6 +345,11 @@ mod tests {
             tags: BTreeMap::new(),
             scalings_ms: Vec::new(),
             expired_before_ms: 0,
+            encryption_key_id: None,
+            encryption_changes_ms: Vec::new(),
+            shard_level_metrics: Vec::new(),
+            warm_throughput_mibps: None,
+            policy: None,
         }
     }
 

@@ -85,6 +85,16 @@ pub fn client(endpoint: &str, region: &str) -> Client {
     )
 }
 
+/// An SDK client signing with `access_key` and the secret `secret` (servers with
+/// credentials configure their keys with that secret).
+pub fn client_with_key(endpoint: &str, region: &str, access_key: &str) -> Client {
+    client_with(
+        endpoint,
+        region,
+        Credentials::new(access_key, "secret", None, None, "test"),
+    )
+}
+
 /// An SDK client signing with the given credentials (key, secret, session token).
 pub fn client_with(endpoint: &str, region: &str, credentials: Credentials) -> Client {
     let http = aws_smithy_http_client::Builder::new().build_http();

@@ -186,7 +186,8 @@ async fn keys_with_different_accounts_see_different_streams() {
         arn(bob.clone()).await,
         "arn:aws:kinesis:us-east-1:222222222222:stream/shared-name"
     );
-    // Alice's ARN names Alice's account: Bob cannot reach her stream through it.
+    // Alice's ARN names Alice's account: without a resource policy allowing him, Bob
+    // cannot reach her stream through it (as on AWS: AccessDenied).
     let alice_arn = arn(alice.clone()).await;
     let e = bob
         .describe_stream_summary()
@@ -194,7 +195,7 @@ async fn keys_with_different_accounts_see_different_streams() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert_eq!(code(&e), "AccessDeniedException");
     s.running.stop().await.unwrap();
 }
 

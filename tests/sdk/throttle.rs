@@ -232,6 +232,48 @@ async fn control_plane_rates_answer_limit_exceeded() {
 }
 
 #[tokio::test]
+async fn tag_and_account_operations_have_their_rates() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = throttled_server(clock.clone()).await;
+    let c = &s.client;
+    c.describe_limits().send().await.unwrap();
+    let e = c.describe_limits().send().await.unwrap_err();
+    assert_eq!(
+        code(&e),
+        "LimitExceededException",
+        "DescribeLimits: 1 per second"
+    );
+    clock.advance_ms(1000);
+    c.describe_limits().send().await.unwrap();
+    for _ in 0..5 {
+        c.describe_account_settings().send().await.unwrap();
+    }
+    let e = c.describe_account_settings().send().await.unwrap_err();
+    assert_eq!(code(&e), "LimitExceededException");
+    c.create_stream()
+        .stream_name("t")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        c.list_tags_for_stream()
+            .stream_name("t")
+            .send()
+            .await
+            .unwrap();
+    }
+    let e = c
+        .list_tags_for_stream()
+        .stream_name("t")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "LimitExceededException");
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn no_throttle_turns_every_limit_off() {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let s = start_with_clock(true, |c| c.limits.throttle = false, clock).await;

@@ -1,9 +1,12 @@
 //! One small function per operation: decode the validated input, call the broker,
 //! shape the response. The table in [`dispatch`] is the whole operation surface.
 
+mod policies;
 mod records;
 mod reshard;
+mod settings;
 mod streams;
+mod tags;
 
 use std::sync::Arc;
 
@@ -52,6 +55,23 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         DecreaseStreamRetentionPeriod => reshard::decrease_retention(ctx, input),
         UpdateMaxRecordSize => reshard::update_max_record_size(ctx, input),
         UpdateStreamMode => reshard::update_stream_mode(ctx, input),
+        AddTagsToStream => tags::add_tags_to_stream(ctx, input),
+        RemoveTagsFromStream => tags::remove_tags_from_stream(ctx, input),
+        ListTagsForStream => tags::list_tags_for_stream(ctx, input),
+        TagResource => tags::tag_resource(ctx, input),
+        UntagResource => tags::untag_resource(ctx, input),
+        ListTagsForResource => tags::list_tags_for_resource(ctx, input),
+        StartStreamEncryption => settings::start_stream_encryption(ctx, input),
+        StopStreamEncryption => settings::stop_stream_encryption(ctx, input),
+        EnableEnhancedMonitoring => settings::enable_enhanced_monitoring(ctx, input),
+        DisableEnhancedMonitoring => settings::disable_enhanced_monitoring(ctx, input),
+        UpdateStreamWarmThroughput => settings::update_stream_warm_throughput(ctx, input),
+        DescribeLimits => settings::describe_limits(ctx),
+        DescribeAccountSettings => settings::describe_account_settings(ctx),
+        UpdateAccountSettings => settings::update_account_settings(ctx, input),
+        PutResourcePolicy => policies::put_resource_policy(ctx, input),
+        GetResourcePolicy => policies::get_resource_policy(ctx, input),
+        DeleteResourcePolicy => policies::delete_resource_policy(ctx, input),
         other => Err(ApiError::not_supported(other.name())),
     }
 }

@@ -5,6 +5,7 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::streams::encryption_word;
 use super::{decode, json, seconds, stream_ref, timestamp_ms, Ctx, Reply};
 use crate::api::error::{record_failure, single_record_too_large, ApiError};
 use crate::api::shapes::*;
@@ -50,7 +51,7 @@ pub async fn put_record(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> 
     json(&PutRecordOutput {
         shard_id: placed.shard_id,
         sequence_number: placed.sequence_number.to_string(),
-        encryption_type: "NONE",
+        encryption_type: encryption_word(placed.encrypted),
     })
 }
 
@@ -69,15 +70,19 @@ pub async fn put_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError>
         .put_records(&ctx.scope, stream_ref(&req.stream), entries)
         .await?;
     let mut failed = 0;
+    let mut encrypted = false;
     let records = results
         .into_iter()
         .map(|r| match r {
-            Ok(p) => PutRecordsResultEntry {
-                sequence_number: Some(p.sequence_number.to_string()),
-                shard_id: Some(p.shard_id),
-                error_code: None,
-                error_message: None,
-            },
+            Ok(p) => {
+                encrypted |= p.encrypted;
+                PutRecordsResultEntry {
+                    sequence_number: Some(p.sequence_number.to_string()),
+                    shard_id: Some(p.shard_id),
+                    error_code: None,
+                    error_message: None,
+                }
+            }
             Err(e) => {
                 failed += 1;
                 let (code, message) = record_failure(&e);
@@ -93,7 +98,7 @@ pub async fn put_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError>
     json(&PutRecordsOutput {
         failed_record_count: failed,
         records,
-        encryption_type: "NONE",
+        encryption_type: encryption_word(encrypted),
     })
 }
 
@@ -145,6 +150,7 @@ pub fn get_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
                 approximate_arrival_timestamp: seconds(r.arrival_ms),
                 data: STANDARD.encode(&r.data),
                 partition_key: r.partition_key,
+                encryption_type: encryption_word(out.encrypted),
             })
             .collect(),
         next_shard_iterator: out.next_iterator,

@@ -21,10 +21,19 @@ fn mode(on_demand: bool) -> StreamModeOut {
     }
 }
 
-fn no_metrics() -> Vec<EnhancedMetrics> {
+fn metrics(shard_level_metrics: Vec<String>) -> Vec<EnhancedMetrics> {
     vec![EnhancedMetrics {
-        shard_level_metrics: Vec::new(),
+        shard_level_metrics,
     }]
+}
+
+/// EncryptionType as AWS spells it.
+pub(super) fn encryption_word(encrypted: bool) -> &'static str {
+    if encrypted {
+        "KMS"
+    } else {
+        "NONE"
+    }
 }
 
 pub(super) fn shard_out(s: ShardView) -> Shard {
@@ -88,8 +97,9 @@ pub fn describe_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
             has_more_shards: d.has_more_shards,
             retention_period_hours: v.retention_hours,
             stream_creation_timestamp: seconds(v.created_ms),
-            enhanced_monitoring: no_metrics(),
-            encryption_type: "NONE",
+            enhanced_monitoring: metrics(v.shard_level_metrics),
+            encryption_type: encryption_word(v.encryption_key_id.is_some()),
+            key_id: v.encryption_key_id,
         },
     })
 }
@@ -107,10 +117,16 @@ pub fn describe_stream_summary(ctx: &Ctx<'_>, input: Value) -> Result<Reply, Api
             stream_mode_details: mode(v.on_demand),
             retention_period_hours: v.retention_hours,
             stream_creation_timestamp: seconds(v.created_ms),
-            enhanced_monitoring: no_metrics(),
-            encryption_type: "NONE",
+            enhanced_monitoring: metrics(v.shard_level_metrics),
+            encryption_type: encryption_word(v.encryption_key_id.is_some()),
+            key_id: v.encryption_key_id,
             open_shard_count: v.open_shard_count,
             consumer_count: 0,
+            // On-demand streams report their write capacity (1 MiB/s per open shard).
+            warm_throughput: v.on_demand.then_some(WarmThroughputObject {
+                target_mibps: v.warm_target_mibps,
+                current_mibps: v.open_shard_count as u32,
+            }),
             max_record_size_in_kib: v.max_record_size_kib,
         },
     })
