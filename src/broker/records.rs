@@ -253,7 +253,7 @@ impl Broker {
                 out[i] = Some(match &result {
                     Ok(first) => Ok(Placed {
                         shard_id: arn::shard_id(shard.meta.index),
-                        sequence_number: sequence::encode(
+                        sequence_number: sequence::of_record(
                             stream.created_ms,
                             shard.meta.index,
                             first + k as u64,
@@ -345,10 +345,12 @@ impl Broker {
                         arn::shard_id(shard.meta.index)
                     )));
                 }
+                // The number's low field is a position: record `offset` has position
+                // offset + 1, and position 0 is the shard's starting number.
                 let at = if matches!(start, IteratorStart::AfterSequence(_)) {
-                    parts.offset.saturating_add(1)
-                } else {
                     parts.offset
+                } else {
+                    parts.offset.saturating_sub(1)
                 };
                 at.max(self.trim_offset(&stream, &shard, now)?)
             }
@@ -503,7 +505,7 @@ impl Broker {
 
 fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) -> RecordOut {
     RecordOut {
-        sequence_number: sequence::encode(stream.created_ms, shard_index, r.offset),
+        sequence_number: sequence::of_record(stream.created_ms, shard_index, r.offset),
         arrival_ms: r.timestamp_ms,
         // Keys are stored from a Rust `String`, so they are valid UTF-8.
         partition_key: String::from_utf8_lossy(&r.key).into_owned(),

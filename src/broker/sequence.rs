@@ -3,7 +3,12 @@
 //! (higher index), and a number decodes to its shard in O(1).
 //!
 //! Layout, most significant first: 4 bits version (2) | 36 bits stream creation time in
-//! seconds | 24 bits shard index | 64 bits offset.
+//! seconds | 24 bits shard index | 64 bits position.
+//!
+//! The low field is a *position*, one more than a record's offset: position 0 is the
+//! shard's StartingSequenceNumber, strictly below its first record, and the number of
+//! position N names "just after record N-1", which is what a resume point
+//! (SubscribeToShard's ContinuationSequenceNumber) needs even before any record exists.
 
 const VERSION: u128 = 2;
 
@@ -25,6 +30,16 @@ pub enum SeqError {
 pub fn encode(stream_created_ms: i64, shard_index: u32, offset: u64) -> u128 {
     let secs = (stream_created_ms.max(0) as u128 / 1000) & ((1 << 36) - 1);
     (VERSION << 124) | (secs << 88) | ((shard_index as u128 & 0xFF_FFFF) << 64) | offset as u128
+}
+
+/// The sequence number of the record at `offset`.
+pub fn of_record(stream_created_ms: i64, shard_index: u32, offset: u64) -> u128 {
+    encode(stream_created_ms, shard_index, offset + 1)
+}
+
+/// The sequence number of position `position` (just after record `position - 1`).
+pub fn of_position(stream_created_ms: i64, shard_index: u32, position: u64) -> u128 {
+    encode(stream_created_ms, shard_index, position)
 }
 
 pub fn decode(s: &str) -> Result<SeqParts, SeqError> {

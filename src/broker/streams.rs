@@ -104,7 +104,7 @@ impl Stream {
 
     pub fn shard_view(&self, shard: &Shard) -> ShardView {
         let m = &shard.meta;
-        let seq = |offset| sequence::encode(self.created_ms, m.index, offset);
+        let seq = |position| sequence::of_position(self.created_ms, m.index, position);
         ShardView {
             shard_id: arn::shard_id(m.index),
             parent_shard_id: m.parent.map(arn::shard_id),
@@ -112,7 +112,8 @@ impl Stream {
             starting_hash_key: m.start_hash,
             ending_hash_key: m.end_hash,
             starting_sequence_number: seq(0),
-            ending_sequence_number: m.closed.map(|c| seq(c.end_offset.saturating_sub(1))),
+            // The end offset is the position just after the last record: its number.
+            ending_sequence_number: m.closed.map(|c| seq(c.end_offset)),
         }
     }
 }
