@@ -118,6 +118,9 @@ pub struct StreamsConfig {
     pub maintenance_interval_ms: u64,
     pub shard_limit: u32,
     pub on_demand_shard_count: u32,
+    pub consumer_create_delay_ms: u64,
+    pub consumer_delete_delay_ms: u64,
+    pub max_consumers_per_stream: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -57,6 +57,9 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
         max_shards_per_stream: s.max_shards_per_stream,
         shard_limit: s.shard_limit,
         on_demand_shard_count: s.on_demand_shard_count,
+        consumer_create_delay_ms: s.consumer_create_delay_ms,
+        consumer_delete_delay_ms: s.consumer_delete_delay_ms,
+        max_consumers_per_stream: s.max_consumers_per_stream,
         limits: Limits {
             enabled: l.throttle,
             write_bytes_per_sec: l.shard_write_bytes_per_sec as f64,

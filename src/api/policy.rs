@@ -120,7 +120,10 @@ fn target(
     input: &Value,
 ) -> Option<(String, String, String)> {
     let str_of = |k: &str| input.get(k).and_then(Value::as_str);
-    if let Some(a) = str_of("StreamARN").or_else(|| str_of("ResourceARN")) {
+    if let Some(a) = str_of("StreamARN")
+        .or_else(|| str_of("ResourceARN"))
+        .or_else(|| str_of("ConsumerARN"))
+    {
         // A consumer ARN is governed by its stream's policy here.
         let stream_part = a.split("/consumer/").next().unwrap_or(a);
         let p = arn::parse_stream_arn(stream_part)?;
@@ -167,9 +170,27 @@ pub fn authorize(
         )
         .ok()
         .and_then(|s| s.policy_statements());
-    let decision = statements.map_or(Decision::NoOpinion, |s| {
+    let mut decision = statements.map_or(Decision::NoOpinion, |s| {
         evaluate(&s, &scope.account, &action, &resource)
     });
+    // A consumer's own policy applies to requests naming the consumer, next to its
+    // stream's: an explicit Deny in either wins, an Allow in either allows.
+    let consumer_arn = ["ConsumerARN", "ResourceARN"]
+        .iter()
+        .filter_map(|k| input.get(*k).and_then(Value::as_str))
+        .find(|a| a.contains("/consumer/"));
+    if let Some(ca) = consumer_arn {
+        let own = broker
+            .consumer_policy_statements(&owner_scope, ca)
+            .map_or(Decision::NoOpinion, |s| {
+                evaluate(&s, &scope.account, &action, ca)
+            });
+        decision = match (decision, own) {
+            (Decision::Deny, _) | (_, Decision::Deny) => Decision::Deny,
+            (Decision::Allow, _) | (_, Decision::Allow) => Decision::Allow,
+            _ => Decision::NoOpinion,
+        };
+    }
     let denied = |why: &str| {
         ApiError::client(
             "AccessDeniedException",

@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod consumers;
 mod control;
+pub use consumers::*;
 pub use control::*;
 
 // ----- inputs -----

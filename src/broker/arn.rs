@@ -32,6 +32,40 @@ pub fn parse_stream_arn(arn: &str) -> Option<StreamArn> {
     })
 }
 
+/// `<stream ARN>/consumer/<name>:<creation epoch seconds>`.
+pub fn consumer_arn(stream_arn: &str, name: &str, created_ms: i64) -> String {
+    format!(
+        "{stream_arn}/consumer/{name}:{}",
+        created_ms.div_euclid(1000)
+    )
+}
+
+/// The parts of a consumer ARN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerArn {
+    pub stream: StreamArn,
+    pub name: String,
+    /// The creation second the ARN carries.
+    pub created_secs: i64,
+}
+
+pub fn parse_consumer_arn(arn: &str) -> Option<ConsumerArn> {
+    let (stream, rest) = arn.split_once("/consumer/")?;
+    let stream = parse_stream_arn(stream)?;
+    let (name, secs) = rest.rsplit_once(':')?;
+    if name.is_empty() || name.contains('/') || secs.is_empty() {
+        return None;
+    }
+    if !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(ConsumerArn {
+        stream,
+        name: name.to_string(),
+        created_secs: secs.parse().ok()?,
+    })
+}
+
 pub fn shard_id(index: u32) -> String {
     format!("shardId-{index:012}")
 }
@@ -61,6 +95,24 @@ mod tests {
         );
         assert!(parse_stream_arn("arn:aws:kinesis:r:1:stream/s/consumer/c:1").is_none());
         assert!(parse_stream_arn("arn:aws:sqs:r:1:stream/s").is_none());
+    }
+
+    #[test]
+    fn consumer_arns_round_trip() {
+        let s = stream_arn("us-east-1", "000000000000", "s1");
+        let c = consumer_arn(&s, "c.1", 1_700_000_000_999);
+        assert_eq!(
+            c,
+            "arn:aws:kinesis:us-east-1:000000000000:stream/s1/consumer/c.1:1700000000"
+        );
+        let p = parse_consumer_arn(&c).unwrap();
+        assert_eq!(p.stream.name, "s1");
+        assert_eq!(p.name, "c.1");
+        assert_eq!(p.created_secs, 1_700_000_000);
+        assert!(parse_consumer_arn(&s).is_none());
+        assert!(parse_consumer_arn(&format!("{s}/consumer/c")).is_none());
+        assert!(parse_consumer_arn(&format!("{s}/consumer/c:x1")).is_none());
+        assert!(parse_consumer_arn(&format!("{s}/consumer/:1")).is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod arn;
 pub mod clock;
+pub mod consumers;
 pub mod error;
 pub mod on_demand;
 pub mod policy;
@@ -52,6 +53,12 @@ pub struct BrokerConfig {
     pub shard_limit: u32,
     /// Shards an ON_DEMAND stream starts with (AWS: 4 MiB/s of write capacity).
     pub on_demand_shard_count: u32,
+    /// How long a new consumer stays CREATING; 0 makes it ACTIVE at once.
+    pub consumer_create_delay_ms: u64,
+    /// How long a deregistered consumer stays DELETING before it is gone.
+    pub consumer_delete_delay_ms: u64,
+    /// Most consumers one stream may have registered (AWS: 20).
+    pub max_consumers_per_stream: u32,
     /// Per-shard throughput limits and whether they apply.
     pub limits: Limits,
     /// Data plus partition keys allowed in one PutRecords call (raised to a stream's
@@ -70,6 +77,9 @@ impl Default for BrokerConfig {
             max_shards_per_stream: 10_000,
             shard_limit: 500,
             on_demand_shard_count: 4,
+            consumer_create_delay_ms: 500,
+            consumer_delete_delay_ms: 500,
+            max_consumers_per_stream: 20,
             limits: Limits::default(),
             put_records_max_bytes: 5 * 1024 * 1024,
         }
@@ -323,8 +333,12 @@ impl Broker {
                 gone.push(meta);
                 continue;
             }
+            let mut changed = consumers::settle_at_start(&mut meta);
             if matches!(meta.state, StreamState::Creating | StreamState::Updating) {
                 meta.state = StreamState::Active;
+                changed = true;
+            }
+            if changed {
                 ops.push(CatalogOp::PutStream(meta.clone()));
             }
             let mut shards = Vec::with_capacity(meta.shards.len());

@@ -123,6 +123,9 @@ impl Broker {
         arn: &str,
         policy: ResourcePolicy,
     ) -> BrokerResult<()> {
+        if super::tags::is_consumer_arn(arn) {
+            return self.put_consumer_policy(scope, arn, policy);
+        }
         let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let stream = self.policy_target(scope, arn)?;
         let mut meta = stream.meta();
@@ -132,12 +135,18 @@ impl Broker {
 
     /// The policy document, or None when the stream has no policy.
     pub fn get_resource_policy(&self, scope: &Scope, arn: &str) -> BrokerResult<Option<String>> {
+        if super::tags::is_consumer_arn(arn) {
+            return self.get_consumer_policy(scope, arn);
+        }
         let stream = self.resource_stream(scope, arn)?;
         let meta = stream.meta.lock().unwrap_or_else(|p| p.into_inner());
         Ok(meta.policy.as_ref().map(|p| p.document.clone()))
     }
 
     pub fn delete_resource_policy(&self, scope: &Scope, arn: &str) -> BrokerResult<()> {
+        if super::tags::is_consumer_arn(arn) {
+            return self.delete_consumer_policy(scope, arn);
+        }
         let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let stream = self.policy_target(scope, arn)?;
         let mut meta = stream.meta();

@@ -9,7 +9,7 @@ use super::token::{Reader, Writer};
 use super::{
     arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
 };
-use crate::storage::catalog::{CatalogOp, ShardMeta, StreamMeta, StreamState};
+use crate::storage::catalog::{CatalogOp, ConsumerState, ShardMeta, StreamMeta, StreamState};
 
 /// What CreateStream asks for.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +49,8 @@ pub struct StreamView {
     pub shard_level_metrics: Vec<String>,
     /// Warm throughput target (MiB/s), on-demand streams only.
     pub warm_target_mibps: Option<u32>,
+    /// Enhanced fan-out consumers registered with the stream.
+    pub consumer_count: usize,
 }
 
 /// One page of DescribeStream.
@@ -99,6 +101,7 @@ impl Stream {
             encryption_key_id: meta.encryption_key_id.clone(),
             shard_level_metrics: meta.shard_level_metrics.clone(),
             warm_target_mibps: meta.warm_throughput_mibps,
+            consumer_count: meta.consumers.len(),
         }
     }
 
@@ -216,6 +219,7 @@ impl Broker {
             shard_level_metrics: Vec::new(),
             warm_throughput_mibps: None,
             policy: None,
+            consumers: Vec::new(),
         };
         let next_log_id = control.next_log_id + count as u64;
         if let Err(e) = self.catalog.commit(&[
@@ -260,7 +264,14 @@ impl Broker {
         self.commit_meta(&stream, meta)
     }
 
-    pub fn delete_stream(self: &Arc<Self>, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<()> {
+    /// Deletes a stream. With consumers registered it is refused unless
+    /// `enforce_consumer_deletion`, which deregisters them with the stream.
+    pub fn delete_stream(
+        self: &Arc<Self>,
+        scope: &Scope,
+        r: StreamRef<'_>,
+        enforce_consumer_deletion: bool,
+    ) -> BrokerResult<()> {
         let control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let stream = self.stream(scope, r)?;
         match stream.status() {
@@ -274,6 +285,21 @@ impl Broker {
             StreamState::Active | StreamState::Updating => {}
         }
         let mut meta = stream.meta();
+        let live = meta
+            .consumers
+            .iter()
+            .filter(|c| c.state != ConsumerState::Deleting)
+            .count();
+        if live > 0 && !enforce_consumer_deletion {
+            return Err(BrokerError::ResourceInUse(format!(
+                "Stream {} under account {} has {live} registered consumers; deregister them \
+                 or set EnforceConsumerDeletion.",
+                stream.name, scope.account
+            )));
+        }
+        for c in &mut meta.consumers {
+            c.state = ConsumerState::Deleting;
+        }
         meta.state = StreamState::Deleting;
         self.commit_meta(&stream, meta)?;
         drop(control);

@@ -84,6 +84,11 @@ pub fn check_tags(tags: &BTreeMap<String, String>, rules: TagRules) -> BrokerRes
     Ok(())
 }
 
+/// Whether a ResourceARN names a consumer rather than a stream.
+pub fn is_consumer_arn(arn: &str) -> bool {
+    arn.contains("/consumer/")
+}
+
 /// Tags may be changed while the stream is ACTIVE or UPDATING.
 fn taggable(stream: &Stream, scope: &Scope) -> BrokerResult<()> {
     let status = stream.status();
@@ -99,15 +104,11 @@ fn taggable(stream: &Stream, scope: &Scope) -> BrokerResult<()> {
 }
 
 impl Broker {
-    /// The stream a ResourceARN names. Consumer ARNs name nothing yet: enhanced fan-out
-    /// consumers do not exist on this server.
+    /// The stream a ResourceARN names; for a consumer ARN, the consumer's stream once
+    /// the consumer is known to exist.
     pub fn resource_stream(&self, scope: &Scope, arn: &str) -> BrokerResult<Arc<Stream>> {
-        if arn.contains("/consumer/") {
-            return Err(BrokerError::ResourceNotFound(format!(
-                "Consumer {arn} under account {} not found (this server has no enhanced \
-                 fan-out consumers yet).",
-                scope.account
-            )));
+        if is_consumer_arn(arn) {
+            return Ok(self.consumer_by_arn(scope, arn)?.0);
         }
         self.stream(
             scope,
@@ -116,6 +117,38 @@ impl Broker {
                 arn: Some(arn),
             },
         )
+    }
+
+    /// TagResource: tags a stream or a consumer by ARN.
+    pub fn tag_resource(
+        &self,
+        scope: &Scope,
+        arn: &str,
+        tags: BTreeMap<String, String>,
+    ) -> BrokerResult<()> {
+        if is_consumer_arn(arn) {
+            return self.add_consumer_tags(scope, arn, tags);
+        }
+        let stream = self.resource_stream(scope, arn)?;
+        self.add_tags(scope, &stream, tags, TagRules::Resource)
+    }
+
+    /// UntagResource: removes tags from a stream or a consumer by ARN.
+    pub fn untag_resource(&self, scope: &Scope, arn: &str, keys: &[String]) -> BrokerResult<()> {
+        if is_consumer_arn(arn) {
+            return self.remove_consumer_tags(scope, arn, keys);
+        }
+        let stream = self.resource_stream(scope, arn)?;
+        self.remove_tags(scope, &stream, keys)
+    }
+
+    /// ListTagsForResource: a stream's or a consumer's tags, sorted by key.
+    pub fn resource_tags(&self, scope: &Scope, arn: &str) -> BrokerResult<Vec<(String, String)>> {
+        if is_consumer_arn(arn) {
+            return self.consumer_tags(scope, arn);
+        }
+        let stream = self.resource_stream(scope, arn)?;
+        Ok(self.list_tags(&stream, None, None).tags)
     }
 
     pub fn add_tags(

@@ -63,6 +63,31 @@ pub struct StreamMeta {
     /// The resource policy attached to the stream, as given and as parsed.
     #[serde(default)]
     pub policy: Option<ResourcePolicy>,
+    /// Enhanced fan-out consumers registered with the stream, in registration order.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerMeta>,
+}
+
+/// Life-cycle state of an enhanced fan-out consumer as persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsumerState {
+    Creating,
+    Active,
+    Deleting,
+}
+
+/// One enhanced fan-out consumer; it lives inside its stream's record, so it is
+/// written (and deleted) with the stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerMeta {
+    pub name: String,
+    /// Registration time; its second is part of the consumer ARN.
+    pub created_ms: i64,
+    pub state: ConsumerState,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub policy: Option<ResourcePolicy>,
 }
 
 /// A resource policy: the document as the caller sent it, and the statements the
@@ -350,6 +375,7 @@ mod tests {
             shard_level_metrics: Vec::new(),
             warm_throughput_mibps: None,
             policy: None,
+            consumers: Vec::new(),
         }
     }
 

@@ -31,6 +31,8 @@ pub fn test_config(dir: Option<&TempDir>) -> Config {
     c.streams.create_delay_ms = 0;
     c.streams.delete_delay_ms = 0;
     c.streams.update_delay_ms = 0;
+    c.streams.consumer_create_delay_ms = 0;
+    c.streams.consumer_delete_delay_ms = 0;
     // Most tests move faster than AWS allows; the throttling tests turn limits back on.
     c.limits.throttle = false;
     match dir {

@@ -1,6 +1,7 @@
 //! One small function per operation: decode the validated input, call the broker,
 //! shape the response. The table in [`dispatch`] is the whole operation surface.
 
+mod consumers;
 mod policies;
 mod records;
 mod reshard;
@@ -72,6 +73,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         PutResourcePolicy => policies::put_resource_policy(ctx, input),
         GetResourcePolicy => policies::get_resource_policy(ctx, input),
         DeleteResourcePolicy => policies::delete_resource_policy(ctx, input),
+        RegisterStreamConsumer => consumers::register_stream_consumer(ctx, input),
+        DescribeStreamConsumer => consumers::describe_stream_consumer(ctx, input),
+        ListStreamConsumers => consumers::list_stream_consumers(ctx, input),
+        DeregisterStreamConsumer => consumers::deregister_stream_consumer(ctx, input),
         other => Err(ApiError::not_supported(other.name())),
     }
 }

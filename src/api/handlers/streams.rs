@@ -73,8 +73,11 @@ pub fn create_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
 
 pub fn delete_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: DeleteStreamInput = decode(input)?;
-    ctx.broker
-        .delete_stream(&ctx.scope, stream_ref(&req.stream))?;
+    ctx.broker.delete_stream(
+        &ctx.scope,
+        stream_ref(&req.stream),
+        req.enforce_consumer_deletion.unwrap_or(false),
+    )?;
     Ok(Reply::Empty)
 }
 
@@ -121,7 +124,7 @@ pub fn describe_stream_summary(ctx: &Ctx<'_>, input: Value) -> Result<Reply, Api
             encryption_type: encryption_word(v.encryption_key_id.is_some()),
             key_id: v.encryption_key_id,
             open_shard_count: v.open_shard_count,
-            consumer_count: 0,
+            consumer_count: v.consumer_count,
             // On-demand streams report their write capacity (1 MiB/s per open shard).
             warm_throughput: v.on_demand.then_some(WarmThroughputObject {
                 target_mibps: v.warm_target_mibps,

@@ -43,24 +43,22 @@ pub fn list_tags_for_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiErr
 
 pub fn tag_resource(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: TagResourceInput = decode(input)?;
-    let stream = ctx.broker.resource_stream(&ctx.scope, &req.resource_arn)?;
     ctx.broker
-        .add_tags(&ctx.scope, &stream, req.tags, TagRules::Resource)?;
+        .tag_resource(&ctx.scope, &req.resource_arn, req.tags)?;
     Ok(Reply::Empty)
 }
 
 pub fn untag_resource(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: UntagResourceInput = decode(input)?;
-    let stream = ctx.broker.resource_stream(&ctx.scope, &req.resource_arn)?;
-    ctx.broker.remove_tags(&ctx.scope, &stream, &req.tag_keys)?;
+    ctx.broker
+        .untag_resource(&ctx.scope, &req.resource_arn, &req.tag_keys)?;
     Ok(Reply::Empty)
 }
 
 pub fn list_tags_for_resource(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: ResourceInput = decode(input)?;
-    let stream = ctx.broker.resource_stream(&ctx.scope, &req.resource_arn)?;
-    let page = ctx.broker.list_tags(&stream, None, None);
+    let tags = ctx.broker.resource_tags(&ctx.scope, &req.resource_arn)?;
     json(&ListTagsForResourceOutput {
-        tags: tags_out(page.tags),
+        tags: tags_out(tags),
     })
 }
