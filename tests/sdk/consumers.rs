@@ -718,3 +718,85 @@ async fn policies_on_consumer_arns() {
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
+
+#[tokio::test]
+async fn a_consumers_policy_is_enforced_with_its_streams() {
+    const OWNER: &str = "000000000000";
+    const OTHER: &str = "111111111111";
+    let s = start_with(false, |c| {
+        for key in [
+            format!("AKIDTEST:secret:{OWNER}"),
+            format!("AKIDOTHER:secret:{OTHER}"),
+        ] {
+            c.auth
+                .credentials
+                .push(shoal::config::CredentialConfig::parse(&key).unwrap());
+        }
+    })
+    .await;
+    let other = client_with_key(&s.endpoint, "us-east-1", "AKIDOTHER");
+    let c = &s.client;
+    create_active(c, "s", 1).await;
+    let ca = register(c, "s", "shared").await.consumer_arn().to_string();
+    // Another account sees nothing without an Allow ...
+    let err = other
+        .describe_stream_consumer()
+        .consumer_arn(&ca)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    // ... and with the consumer's own Allow, acts on the owner's consumer.
+    c.put_resource_policy()
+        .resource_arn(&ca)
+        .policy(format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{OTHER}"}},"Action":"kinesis:DescribeStreamConsumer"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let d = other
+        .describe_stream_consumer()
+        .consumer_arn(&ca)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.consumer_description().unwrap().consumer_arn(), ca);
+    // A Deny in the stream's policy wins over the consumer's Allow.
+    c.put_resource_policy()
+        .resource_arn(arn("s"))
+        .policy(format!(
+            r#"{{"Statement":[{{"Effect":"Deny","Principal":{{"AWS":"{OTHER}"}},"Action":"kinesis:Describe*"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let err = other
+        .describe_stream_consumer()
+        .consumer_arn(&ca)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    // A Deny in the consumer's policy blocks the owner too.
+    c.put_resource_policy()
+        .resource_arn(&ca)
+        .policy(format!(
+            r#"{{"Statement":[{{"Effect":"Deny","Principal":{{"AWS":"{OWNER}"}},"Action":"kinesis:ListTagsForResource"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let err = c
+        .list_tags_for_resource()
+        .resource_arn(&ca)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AccessDeniedException");
+    c.list_tags_for_resource()
+        .resource_arn(arn("s"))
+        .send()
+        .await
+        .unwrap();
+}
