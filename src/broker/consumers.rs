@@ -318,11 +318,14 @@ impl Broker {
         self.commit_meta(&stream, meta)?;
         drop(control);
         if delay > 0 {
-            let me = self.clone();
+            // Weak: a pending transition must not keep a stopped broker (and its
+            // catalog lock) alive; a restart finishes the transition instead.
+            let me = Arc::downgrade(self);
             let (key, stream_created) = (stream.key(), stream.created_ms);
             let name = name.to_string();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
+                let Some(me) = me.upgrade() else { return };
                 if let Err(e) = me.finish_consumer_creating(&key, stream_created, &name, now) {
                     tracing::error!(stream = %key, consumer = %name, error = %e, "could not make the consumer ACTIVE");
                 }
@@ -427,10 +430,11 @@ impl Broker {
         self.commit_meta(&stream, meta)?;
         drop(control);
         if delay > 0 {
-            let me = self.clone();
+            let me = Arc::downgrade(self);
             let (key, stream_created) = (stream.key(), stream.created_ms);
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
+                let Some(me) = me.upgrade() else { return };
                 if let Err(e) =
                     me.finish_consumer_deleting(&key, stream_created, &c.name, c.created_ms)
                 {

@@ -6,6 +6,7 @@
 mod cbor;
 mod clients;
 mod common;
+mod consumers;
 mod durability;
 mod on_demand;
 mod policies;

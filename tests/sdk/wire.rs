@@ -160,8 +160,8 @@ async fn unimplemented_operation_names_itself() {
     let s = start().await;
     let r = call(
         s.running.addr,
-        "RegisterStreamConsumer",
-        r#"{"StreamARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s","ConsumerName":"c"}"#,
+        "SubscribeToShard",
+        r#"{"ConsumerARN":"arn:aws:kinesis:us-east-1:000000000000:stream/s/consumer/c:1","ShardId":"shardId-000000000000","StartingPosition":{"Type":"LATEST"}}"#,
     )
     .await;
     assert_eq!(r.status, 400);
@@ -169,7 +169,7 @@ async fn unimplemented_operation_names_itself() {
     let code = r.json()["__type"].as_str().unwrap().to_string();
     assert_eq!(r.header("x-amzn-ErrorType"), Some(code.as_str()));
     let m = r.json()["message"].as_str().unwrap_or_default().to_string();
-    assert!(m.contains("RegisterStreamConsumer"), "{m}");
+    assert!(m.contains("SubscribeToShard"), "{m}");
 }
 
 #[tokio::test]
