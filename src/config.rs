@@ -116,6 +116,7 @@ pub struct StreamsConfig {
     pub max_scalings_per_day: u32,
     pub max_shards_per_stream: u32,
     pub maintenance_interval_ms: u64,
+    pub subscription_heartbeat_ms: u64,
     pub shard_limit: u32,
     pub on_demand_shard_count: u32,
     pub consumer_create_delay_ms: u64,

@@ -69,6 +69,7 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
             iterator_calls_per_sec: l.shard_iterator_calls_per_sec as f64,
         },
         put_records_max_bytes: l.put_records_max_bytes,
+        subscription_heartbeat_ms: s.subscription_heartbeat_ms,
     };
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }
@@ -158,8 +159,12 @@ pub async fn serve(
     let app = router(state);
     // One shutdown signal, fanned out to every listener.
     let (stop_tx, stop_rx) = watch::channel(false);
+    let closing = broker.clone();
     tokio::spawn(async move {
         shutdown.await;
+        // Long-lived subscriptions end first, so the listeners' graceful stop waits
+        // only for ordinary requests.
+        closing.subscriptions.close_all();
         let _receivers_may_be_gone = stop_tx.send(true);
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {

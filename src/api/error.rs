@@ -49,13 +49,6 @@ impl ApiError {
         ApiError::bare("UnknownOperationException")
     }
 
-    pub fn not_supported(operation: &str) -> ApiError {
-        ApiError::client(
-            "UnknownOperationException",
-            format!("The operation {operation} is not supported by this Shoal server yet."),
-        )
-    }
-
     pub fn serialization(message: Option<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,

@@ -16,9 +16,9 @@ use http_body_util::{BodyExt, Limited};
 
 use super::codec::Protocol;
 use super::error::ApiError;
-use super::handlers::{dispatch, Ctx};
+use super::handlers::{dispatch, Ctx, Reply};
 use super::target::Operation;
-use super::{auth, validate};
+use super::{auth, subscription, validate};
 use crate::broker::{Broker, Scope};
 
 /// The api layer's own configuration.
@@ -64,16 +64,32 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         .and_then(Protocol::from_content_type);
     // Requests in no known protocol are answered in JSON, as AWS does.
     let answer_in = protocol.unwrap_or(Protocol::Json);
-    let (status, body, error_code) = match handle(&state, protocol, req).await {
-        Ok(body) => (StatusCode::OK, body, None),
-        Err(e) => (e.status, answer_in.encode_error(&e), Some(e.code)),
+    let (status, body, error_code, content_type) = match handle(&state, protocol, req).await {
+        Ok(Answer::Body(body)) => (
+            StatusCode::OK,
+            Body::from(body),
+            None,
+            answer_in.content_type(),
+        ),
+        Ok(Answer::Events(sub)) => (
+            StatusCode::OK,
+            Body::new(subscription::body(sub, answer_in)),
+            None,
+            "application/vnd.amazon.eventstream",
+        ),
+        Err(e) => (
+            e.status,
+            Body::from(answer_in.encode_error(&e)),
+            Some(e.code),
+            answer_in.content_type(),
+        ),
     };
-    let mut resp = Response::new(Body::from(body));
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_static(answer_in.content_type()),
+        HeaderValue::from_static(content_type),
     );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
@@ -88,13 +104,19 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     resp
 }
 
+/// A successful answer: an encoded body, or an event stream (SubscribeToShard).
+enum Answer {
+    Body(Vec<u8>),
+    Events(crate::broker::subscribe::Subscription),
+}
+
 /// The checks run in the order AWS runs them: content type, target, body, signature,
-/// types and constraints, then the operation itself. Returns the encoded success body.
+/// types and constraints, then the operation itself.
 async fn handle(
     state: &ApiState,
     protocol: Option<Protocol>,
     req: Request,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Answer, ApiError> {
     let (parts, body) = req.into_parts();
     let Some(protocol) = protocol.filter(|_| parts.method == http::Method::POST) else {
         return Err(ApiError::unknown_operation());
@@ -146,6 +168,8 @@ async fn handle(
         broker: &state.broker,
         scope,
     };
-    let reply = dispatch(&ctx, op, input).await?;
-    protocol.encode_reply(op, reply)
+    match dispatch(&ctx, op, input).await? {
+        Reply::Events(sub) => Ok(Answer::Events(sub)),
+        reply => protocol.encode_reply(op, reply).map(Answer::Body),
+    }
 }

@@ -12,5 +12,6 @@ pub mod model;
 pub mod policy;
 pub mod shapes;
 pub mod sigv4;
+pub mod subscription;
 pub mod target;
 pub mod validate;

@@ -181,7 +181,36 @@ pub struct UpdateStreamModeInput {
     pub stream_mode_details: StreamModeDetails,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StartingPosition {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub sequence_number: Option<String>,
+    pub timestamp: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardInput {
+    #[serde(rename = "ConsumerARN")]
+    pub consumer_arn: String,
+    pub shard_id: String,
+    pub starting_position: StartingPosition,
+}
+
 // ----- outputs -----
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SubscribeToShardEvent {
+    pub records: Vec<Record>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_sequence_number: Option<String>,
+    pub millis_behind_latest: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub child_shards: Vec<ChildShard>,
+}
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]

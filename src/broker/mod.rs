@@ -16,6 +16,7 @@ pub mod sequence;
 pub mod settings;
 pub mod shards;
 pub mod streams;
+pub mod subscribe;
 pub mod tags;
 pub mod throttle;
 pub mod token;
@@ -61,6 +62,8 @@ pub struct BrokerConfig {
     pub max_consumers_per_stream: u32,
     /// Per-shard throughput limits and whether they apply.
     pub limits: Limits,
+    /// An idle SubscribeToShard subscription still gets an (empty) event this often.
+    pub subscription_heartbeat_ms: u64,
     /// Data plus partition keys allowed in one PutRecords call (raised to a stream's
     /// maximum record size when that is larger).
     pub put_records_max_bytes: usize,
@@ -81,6 +84,7 @@ impl Default for BrokerConfig {
             consumer_delete_delay_ms: 500,
             max_consumers_per_stream: 20,
             limits: Limits::default(),
+            subscription_heartbeat_ms: 5000,
             put_records_max_bytes: 5 * 1024 * 1024,
         }
     }
@@ -273,6 +277,8 @@ pub struct Broker {
     quotas: ControlQuotas,
     /// What the on-demand scaler saw at its previous pass.
     scaler: on_demand::ScalerState,
+    /// Live SubscribeToShard subscriptions, for the takeover rule.
+    pub subscriptions: subscribe::Subscriptions,
     /// Account settings (the billing commitment) by account id, as persisted.
     accounts: Mutex<HashMap<String, BillingCommitment>>,
 }
@@ -381,6 +387,7 @@ impl Broker {
             signer: token::Signer::new(key),
             quotas: ControlQuotas::default(),
             scaler: on_demand::ScalerState::default(),
+            subscriptions: subscribe::Subscriptions::default(),
             accounts: Mutex::new(accounts),
         }))
     }

@@ -235,7 +235,12 @@ impl Broker {
         let mut sealed = Vec::new();
         for ((shard, idx), appended) in groups.iter().zip(appended) {
             let result = match appended {
-                Ok(a) => a.durable.wait().await.map(|_| a.first_offset),
+                Ok(a) => {
+                    let durable = a.durable.wait().await;
+                    // Readable now: wake subscriptions tailing this shard.
+                    shard.meter.appended.notify_waiters();
+                    durable.map(|_| a.first_offset)
+                }
                 Err(StorageError::Sealed(_)) => {
                     sealed.extend_from_slice(idx);
                     continue;
@@ -308,7 +313,12 @@ impl Broker {
 
     /// The oldest offset a reader may see: records older than the retention period
     /// are never returned, whether or not their segment has been deleted yet.
-    fn trim_offset(&self, stream: &Stream, shard: &Shard, now: i64) -> BrokerResult<u64> {
+    pub(crate) fn trim_offset(
+        &self,
+        stream: &Stream,
+        shard: &Shard,
+        now: i64,
+    ) -> BrokerResult<u64> {
         let by_time = shard.log.offset_at_time(stream.retention_cutoff(now))?;
         Ok(by_time.max(shard.log.bounds().start_offset))
     }
@@ -326,13 +336,28 @@ impl Broker {
         if !shard.meter.try_iterator_call(&self.config.limits, now) {
             return Err(self.rate_exceeded(scope, &stream, &shard));
         }
-        let offset = match &start {
-            IteratorStart::TrimHorizon => self.trim_offset(&stream, &shard, now)?,
+        let offset = self.start_offset(scope, &stream, &shard, &start, "GetShardIterator", now)?;
+        Ok(self.seal_iterator(&stream, shard.meta.index, offset, now))
+    }
+
+    /// Where a reader starting at `start` begins: shared by GetShardIterator and
+    /// SubscribeToShard (`op` names the caller in messages).
+    pub(crate) fn start_offset(
+        &self,
+        scope: &Scope,
+        stream: &Stream,
+        shard: &Shard,
+        start: &IteratorStart,
+        op: &str,
+        now: i64,
+    ) -> BrokerResult<u64> {
+        Ok(match start {
+            IteratorStart::TrimHorizon => self.trim_offset(stream, shard, now)?,
             IteratorStart::Latest => shard.log.bounds().end_offset,
             IteratorStart::AtSequence(s) | IteratorStart::AfterSequence(s) => {
                 let parts = sequence::decode(s).map_err(|_| {
                     BrokerError::InvalidArgument(format!(
-                        "StartingSequenceNumber {s} used in GetShardIterator on shard {} in stream {} under account {} is invalid.",
+                        "StartingSequenceNumber {s} used in {op} on shard {} in stream {} under account {} is invalid.",
                         arn::shard_id(shard.meta.index), stream.name, scope.account
                     ))
                 })?;
@@ -352,7 +377,7 @@ impl Broker {
                 } else {
                     parts.offset.saturating_sub(1)
                 };
-                at.max(self.trim_offset(&stream, &shard, now)?)
+                at.max(self.trim_offset(stream, shard, now)?)
             }
             IteratorStart::AtTimestamp(ts) => {
                 if *ts > now {
@@ -363,10 +388,9 @@ impl Broker {
                 shard
                     .log
                     .offset_at_time(*ts)?
-                    .max(self.trim_offset(&stream, &shard, now)?)
+                    .max(self.trim_offset(stream, shard, now)?)
             }
-        };
-        Ok(self.seal_iterator(&stream, shard.meta.index, offset, now))
+        })
     }
 
     fn seal_iterator(&self, stream: &Stream, shard_index: u32, offset: u64, now: i64) -> String {
@@ -483,7 +507,7 @@ impl Broker {
         })
     }
 
-    fn children(&self, stream: &Stream, parent: u32) -> Vec<ChildShard> {
+    pub(crate) fn children(&self, stream: &Stream, parent: u32) -> Vec<ChildShard> {
         stream
             .shards()
             .all
@@ -503,7 +527,7 @@ impl Broker {
     }
 }
 
-fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) -> RecordOut {
+pub(crate) fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) -> RecordOut {
     RecordOut {
         sequence_number: sequence::of_record(stream.created_ms, shard_index, r.offset),
         arrival_ms: r.timestamp_ms,

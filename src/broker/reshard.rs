@@ -303,6 +303,16 @@ impl Broker {
             })
             .collect();
         stream.shards.store(Arc::new(ShardSet::new(all)));
+        // Subscriptions tailing a parent wake up and find its end.
+        for s in old.all.iter().filter(|s| s.meta.closed.is_none()) {
+            if stream
+                .shards()
+                .by_index(s.meta.index)
+                .is_some_and(|n| n.meta.closed.is_some())
+            {
+                s.meter.appended.notify_waiters();
+            }
+        }
         if delay > 0 {
             self.finish_updating_later(stream, delay);
         }

@@ -64,6 +64,9 @@ pub struct ShardMeter {
     /// Everything ever written, for measuring sustained rates (on-demand scaling).
     pub bytes_written: AtomicU64,
     pub records_written: AtomicU64,
+    /// Signalled whenever records become readable, so SubscribeToShard tails the shard
+    /// without polling.
+    pub appended: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,6 +87,7 @@ impl ShardMeter {
             iterators: Mutex::new(Bucket::full(limits.iterator_calls_per_sec, now_ms)),
             bytes_written: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
+            appended: tokio::sync::Notify::new(),
         }
     }
 
@@ -150,6 +154,42 @@ impl ShardMeter {
         }
         b.tokens -= 1.0;
         true
+    }
+}
+
+/// A standalone byte budget (an enhanced fan-out subscription's 2 MiB/s).
+#[derive(Debug)]
+pub struct RateBucket {
+    rate: f64,
+    bucket: Bucket,
+}
+
+impl RateBucket {
+    pub fn new(rate_per_sec: f64, now_ms: i64) -> RateBucket {
+        RateBucket {
+            rate: rate_per_sec,
+            bucket: Bucket::full(rate_per_sec, now_ms),
+        }
+    }
+
+    /// Tokens available now (negative while in debt).
+    pub fn available(&mut self, now_ms: i64) -> f64 {
+        self.bucket.refill(self.rate, now_ms);
+        self.bucket.tokens
+    }
+
+    pub fn charge(&mut self, amount: usize) {
+        self.bucket.tokens -= amount as f64;
+    }
+
+    /// Milliseconds until the budget is out of debt.
+    pub fn wait_ms(&mut self, now_ms: i64) -> u64 {
+        let t = self.available(now_ms);
+        if t >= 0.0 {
+            0
+        } else {
+            ((-t / self.rate) * 1000.0).ceil() as u64
+        }
     }
 }
 

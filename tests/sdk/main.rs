@@ -19,6 +19,7 @@ mod shards;
 mod sigv4;
 mod smoke;
 mod streams;
+mod subscribe;
 mod tags;
 mod throttle;
 mod tls;

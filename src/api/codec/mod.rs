@@ -62,6 +62,9 @@ impl Protocol {
     pub fn encode_reply(self, op: Operation, reply: Reply) -> Result<Vec<u8>, ApiError> {
         match (self, reply) {
             (_, Reply::Empty) => Ok(Vec::new()),
+            (_, Reply::Events(_)) => Err(ApiError::internal(
+                "an event stream has no single body to encode",
+            )),
             (Protocol::Json, Reply::Json(b)) => Ok(b),
             (Protocol::Cbor, Reply::Json(b)) => {
                 let v: Value = serde_json::from_slice(&b).map_err(|e| {
@@ -70,6 +73,27 @@ impl Protocol {
                 let mut out = Vec::with_capacity(b.len());
                 transcode::write_json(&mut out, &v, model().output_shape(op.name()));
                 Ok(out)
+            }
+        }
+    }
+
+    /// The content type of event-stream payloads in this protocol.
+    pub fn event_content_type(self) -> &'static str {
+        match self {
+            Protocol::Json => "application/json",
+            Protocol::Cbor => "application/x-amz-cbor-1.1",
+        }
+    }
+
+    /// A value in this protocol's encoding, shaped by the model's `shape` (for CBOR's
+    /// blobs and timestamps) when one is named.
+    pub fn encode_value(self, shape: Option<&str>, v: &Value) -> Vec<u8> {
+        match self {
+            Protocol::Json => serde_json::to_vec(v).unwrap_or_default(),
+            Protocol::Cbor => {
+                let mut out = Vec::new();
+                transcode::write_json(&mut out, v, shape.and_then(|s| model().shape(s)));
+                out
             }
         }
     }

@@ -7,6 +7,9 @@ mod records;
 mod reshard;
 mod settings;
 mod streams;
+mod subscribe;
+
+pub(crate) use records::{child_shape, record_shape};
 mod tags;
 
 use std::sync::Arc;
@@ -32,6 +35,8 @@ pub enum Reply {
     /// Operations without an output shape answer 200 with an empty body.
     Empty,
     Json(Vec<u8>),
+    /// SubscribeToShard: an event stream fed by the subscription.
+    Events(crate::broker::subscribe::Subscription),
 }
 
 /// Runs one operation on an input that passed validation.
@@ -49,6 +54,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         PutRecords => records::put_records(ctx, input).await,
         GetShardIterator => records::get_shard_iterator(ctx, input),
         GetRecords => records::get_records(ctx, input),
+        SubscribeToShard => subscribe::subscribe_to_shard(ctx, input),
         SplitShard => reshard::split_shard(ctx, input),
         MergeShards => reshard::merge_shards(ctx, input),
         UpdateShardCount => reshard::update_shard_count(ctx, input),
@@ -77,7 +83,6 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
         DescribeStreamConsumer => consumers::describe_stream_consumer(ctx, input),
         ListStreamConsumers => consumers::list_stream_consumers(ctx, input),
         DeregisterStreamConsumer => consumers::deregister_stream_consumer(ctx, input),
-        other => Err(ApiError::not_supported(other.name())),
     }
 }
 

@@ -145,27 +145,32 @@ pub fn get_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
         records: out
             .records
             .into_iter()
-            .map(|r| Record {
-                sequence_number: r.sequence_number.to_string(),
-                approximate_arrival_timestamp: seconds(r.arrival_ms),
-                data: STANDARD.encode(&r.data),
-                partition_key: r.partition_key,
-                encryption_type: encryption_word(out.encrypted),
-            })
+            .map(|r| record_shape(r, out.encrypted))
             .collect(),
         next_shard_iterator: out.next_iterator,
         millis_behind_latest: out.millis_behind_latest,
-        child_shards: out
-            .child_shards
-            .into_iter()
-            .map(|c| ChildShard {
-                shard_id: c.shard_id,
-                parent_shards: c.parent_shard_ids,
-                hash_key_range: HashKeyRange {
-                    starting_hash_key: c.starting_hash_key.to_string(),
-                    ending_hash_key: c.ending_hash_key.to_string(),
-                },
-            })
-            .collect(),
+        child_shards: out.child_shards.into_iter().map(child_shape).collect(),
     })
+}
+
+/// A record as GetRecords and SubscribeToShard events show it.
+pub(crate) fn record_shape(r: crate::broker::records::RecordOut, encrypted: bool) -> Record {
+    Record {
+        sequence_number: r.sequence_number.to_string(),
+        approximate_arrival_timestamp: seconds(r.arrival_ms),
+        data: STANDARD.encode(&r.data),
+        partition_key: r.partition_key,
+        encryption_type: encryption_word(encrypted),
+    }
+}
+
+pub(crate) fn child_shape(c: crate::broker::records::ChildShard) -> ChildShard {
+    ChildShard {
+        shard_id: c.shard_id,
+        parent_shards: c.parent_shard_ids,
+        hash_key_range: HashKeyRange {
+            starting_hash_key: c.starting_hash_key.to_string(),
+            ending_hash_key: c.ending_hash_key.to_string(),
+        },
+    }
 }

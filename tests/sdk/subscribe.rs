@@ -1,0 +1,268 @@
+//! SubscribeToShard through aws-sdk-rust (HTTP/1.1 event stream): records pushed as they
+//! land, resumption by ContinuationSequenceNumber without loss or duplicates, the end
+//! of a closed shard, heartbeats, the five-minute lifetime on an injected clock, and
+//! the duplicate-subscription rule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{
+    ShardIteratorType, StartingPosition, SubscribeToShardEvent, SubscribeToShardEventStream,
+};
+use aws_sdk_kinesis::Client;
+use shoal::broker::ManualClock;
+
+use crate::common::*;
+
+const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/fan";
+
+async fn consumer(c: &Client, name: &str) -> String {
+    let r = c
+        .register_stream_consumer()
+        .stream_arn(STREAM_ARN)
+        .consumer_name(name)
+        .send()
+        .await
+        .unwrap();
+    r.consumer().unwrap().consumer_arn().to_string()
+}
+
+fn position(kind: ShardIteratorType, seq: Option<&str>) -> StartingPosition {
+    StartingPosition::builder()
+        .r#type(kind)
+        .set_sequence_number(seq.map(str::to_string))
+        .build()
+        .unwrap()
+}
+
+type Events = aws_sdk_kinesis::primitives::event_stream::EventReceiver<
+    SubscribeToShardEventStream,
+    aws_sdk_kinesis::types::error::SubscribeToShardEventStreamError,
+>;
+
+async fn subscribe(c: &Client, arn: &str, shard: &str, start: StartingPosition) -> Events {
+    c.subscribe_to_shard()
+        .consumer_arn(arn)
+        .shard_id(shard)
+        .starting_position(start)
+        .send()
+        .await
+        .expect("subscribe")
+        .event_stream
+}
+
+/// The next data event, within a few seconds.
+async fn next(events: &mut Events) -> Option<SubscribeToShardEvent> {
+    let got = tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("no stream error");
+    match got {
+        Some(SubscribeToShardEventStream::SubscribeToShardEvent(e)) => Some(e),
+        Some(other) => panic!("unexpected event {other:?}"),
+        None => None,
+    }
+}
+
+async fn put(c: &Client, key: &str, data: String) -> String {
+    c.put_record()
+        .stream_name("fan")
+        .partition_key(key)
+        .data(Blob::new(data))
+        .send()
+        .await
+        .unwrap()
+        .sequence_number()
+        .to_string()
+}
+
+fn datas(e: &SubscribeToShardEvent) -> Vec<String> {
+    e.records()
+        .iter()
+        .map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_written_during_a_subscription_arrive_in_order_and_resume_exactly() {
+    let s = start_with(true, |c| c.streams.subscription_heartbeat_ms = 200).await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    let arn = consumer(c, "app").await;
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::Latest, None),
+    )
+    .await;
+    let producer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..30 {
+                seqs.push(put(&c, "k", format!("r{i}")).await);
+            }
+            seqs
+        })
+    };
+    let mut got = Vec::new();
+    let mut last_continuation = String::new();
+    while got.len() < 15 {
+        let e = next(&mut events).await.expect("still open");
+        got.extend(datas(&e));
+        last_continuation = e.continuation_sequence_number().to_string();
+        assert!(!last_continuation.is_empty());
+    }
+    drop(events);
+    let seqs = producer.await.unwrap();
+    // Resume after the last continuation with a new subscription (5 s takeover rule:
+    // the old one is gone, so no wait is needed).
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(
+            ShardIteratorType::AfterSequenceNumber,
+            Some(&last_continuation),
+        ),
+    )
+    .await;
+    while got.len() < 30 {
+        let e = next(&mut events).await.expect("still open");
+        got.extend(datas(&e));
+    }
+    let expected: Vec<String> = (0..30).map(|i| format!("r{i}")).collect();
+    assert_eq!(
+        got, expected,
+        "none missing or duplicated across resumption"
+    );
+    assert_eq!(seqs.len(), 30);
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_subscription_hears_heartbeats_and_trim_horizon_catches_up() {
+    let s = start_with(true, |c| c.streams.subscription_heartbeat_ms = 200).await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    for i in 0..5 {
+        put(c, "k", format!("old{i}")).await;
+    }
+    let arn = consumer(c, "app").await;
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::TrimHorizon, None),
+    )
+    .await;
+    let first = next(&mut events).await.unwrap();
+    assert_eq!(datas(&first), ["old0", "old1", "old2", "old3", "old4"]);
+    assert_eq!(first.millis_behind_latest(), 0);
+    // Nothing new: an empty event still comes, with the same resume point.
+    let idle = next(&mut events).await.unwrap();
+    assert!(idle.records().is_empty());
+    assert_eq!(
+        idle.continuation_sequence_number(),
+        first.continuation_sequence_number()
+    );
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_ends_the_subscription_with_child_shards() {
+    let s = start_with(true, |c| c.streams.subscription_heartbeat_ms = 5000).await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    let arn = consumer(c, "app").await;
+    put(c, "k", "before".into()).await;
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::TrimHorizon, None),
+    )
+    .await;
+    assert_eq!(datas(&next(&mut events).await.unwrap()), ["before"]);
+    c.split_shard()
+        .stream_name("fan")
+        .shard_to_split("shardId-000000000000")
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    // Woken by the seal, not by the 5 s heartbeat.
+    let end = tokio::time::timeout(Duration::from_secs(3), next(&mut events))
+        .await
+        .expect("the end of the shard arrives at once")
+        .unwrap();
+    assert!(end.records().is_empty());
+    // Rust models the member as a String: absent shows as "".
+    assert_eq!(end.continuation_sequence_number(), "");
+    let children: Vec<&str> = end.child_shards().iter().map(|c| c.shard_id()).collect();
+    assert_eq!(children, ["shardId-000000000001", "shardId-000000000002"]);
+    assert!(
+        next(&mut events).await.is_none(),
+        "the stream ends after the final event"
+    );
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| c.streams.subscription_heartbeat_ms = 100,
+        clock.clone(),
+    )
+    .await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    let arn = consumer(c, "app").await;
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::Latest, None),
+    )
+    .await;
+    // A second subscription within 5 s of the first is refused.
+    let e = c
+        .subscribe_to_shard()
+        .consumer_arn(&arn)
+        .shard_id("shardId-000000000000")
+        .starting_position(position(ShardIteratorType::Latest, None))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceInUseException");
+    assert!(next(&mut events).await.is_some(), "a heartbeat");
+    clock.advance_ms(301_000);
+    // The next wake-up sees the lifetime is over and ends the stream normally.
+    while let Some(e) = next(&mut events).await {
+        assert!(e.records().is_empty());
+    }
+    // An unknown consumer and an unknown shard are refused up front.
+    let e = c
+        .subscribe_to_shard()
+        .consumer_arn(format!("{STREAM_ARN}/consumer/nobody:1800000000"))
+        .shard_id("shardId-000000000000")
+        .starting_position(position(ShardIteratorType::Latest, None))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    let e = c
+        .subscribe_to_shard()
+        .consumer_arn(&arn)
+        .shard_id("shardId-000000000009")
+        .starting_position(position(ShardIteratorType::Latest, None))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    s.running.stop().await.unwrap();
+}
