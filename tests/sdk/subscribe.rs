@@ -266,3 +266,183 @@ async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
     assert_eq!(code(&e), "ResourceNotFoundException");
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_subscription_takes_over_and_the_old_one_gets_an_exception_event() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| c.streams.subscription_heartbeat_ms = 100,
+        clock.clone(),
+    )
+    .await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    let arn = consumer(c, "app").await;
+    let mut old = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::Latest, None),
+    )
+    .await;
+    assert!(next(&mut old).await.is_some());
+    clock.advance_ms(6_000);
+    let mut new = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::Latest, None),
+    )
+    .await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match old.recv().await {
+                Ok(Some(SubscribeToShardEventStream::SubscribeToShardEvent(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the old subscription ends");
+    let err = ended.expect_err("an exception event");
+    let service = err.as_service_error().expect("a modeled exception");
+    assert!(service.is_resource_in_use_exception(), "{service:?}");
+    assert!(next(&mut new).await.is_some(), "the new one keeps going");
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_sequence_number_and_at_timestamp_start_where_asked() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| c.streams.subscription_heartbeat_ms = 100,
+        clock.clone(),
+    )
+    .await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    let mut seqs = Vec::new();
+    for i in 0..4 {
+        clock.advance_ms(1000);
+        seqs.push(put(c, "k", format!("r{i}")).await);
+    }
+    let arn = consumer(c, "app").await;
+    let mut at = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::AtSequenceNumber, Some(&seqs[2])),
+    )
+    .await;
+    assert_eq!(datas(&next(&mut at).await.unwrap()), ["r2", "r3"]);
+    drop(at);
+    clock.advance_ms(6_000);
+    let ts = StartingPosition::builder()
+        .r#type(ShardIteratorType::AtTimestamp)
+        .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
+            1_800_000_002_000,
+        ))
+        .build()
+        .unwrap();
+    let mut by_time = subscribe(c, &arn, "shardId-000000000000", ts).await;
+    assert_eq!(
+        datas(&next(&mut by_time).await.unwrap()),
+        ["r1", "r2", "r3"]
+    );
+    s.running.stop().await.unwrap();
+}
+
+/// Over HTTP/2 with prior knowledge (as the JS and Java SDKs subscribe), and with a
+/// CBOR request (as the Java SDK sends it): the frames, their headers and a CBOR
+/// payload carrying Data as a byte string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_over_h2c_with_cbor_payloads() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use shoal::api::codec::cbor::{self, write_head, write_text, Cbor};
+    use shoal::api::eventstream;
+
+    let s = start_with(true, |c| c.streams.subscription_heartbeat_ms = 200).await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    put(c, "k", "over-h2".into()).await;
+    let arn = consumer(c, "app").await;
+
+    let mut body = Vec::new();
+    write_head(&mut body, 5, 3);
+    write_text(&mut body, "ConsumerARN");
+    write_text(&mut body, &arn);
+    write_text(&mut body, "ShardId");
+    write_text(&mut body, "shardId-000000000000");
+    write_text(&mut body, "StartingPosition");
+    write_head(&mut body, 5, 1);
+    write_text(&mut body, "Type");
+    write_text(&mut body, "TRIM_HORIZON");
+
+    let tcp = tokio::net::TcpStream::connect(s.running.addr)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(format!("http://{}/", s.running.addr))
+        .header("content-type", "application/x-amz-cbor-1.1")
+        .header("x-amz-target", "Kinesis_20131202.SubscribeToShard")
+        .header("x-amz-date", "20240102T030405Z")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+        )
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.amazon.eventstream"
+    );
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    let mut messages = Vec::new();
+    while messages.len() < 2 {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("frames keep coming")
+            .expect("body open")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+        while let Some((m, used)) = eventstream::decode(&buf).unwrap() {
+            buf.drain(..used);
+            messages.push(m);
+        }
+    }
+    assert_eq!(messages[0].header(":event-type"), Some("initial-response"));
+    assert_eq!(
+        messages[1].header(":event-type"),
+        Some("SubscribeToShardEvent")
+    );
+    assert_eq!(
+        messages[1].header(":content-type"),
+        Some("application/x-amz-cbor-1.1")
+    );
+    let event = cbor::decode(&messages[1].payload).unwrap();
+    let Some(Cbor::Array(records)) = event.get("Records") else {
+        panic!("no Records in {event:?}")
+    };
+    assert_eq!(
+        records[0].get("Data"),
+        Some(&Cbor::Bytes(b"over-h2".to_vec()))
+    );
+    assert!(matches!(
+        records[0].get("ApproximateArrivalTimestamp"),
+        Some(Cbor::Unsigned(_))
+    ));
+    s.running.stop().await.unwrap();
+}
