@@ -1,7 +1,8 @@
 """The round trip most users make, through boto3 against a running Shoal.
 
-Run by the Rust test `boto3::round_trip` with SHOAL_ENDPOINT set; boto3 reads error
-codes from `__type` only, so this also proves the error bodies are right.
+Run by the Rust tests `clients::boto3_*` with SHOAL_ENDPOINT set; boto3 reads error
+codes from `__type` only, so this also proves the error bodies are right. Covers create /
+put / get / reshard / tag / delete, and enhanced fan-out with subscribe_to_shard.
 """
 
 import os
@@ -77,6 +78,61 @@ class RoundTrip(unittest.TestCase):
 
         k.delete_stream(StreamName="boto")
         k.get_waiter("stream_not_exists").wait(StreamName="boto", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+
+    def test_reshard_and_tags(self):
+        k = self.k
+        k.create_stream(StreamName="boto-reshard", ShardCount=1)
+        k.get_waiter("stream_exists").wait(StreamName="boto-reshard", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        before = k.put_record(StreamName="boto-reshard", Data=b"before", PartitionKey="k")
+        k.split_shard(
+            StreamName="boto-reshard",
+            ShardToSplit="shardId-000000000000",
+            NewStartingHashKey=str(2**127),
+        )
+        k.get_waiter("stream_exists").wait(StreamName="boto-reshard", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        shards = k.list_shards(StreamName="boto-reshard")["Shards"]
+        self.assertEqual([s["ShardId"] for s in shards], ["shardId-000000000000", "shardId-000000000001", "shardId-000000000002"])
+        self.assertEqual(shards[0]["SequenceNumberRange"]["EndingSequenceNumber"], before["SequenceNumber"])
+        it = k.get_shard_iterator(StreamName="boto-reshard", ShardId="shardId-000000000000", ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        out = k.get_records(ShardIterator=it)
+        self.assertEqual([r["Data"] for r in out["Records"]], [b"before"])
+        self.assertNotIn("NextShardIterator", out)
+        self.assertEqual([c["ShardId"] for c in out["ChildShards"]], ["shardId-000000000001", "shardId-000000000002"])
+
+        k.add_tags_to_stream(StreamName="boto-reshard", Tags={"team": "py", "env": "test"})
+        tags = k.list_tags_for_stream(StreamName="boto-reshard")["Tags"]
+        self.assertEqual(tags, [{"Key": "env", "Value": "test"}, {"Key": "team", "Value": "py"}])
+        k.remove_tags_from_stream(StreamName="boto-reshard", TagKeys=["env"])
+        self.assertEqual(len(k.list_tags_for_stream(StreamName="boto-reshard")["Tags"]), 1)
+        k.delete_stream(StreamName="boto-reshard")
+
+    def test_subscribe_to_shard(self):
+        k = self.k
+        k.create_stream(StreamName="boto-fan", ShardCount=1)
+        k.get_waiter("stream_exists").wait(StreamName="boto-fan", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        arn = k.describe_stream_summary(StreamName="boto-fan")["StreamDescriptionSummary"]["StreamARN"]
+        consumer = k.register_stream_consumer(StreamARN=arn, ConsumerName="py")["Consumer"]
+        for _ in range(50):
+            if k.describe_stream_consumer(ConsumerARN=consumer["ConsumerARN"])["ConsumerDescription"]["ConsumerStatus"] == "ACTIVE":
+                break
+        sent = [k.put_record(StreamName="boto-fan", Data=b"fan-%d" % i, PartitionKey="k")["SequenceNumber"] for i in range(5)]
+        resp = k.subscribe_to_shard(
+            ConsumerARN=consumer["ConsumerARN"],
+            ShardId="shardId-000000000000",
+            StartingPosition={"Type": "TRIM_HORIZON"},
+        )
+        got = []
+        for event in resp["EventStream"]:
+            e = event["SubscribeToShardEvent"]
+            got += [(r["SequenceNumber"], r["Data"]) for r in e["Records"]]
+            self.assertIn("ContinuationSequenceNumber", e)
+            if len(got) >= 5:
+                break
+        resp["EventStream"].close()
+        self.assertEqual(got, [(s, b"fan-%d" % i) for i, s in enumerate(sent)])
+        consumers = k.list_stream_consumers(StreamARN=arn)["Consumers"]
+        self.assertEqual([c["ConsumerName"] for c in consumers], ["py"])
+        k.delete_stream(StreamName="boto-fan", EnforceConsumerDeletion=True)
 
     def test_errors_carry_codes_and_messages(self):
         with self.assertRaises(botocore.exceptions.ClientError) as e:
