@@ -27,7 +27,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let records: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let rate: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let durability = args.get(2).cloned().unwrap_or_else(|| "sync".into());

@@ -321,10 +321,12 @@ impl Broker {
 
     /// Moves an UPDATING stream back to ACTIVE after `delay` ms.
     pub(crate) fn finish_updating_later(self: &Arc<Self>, stream: &Stream, delay: u64) {
-        let me = self.clone();
+        // Weak: a stopped broker is not kept alive; a restart makes the stream ACTIVE.
+        let me = Arc::downgrade(self);
         let (key, created) = (stream.key(), stream.created_ms);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            let Some(me) = me.upgrade() else { return };
             let _control = me.control.lock().unwrap_or_else(|p| p.into_inner());
             let Some(stream) = me.streams.load().get(&key).cloned() else {
                 return;

@@ -239,10 +239,13 @@ impl Broker {
         });
         drop(control);
         if delay > 0 {
-            let me = self.clone();
+            // Weak: a pending transition must not keep a stopped broker (and its
+            // catalog lock) alive; a restart finishes the transition instead.
+            let me = Arc::downgrade(self);
             let key = stream.key();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
+                let Some(me) = me.upgrade() else { return };
                 if let Err(e) = me.finish_creating(&key, now) {
                     tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE");
                 }
@@ -307,10 +310,12 @@ impl Broker {
         if delay == 0 {
             return self.finish_deleting(&stream.key(), stream.created_ms);
         }
-        let me = self.clone();
+        // Weak, as for creation: a restart finishes the deletion.
+        let me = Arc::downgrade(self);
         let (key, created) = (stream.key(), stream.created_ms);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            let Some(me) = me.upgrade() else { return };
             if let Err(e) = me.finish_deleting(&key, created) {
                 tracing::error!(stream = %key, error = %e, "could not finish deleting the stream");
             }

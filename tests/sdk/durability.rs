@@ -333,3 +333,39 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     again.child.kill().unwrap();
     again.child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_restart_right_after_create_finishes_the_transition() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(Some(&dir));
+    config.streams.create_delay_ms = 30_000;
+    let running = shoal::server::spawn(config.clone()).await.unwrap();
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    c.create_stream()
+        .stream_name("pending")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap();
+    running.stop().await.unwrap();
+    // The pending CREATING -> ACTIVE task must not hold the stopped broker (and its
+    // catalog lock): the restart opens the same dir at once.
+    let running = shoal::server::spawn(config)
+        .await
+        .expect("restart on the same dir");
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    let d = c
+        .describe_stream_summary()
+        .stream_name("pending")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.stream_description_summary()
+            .unwrap()
+            .stream_status()
+            .as_str(),
+        "ACTIVE"
+    );
+    running.stop().await.unwrap();
+}
