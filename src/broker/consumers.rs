@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::streams::{check_token_age, status_word};
+use super::streams::check_token_age;
 use super::tags::{check_tags, TagRules, MAX_TAGS};
 use super::token::{Reader, Writer};
 use super::{arn, Broker, BrokerError, BrokerResult, Scope, Stream, StreamRef};
@@ -131,14 +131,6 @@ impl Stream {
     }
 }
 
-fn not_active(stream: &Stream, scope: &Scope) -> BrokerError {
-    BrokerError::ResourceInUse(format!(
-        "Stream {} under account {} not ACTIVE, instead in state {}",
-        stream.name,
-        scope.account,
-        status_word(stream.status())
-    ))
-}
 
 fn consumer_not_found(scope: &Scope, what: &str) -> BrokerError {
     BrokerError::ResourceNotFound(format!(
@@ -260,7 +252,7 @@ impl Broker {
             },
         )?;
         if !matches!(stream.status(), StreamState::Active | StreamState::Updating) {
-            return Err(not_active(&stream, scope));
+            return Err(stream.not_active(scope));
         }
         let mut meta = stream.meta();
         if meta.consumers.iter().any(|c| c.name == name) {
@@ -477,7 +469,7 @@ impl Broker {
             }
         };
         if stream.status() == StreamState::Creating {
-            return Err(not_active(&stream, scope));
+            return Err(stream.not_active(scope));
         }
         let limit = q.max_results.unwrap_or(PAGE_CAP).clamp(1, PAGE_CAP) as usize;
         let meta = stream.meta();
@@ -566,7 +558,7 @@ impl Broker {
         let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
         let (stream, c) = self.find_consumer(scope, consumer_arn)?;
         if !matches!(stream.status(), StreamState::Active | StreamState::Updating) {
-            return Err(not_active(&stream, scope));
+            return Err(stream.not_active(scope));
         }
         let usable = match c.state {
             ConsumerState::Active => true,

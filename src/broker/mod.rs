@@ -231,6 +231,25 @@ impl Stream {
         (now_ms - self.retention_ms()).max(self.expired_before_ms.load(Ordering::Acquire))
     }
 
+    /// The ResourceInUseException AWS answers when the stream's status forbids a call.
+    pub(crate) fn not_active(&self, scope: &Scope) -> BrokerError {
+        BrokerError::ResourceInUse(format!(
+            "Stream {} under account {} not ACTIVE, instead in state {}",
+            self.name,
+            scope.account,
+            streams::status_word(self.status())
+        ))
+    }
+
+    /// Ok when the stream's status is one of `allowed`, else [`Stream::not_active`].
+    pub(crate) fn require_status(&self, scope: &Scope, allowed: &[StreamState]) -> BrokerResult<()> {
+        if allowed.contains(&self.status()) {
+            Ok(())
+        } else {
+            Err(self.not_active(scope))
+        }
+    }
+
     pub fn is_on_demand(&self) -> bool {
         self.on_demand.load(Ordering::Acquire)
     }

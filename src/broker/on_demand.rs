@@ -34,15 +34,7 @@ pub struct ScalerState {
 impl Broker {
     fn active_stream(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<Arc<Stream>> {
         let stream = self.stream(scope, r)?;
-        let status = stream.status();
-        if status != StreamState::Active {
-            return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} not ACTIVE, instead in state {}",
-                stream.name,
-                scope.account,
-                super::streams::status_word(status)
-            )));
-        }
+        stream.require_status(scope, &[StreamState::Active])?;
         Ok(stream)
     }
 

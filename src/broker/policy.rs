@@ -105,15 +105,7 @@ pub fn evaluate(
 impl Broker {
     fn policy_target(&self, scope: &Scope, arn: &str) -> BrokerResult<Arc<Stream>> {
         let stream = self.resource_stream(scope, arn)?;
-        let status = stream.status();
-        if matches!(status, StreamState::Creating | StreamState::Deleting) {
-            return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} not ACTIVE, instead in state {}",
-                stream.name,
-                scope.account,
-                super::streams::status_word(status)
-            )));
-        }
+        stream.require_status(scope, &[StreamState::Active, StreamState::Updating])?;
         Ok(stream)
     }
 

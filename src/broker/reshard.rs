@@ -56,15 +56,7 @@ impl Broker {
                 stream.name, scope.account
             )));
         }
-        let status = stream.status();
-        if status != StreamState::Active {
-            return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} not ACTIVE, instead in state {}",
-                stream.name,
-                scope.account,
-                super::streams::status_word(status)
-            )));
-        }
+        stream.require_status(scope, &[StreamState::Active])?;
         Ok(stream)
     }
 

@@ -54,15 +54,7 @@ impl Broker {
                 "Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. Requested retention period ({hours} hours) is too long."
             )));
         }
-        let status = stream.status();
-        if status != StreamState::Active {
-            return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} not ACTIVE, instead in state {}",
-                stream.name,
-                scope.account,
-                super::streams::status_word(status)
-            )));
-        }
+        stream.require_status(scope, &[StreamState::Active])?;
         let mut meta = stream.meta();
         let current = meta.retention_hours as i64;
         if increase && hours < current {

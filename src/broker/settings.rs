@@ -113,14 +113,6 @@ pub fn expand_metrics(names: &[String]) -> BrokerResult<Vec<String>> {
         .collect())
 }
 
-fn not_active(stream: &Stream, scope: &Scope) -> BrokerError {
-    BrokerError::ResourceInUse(format!(
-        "Stream {} under account {} not ACTIVE, instead in state {}",
-        stream.name,
-        scope.account,
-        super::streams::status_word(stream.status())
-    ))
-}
 
 /// A KMS key as StartStreamEncryption accepts it: a key id (GUID or `mrk-...`), a key
 /// ARN, an alias name (`alias/...`) or an alias ARN.
@@ -148,7 +140,7 @@ impl Broker {
     fn active_for_setting(&self, scope: &Scope, r: StreamRef<'_>) -> BrokerResult<Arc<Stream>> {
         let stream = self.stream(scope, r)?;
         if stream.status() != StreamState::Active {
-            return Err(not_active(&stream, scope));
+            return Err(stream.not_active(scope));
         }
         Ok(stream)
     }
@@ -260,7 +252,7 @@ impl Broker {
             )));
         }
         if stream.status() != StreamState::Active {
-            return Err(not_active(&stream, scope));
+            return Err(stream.not_active(scope));
         }
         let mut meta = stream.meta();
         meta.warm_throughput_mibps = Some(mibps);

@@ -91,16 +91,7 @@ pub fn is_consumer_arn(arn: &str) -> bool {
 
 /// Tags may be changed while the stream is ACTIVE or UPDATING.
 fn taggable(stream: &Stream, scope: &Scope) -> BrokerResult<()> {
-    let status = stream.status();
-    if matches!(status, StreamState::Active | StreamState::Updating) {
-        return Ok(());
-    }
-    Err(BrokerError::ResourceInUse(format!(
-        "Stream {} under account {} not ACTIVE, instead in state {}",
-        stream.name,
-        scope.account,
-        super::streams::status_word(status)
-    )))
+    stream.require_status(scope, &[StreamState::Active, StreamState::Updating])
 }
 
 impl Broker {
