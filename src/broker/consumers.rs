@@ -131,7 +131,6 @@ impl Stream {
     }
 }
 
-
 fn consumer_not_found(scope: &Scope, what: &str) -> BrokerError {
     BrokerError::ResourceNotFound(format!(
         "Consumer {what} under account {} not found.",

@@ -242,7 +242,11 @@ impl Stream {
     }
 
     /// Ok when the stream's status is one of `allowed`, else [`Stream::not_active`].
-    pub(crate) fn require_status(&self, scope: &Scope, allowed: &[StreamState]) -> BrokerResult<()> {
+    pub(crate) fn require_status(
+        &self,
+        scope: &Scope,
+        allowed: &[StreamState],
+    ) -> BrokerResult<()> {
         if allowed.contains(&self.status()) {
             Ok(())
         } else {

@@ -113,7 +113,6 @@ pub fn expand_metrics(names: &[String]) -> BrokerResult<Vec<String>> {
         .collect())
 }
 
-
 /// A KMS key as StartStreamEncryption accepts it: a key id (GUID or `mrk-...`), a key
 /// ARN, an alias name (`alias/...`) or an alias ARN.
 pub fn valid_key_id(k: &str) -> bool {

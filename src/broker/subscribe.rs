@@ -80,7 +80,8 @@ pub struct Subscription {
     position: u64,
     started_ms: i64,
     generation: u64,
-    budget: RateBucket,
+    /// The subscription's own read budget; None with throttling off (`--no-throttle`).
+    budget: Option<RateBucket>,
     heartbeat: Duration,
     done: bool,
 }
@@ -150,7 +151,11 @@ impl Broker {
             position,
             started_ms: now,
             generation,
-            budget: RateBucket::new(BYTES_PER_SEC, now),
+            budget: self
+                .config
+                .limits
+                .enabled
+                .then(|| RateBucket::new(BYTES_PER_SEC, now)),
             heartbeat: Duration::from_millis(self.config.subscription_heartbeat_ms.max(1)),
             done: false,
         })
@@ -221,7 +226,7 @@ impl Subscription {
                     self.scope.account
                 ))));
             };
-            let wait = self.budget.wait_ms(now);
+            let wait = self.budget.as_mut().map_or(0, |b| b.wait_ms(now));
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait).min(self.heartbeat)).await;
                 continue;
@@ -233,7 +238,11 @@ impl Subscription {
                 Ok(t) => t,
                 Err(e) => return self.end(Some(e)),
             };
-            let budget = self.budget.available(now).clamp(1.0, MAX_GET_BYTES as f64) as usize;
+            let budget = self
+                .budget
+                .as_mut()
+                .map_or(MAX_GET_BYTES as f64, |b| b.available(now))
+                .clamp(1.0, MAX_GET_BYTES as f64) as usize;
             let batch = match shard
                 .log
                 .read(self.position.max(trim), MAX_GET_RECORDS, budget)
@@ -246,7 +255,9 @@ impl Subscription {
                 .iter()
                 .map(|r| r.key.len() + r.data.len())
                 .sum();
-            self.budget.charge(bytes);
+            if let Some(b) = self.budget.as_mut() {
+                b.charge(bytes);
+            }
             let caught_up = batch.next_offset >= batch.end_offset;
             let records: Vec<RecordOut> = batch
                 .records

@@ -182,13 +182,13 @@ impl RateBucket {
         self.bucket.tokens -= amount as f64;
     }
 
-    /// Milliseconds until the budget is out of debt.
+    /// Milliseconds until some budget is available again (0 if some is now).
     pub fn wait_ms(&mut self, now_ms: i64) -> u64 {
         let t = self.available(now_ms);
-        if t >= 0.0 {
+        if t > 0.0 {
             0
         } else {
-            ((-t / self.rate) * 1000.0).ceil() as u64
+            (((-t / self.rate) * 1000.0).ceil() as u64).max(1)
         }
     }
 }

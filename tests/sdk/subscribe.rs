@@ -446,3 +446,51 @@ async fn event_stream_over_h2c_with_cbor_payloads() {
     ));
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_subscription_reads_at_most_two_mib_per_second() {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| {
+            c.limits.throttle = true;
+            c.streams.subscription_heartbeat_ms = 100;
+        },
+        clock.clone(),
+    )
+    .await;
+    let c = &s.client;
+    create_active(c, "fan", 1).await;
+    for i in 0..3u8 {
+        clock.advance_ms(1000);
+        c.put_record()
+            .stream_name("fan")
+            .partition_key("k")
+            .data(Blob::new(vec![i; 1024 * 1024 - 1]))
+            .send()
+            .await
+            .unwrap();
+    }
+    clock.advance_ms(1000);
+    let arn = consumer(c, "app").await;
+    let mut events = subscribe(
+        c,
+        &arn,
+        "shardId-000000000000",
+        position(ShardIteratorType::TrimHorizon, None),
+    )
+    .await;
+    let first = next(&mut events).await.unwrap();
+    assert_eq!(first.records().len(), 2, "2 MiB in the first second");
+    // The clock stands still: the budget is spent and nothing more comes.
+    let more = tokio::time::timeout(Duration::from_millis(700), events.recv()).await;
+    assert!(
+        more.is_err(),
+        "the third record waits for the budget: {more:?}"
+    );
+    clock.advance_ms(1000);
+    let third = next(&mut events).await.unwrap();
+    assert_eq!(third.records().len(), 1);
+    assert_eq!(third.records()[0].data().as_ref()[0], 2);
+    s.running.stop().await.unwrap();
+}
