@@ -1,5 +1,6 @@
 //! Enhanced fan-out consumers: RegisterStreamConsumer, DescribeStreamConsumer,
-//! ListStreamConsumers, DeregisterStreamConsumer, and tags and policies on consumer ARNs.
+//! ListStreamConsumers, DeregisterStreamConsumer (tags and policies on consumer ARNs
+//! are in `consumer_resources`).
 //!
 //! Consumers live in their stream's record (`StreamMeta::consumers`), so they are
 //! persisted, and deleted, with the stream. Status moves CREATING -> ACTIVE after
@@ -11,12 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::streams::check_token_age;
-use super::tags::{check_tags, TagRules, MAX_TAGS};
+use super::tags::{check_tags, TagRules};
 use super::token::{Reader, Writer};
 use super::{arn, Broker, BrokerError, BrokerResult, Scope, Stream, StreamRef};
-use crate::storage::catalog::{
-    ConsumerMeta, ConsumerState, PolicyStatement, ResourcePolicy, StreamMeta, StreamState,
-};
+use crate::storage::catalog::{ConsumerMeta, ConsumerState, StreamMeta, StreamState};
 
 /// A consumer's status as the API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +130,7 @@ impl Stream {
     }
 }
 
-fn consumer_not_found(scope: &Scope, what: &str) -> BrokerError {
+pub(super) fn consumer_not_found(scope: &Scope, what: &str) -> BrokerError {
     BrokerError::ResourceNotFound(format!(
         "Consumer {what} under account {} not found.",
         scope.account
@@ -151,7 +150,7 @@ impl Broker {
         Ok((stream, view))
     }
 
-    fn find_consumer(
+    pub(super) fn find_consumer(
         &self,
         scope: &Scope,
         consumer_arn: &str,
@@ -542,145 +541,6 @@ impl Broker {
             return Err(invalid());
         }
         Ok((last_ms, last_name))
-    }
-
-    /// Applies `change` to the consumer a ResourceARN names, under `control`, and
-    /// commits when it says something changed. The stream must be ACTIVE or UPDATING
-    /// and the consumer not DELETING (or, with `active_only`, ACTIVE).
-    fn update_consumer(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-        active_only: bool,
-        change: impl FnOnce(&mut ConsumerMeta) -> BrokerResult<bool>,
-    ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
-        let (stream, c) = self.find_consumer(scope, consumer_arn)?;
-        if !matches!(stream.status(), StreamState::Active | StreamState::Updating) {
-            return Err(stream.not_active(scope));
-        }
-        let usable = match c.state {
-            ConsumerState::Active => true,
-            ConsumerState::Creating => !active_only,
-            ConsumerState::Deleting => false,
-        };
-        if !usable {
-            return Err(BrokerError::ResourceInUse(format!(
-                "Consumer {consumer_arn} under account {} not ACTIVE, instead in state {}",
-                scope.account,
-                ConsumerStatus::from(c.state).as_str()
-            )));
-        }
-        let mut meta = stream.meta();
-        let Some(m) = meta
-            .consumers
-            .iter_mut()
-            .find(|m| m.name == c.name && m.created_ms == c.created_ms)
-        else {
-            return Err(consumer_not_found(scope, consumer_arn));
-        };
-        if change(m)? {
-            self.commit_meta(&stream, meta)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn add_consumer_tags(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-        tags: BTreeMap<String, String>,
-    ) -> BrokerResult<()> {
-        check_tags(&tags, TagRules::Resource)?;
-        self.update_consumer(scope, consumer_arn, false, |c| {
-            let mut union = c.tags.clone();
-            union.extend(tags);
-            if union.len() > MAX_TAGS {
-                return Err(BrokerError::InvalidArgument(format!(
-                    "Failed to add tags to consumer {consumer_arn} because a given consumer \
-                     cannot have more than {MAX_TAGS} tags associated with it (it has {}, the \
-                     request would make it {}).",
-                    c.tags.len(),
-                    union.len()
-                )));
-            }
-            if union == c.tags {
-                return Ok(false);
-            }
-            c.tags = union;
-            Ok(true)
-        })
-    }
-
-    pub(crate) fn remove_consumer_tags(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-        keys: &[String],
-    ) -> BrokerResult<()> {
-        self.update_consumer(scope, consumer_arn, false, |c| {
-            let before = c.tags.len();
-            for k in keys {
-                c.tags.remove(k);
-            }
-            Ok(c.tags.len() != before)
-        })
-    }
-
-    /// A consumer's tags, sorted by key.
-    pub(crate) fn consumer_tags(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-    ) -> BrokerResult<Vec<(String, String)>> {
-        let (_, c) = self.find_consumer(scope, consumer_arn)?;
-        Ok(c.tags.into_iter().collect())
-    }
-
-    /// The statements of a consumer's own resource policy, if it exists and has one.
-    pub fn consumer_policy_statements(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-    ) -> Option<Vec<PolicyStatement>> {
-        let (_, c) = self.find_consumer(scope, consumer_arn).ok()?;
-        c.policy.map(|p| p.statements)
-    }
-
-    pub(crate) fn put_consumer_policy(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-        policy: ResourcePolicy,
-    ) -> BrokerResult<()> {
-        self.update_consumer(scope, consumer_arn, true, |c| {
-            c.policy = Some(policy);
-            Ok(true)
-        })
-    }
-
-    pub(crate) fn get_consumer_policy(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-    ) -> BrokerResult<Option<String>> {
-        let (_, c) = self.find_consumer(scope, consumer_arn)?;
-        Ok(c.policy.map(|p| p.document))
-    }
-
-    pub(crate) fn delete_consumer_policy(
-        &self,
-        scope: &Scope,
-        consumer_arn: &str,
-    ) -> BrokerResult<()> {
-        self.update_consumer(scope, consumer_arn, true, |c| {
-            if c.policy.take().is_none() {
-                return Err(BrokerError::ResourceNotFound(format!(
-                    "No resource policy found for resource {consumer_arn}."
-                )));
-            }
-            Ok(true)
-        })
     }
 }
 

@@ -3,10 +3,12 @@
 
 pub mod arn;
 pub mod clock;
+pub mod consumer_resources;
 pub mod consumers;
 pub mod error;
 pub mod on_demand;
 pub mod policy;
+pub mod put;
 pub mod records;
 pub mod reshape;
 pub mod reshard;

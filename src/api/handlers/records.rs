@@ -9,7 +9,8 @@ use super::streams::encryption_word;
 use super::{decode, json, seconds, stream_ref, timestamp_ms, Ctx, Reply};
 use crate::api::error::{record_failure, single_record_too_large, ApiError};
 use crate::api::shapes::*;
-use crate::broker::records::{IteratorStart, PutEntry};
+use crate::broker::put::PutEntry;
+use crate::broker::records::IteratorStart;
 use crate::broker::routing::parse_hash_key;
 
 fn blob(data: &str) -> Result<Bytes, ApiError> {
