@@ -16,6 +16,9 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod data;
+pub use data::*;
+
 pub struct TestServer {
     pub running: Running,
     /// Kept so the data dir lives as long as the server (None when in memory).
