@@ -104,20 +104,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     assert_eq!(range(&shards[2]), (1u128 << 127, u128::MAX));
 
     // The parent reads to its end, then says where to go next.
-    let it = c
-        .get_shard_iterator()
-        .stream_name("split")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let got = c
-        .get_records()
-        .shard_iterator(it.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let got = first_batch(c, "split", &shard(0)).await;
     assert_eq!(got.records().len(), 1);
     assert!(got.next_shard_iterator().is_none());
     let children: Vec<&str> = got.child_shards().iter().map(|c| c.shard_id()).collect();
