@@ -8,8 +8,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{
     EncryptionType, MetricsName, MinimumThroughputBillingCommitmentInput,
     MinimumThroughputBillingCommitmentInputStatus as In,
-    MinimumThroughputBillingCommitmentOutputStatus as Out, PutRecordsRequestEntry,
-    ShardIteratorType, StreamMode, StreamModeDetails,
+    MinimumThroughputBillingCommitmentOutputStatus as Out, StreamMode, StreamModeDetails,
 };
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
@@ -49,18 +48,7 @@ async fn commitment(c: &Client, status: In) -> Out {
 }
 
 async fn read_first_record_encryption(c: &Client, name: &str) -> Vec<Option<EncryptionType>> {
-    let it = c
-        .get_shard_iterator()
-        .stream_name(name)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string();
-    let out = c.get_records().shard_iterator(it).send().await.unwrap();
+    let out = first_batch(c, name, &shard(0)).await;
     out.records()
         .iter()
         .map(|r| r.encryption_type().cloned())
@@ -115,13 +103,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let puts = c
         .put_records()
         .stream_name("enc")
-        .records(
-            PutRecordsRequestEntry::builder()
-                .partition_key("k")
-                .data(Blob::new("batch"))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("k", "batch"))
         .send()
         .await
         .unwrap();
