@@ -181,13 +181,7 @@ async fn an_explicit_deny_blocks_the_owner_too() {
     let err = c
         .put_records()
         .stream_arn(&a)
-        .records(
-            aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-                .partition_key("k")
-                .data(Blob::new("x"))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("k", "x"))
         .send()
         .await
         .unwrap_err();
