@@ -242,14 +242,7 @@ async fn closed_shards_past_retention_leave_listings_and_disk() {
     let d = c.describe_stream().stream_name("ret").send().await.unwrap();
     assert_eq!(d.stream_description().unwrap().shards().len(), 2);
     assert_eq!(dirs(), 2, "the expired shard's log directory is removed");
-    let e = c
-        .get_shard_iterator()
-        .stream_name("ret")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap_err();
+    let e = iterator_err(c, "ret", &shard(0), ShardIteratorType::TrimHorizon).await;
     assert_eq!(code(&e), "ResourceNotFoundException");
     // Children whose parent expired are the oldest shards now.
     let at_trim = c
