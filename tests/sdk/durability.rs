@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 
 use crate::common::*;
@@ -67,11 +67,7 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
                 let data: Vec<u8> = (0..(i * 37 + batch) % 3000)
                     .map(|b| (b * 7 + i) as u8)
                     .collect();
-                PutRecordsRequestEntry::builder()
-                    .partition_key(format!("key-{batch}-{i}"))
-                    .data(Blob::new(data))
-                    .build()
-                    .unwrap()
+                entry(format!("key-{batch}-{i}"), data)
             })
             .collect::<Vec<_>>();
         let r = c
@@ -182,13 +178,7 @@ async fn crash_under_load(durability: &str) {
                     .collect();
                 let entries = batch
                     .iter()
-                    .map(|(k, d)| {
-                        PutRecordsRequestEntry::builder()
-                            .partition_key(k)
-                            .data(Blob::new(d.clone()))
-                            .build()
-                            .unwrap()
-                    })
+                    .map(|(k, d)| entry(k, d.clone()))
                     .collect::<Vec<_>>();
                 n += 1;
                 match c
@@ -252,13 +242,7 @@ async fn crash_under_load(durability: &str) {
         .stream_name("crash")
         .set_records(Some(
             (0..100)
-                .map(|i| {
-                    PutRecordsRequestEntry::builder()
-                        .partition_key(format!("after-{i}"))
-                        .data(Blob::new("after"))
-                        .build()
-                        .unwrap()
-                })
+                .map(|i| entry(format!("after-{i}"), "after"))
                 .collect(),
         ))
         .send()
