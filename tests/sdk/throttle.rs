@@ -17,13 +17,7 @@ async fn throttled_server(clock: Arc<ManualClock>) -> TestServer {
 
 fn entries(n: usize, size: usize) -> Vec<PutRecordsRequestEntry> {
     (0..n)
-        .map(|i| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(format!("k{i}"))
-                .data(Blob::new(vec![b'x'; size]))
-                .build()
-                .unwrap()
-        })
+        .map(|i| entry(format!("k{i}"), vec![b'x'; size]))
         .collect()
 }
 
@@ -111,26 +105,13 @@ async fn writes_over_a_shards_rate_fail_per_record_and_recover_with_time() {
     s.running.stop().await.unwrap();
 }
 
-async fn iterator(c: &Client, stream: &str) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
     let s = throttled_server(clock.clone()).await;
     let c = &s.client;
     create_active(c, "r", 1).await;
-    let it = iterator(c, "r").await;
+    let it = iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await;
     for _ in 0..5 {
         c.get_records().shard_iterator(&it).send().await.unwrap();
     }
@@ -158,7 +139,7 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     clock.advance_ms(1000);
     let got = c
         .get_records()
-        .shard_iterator(iterator(c, "r").await)
+        .shard_iterator(iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await)
         .send()
         .await
         .unwrap();
@@ -181,16 +162,9 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     // GetShardIterator has its own 5 calls per second.
     clock.advance_ms(1000);
     for _ in 0..5 {
-        iterator(c, "r").await;
+        iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await;
     }
-    let e = c
-        .get_shard_iterator()
-        .stream_name("r")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::Latest)
-        .send()
-        .await
-        .unwrap_err();
+    let e = iterator_err(c, "r", &shard(0), ShardIteratorType::Latest).await;
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     s.running.stop().await.unwrap();
 }
@@ -282,7 +256,7 @@ async fn no_throttle_turns_every_limit_off() {
     for _ in 0..6 {
         assert_eq!(put_many(c, "free", 500, 10).await.0, 0);
     }
-    let it = iterator(c, "free").await;
+    let it = iterator(c, "free", &shard(0), ShardIteratorType::TrimHorizon).await;
     for _ in 0..20 {
         c.get_records().shard_iterator(&it).send().await.unwrap();
     }
