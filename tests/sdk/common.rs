@@ -16,7 +16,9 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod control;
 mod data;
+pub use control::*;
 pub use data::*;
 
 pub struct TestServer {
