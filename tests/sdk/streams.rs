@@ -79,13 +79,7 @@ async fn on_demand_stream_has_four_shards_and_on_demand_mode() {
         .await
         .unwrap();
     wait_active(c, "od").await;
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(c, "od").await;
     assert_eq!(sum.open_shard_count(), 4);
     assert_eq!(
         sum.stream_mode_details().unwrap().stream_mode(),
@@ -155,16 +149,8 @@ async fn creating_then_active_with_a_delay() {
         .await
         .unwrap();
     assert_eq!(status(c, "slow").await, StreamStatus::Creating);
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("slow")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        sum.stream_description_summary().unwrap().stream_status(),
-        &StreamStatus::Creating
-    );
+    let sum = summary(c, "slow").await;
+    assert_eq!(sum.stream_status(), &StreamStatus::Creating);
     let err = c
         .put_record()
         .stream_name("slow")
@@ -366,13 +352,7 @@ async fn describe_stream_summary_fields() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "sum", 3).await;
-    let out = c
-        .describe_stream_summary()
-        .stream_name("sum")
-        .send()
-        .await
-        .unwrap();
-    let d = out.stream_description_summary().unwrap();
+    let d = summary(c, "sum").await;
     assert_eq!(d.stream_name(), "sum");
     assert_eq!(d.stream_arn(), arn("us-east-1", "sum"));
     assert_eq!(d.stream_status(), &StreamStatus::Active);
@@ -519,22 +499,10 @@ async fn regions_are_separate_namespaces() {
     assert_eq!(code(&err), "ResourceNotFoundException");
     // The same name can exist in both regions, each with its own ARN.
     create_active(&west, "shared", 2).await;
-    let w = west
-        .describe_stream_summary()
-        .stream_name("shared")
-        .send()
-        .await
-        .unwrap();
-    let w = w.stream_description_summary().unwrap();
+    let w = summary(&west, "shared").await;
     assert_eq!(w.stream_arn(), arn("eu-west-1", "shared"));
     assert_eq!(w.open_shard_count(), 2);
-    let e = east
-        .describe_stream_summary()
-        .stream_name("shared")
-        .send()
-        .await
-        .unwrap();
-    let e = e.stream_description_summary().unwrap();
+    let e = summary(east, "shared").await;
     assert_eq!(e.stream_arn(), arn("us-east-1", "shared"));
     assert_eq!(e.open_shard_count(), 1);
     let l = west.list_streams().send().await.unwrap();
@@ -749,26 +717,10 @@ async fn stream_names_are_case_sensitive() {
     let c = &s.client;
     create_active(c, "Case", 1).await;
     create_active(c, "case", 2).await;
-    let a = c
-        .describe_stream_summary()
-        .stream_name("Case")
-        .send()
-        .await
-        .unwrap();
-    let b = c
-        .describe_stream_summary()
-        .stream_name("case")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        a.stream_description_summary().unwrap().open_shard_count(),
-        1
-    );
-    assert_eq!(
-        b.stream_description_summary().unwrap().open_shard_count(),
-        2
-    );
+    let a = summary(c, "Case").await;
+    let b = summary(c, "case").await;
+    assert_eq!(a.open_shard_count(), 1);
+    assert_eq!(b.open_shard_count(), 2);
     let err = c
         .describe_stream()
         .stream_name("CASE")
