@@ -81,13 +81,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let d = d.stream_description().unwrap();
     assert_eq!(d.encryption_type(), Some(&EncryptionType::Kms));
     assert_eq!(d.key_id(), Some("alias/aws/kinesis"));
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("enc")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(c, "enc").await;
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::Kms));
     assert_eq!(sum.key_id(), Some("alias/aws/kinesis"));
 
@@ -121,13 +115,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
         .send()
         .await
         .unwrap();
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("enc")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(c, "enc").await;
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::None));
     assert_eq!(sum.key_id(), None);
     let put = c
@@ -187,13 +175,8 @@ async fn encryption_errors() {
             .send()
             .await
             .unwrap();
-        let d = c
-            .describe_stream_summary()
-            .stream_name("e")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(d.stream_description_summary().unwrap().key_id(), Some(key));
+        let d = summary(c, "e").await;
+        assert_eq!(d.key_id(), Some(key));
     }
 }
 
@@ -209,19 +192,8 @@ async fn setting_changes_show_updating_then_active() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("u")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "UPDATING"
-    );
+    let d = summary(c, "u").await;
+    assert_eq!(d.stream_status().as_str(), "UPDATING");
     // Another setting change must wait for ACTIVE.
     let err = c
         .enable_enhanced_monitoring()
@@ -310,18 +282,8 @@ async fn enhanced_monitoring_expands_all_and_reports_before_and_after() {
         .await
         .unwrap();
     assert!(out.desired_shard_level_metrics().is_empty());
-    let d = c
-        .describe_stream_summary()
-        .stream_name("m")
-        .send()
-        .await
-        .unwrap();
-    assert!(d
-        .stream_description_summary()
-        .unwrap()
-        .enhanced_monitoring()[0]
-        .shard_level_metrics()
-        .is_empty());
+    let d = summary(c, "m").await;
+    assert!(d.enhanced_monitoring()[0].shard_level_metrics().is_empty());
 
     let err = c
         .enable_enhanced_monitoring()
@@ -446,17 +408,8 @@ async fn billing_commitment_and_warm_throughput() {
     let w = out.warm_throughput().unwrap();
     assert_eq!(w.target_mibps(), Some(100));
     assert_eq!(w.current_mibps(), Some(4));
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    let w = sum
-        .stream_description_summary()
-        .unwrap()
-        .warm_throughput()
-        .unwrap();
+    let sum = summary(&c, "od").await;
+    let w = sum.warm_throughput().unwrap();
     assert_eq!((w.target_mibps(), w.current_mibps()), (Some(100), Some(4)));
     let err = c
         .update_stream_warm_throughput()
@@ -511,32 +464,14 @@ async fn billing_commitment_and_warm_throughput() {
         d.minimum_throughput_billing_commitment().unwrap().status(),
         &Out::EnabledUntilEarliestAllowedEnd
     );
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("prov")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(&c, "prov").await;
     assert_eq!(sum.key_id(), Some("alias/k"));
     assert_eq!(
         sum.enhanced_monitoring()[0].shard_level_metrics(),
         &[MetricsName::IncomingRecords]
     );
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        sum.stream_description_summary()
-            .unwrap()
-            .warm_throughput()
-            .unwrap()
-            .target_mibps(),
-        Some(50)
-    );
+    let sum = summary(&c, "od").await;
+    assert_eq!(sum.warm_throughput().unwrap().target_mibps(), Some(50));
 
     // After the earliest end it is over: warm throughput is refused again.
     clock.advance_ms(24 * 3_600_000);
