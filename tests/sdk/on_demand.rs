@@ -126,13 +126,7 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
         .await
         .unwrap();
     wait_active(c, "mode").await;
-    let d = c
-        .describe_stream_summary()
-        .stream_name("mode")
-        .send()
-        .await
-        .unwrap();
-    let d = d.stream_description_summary().unwrap();
+    let d = summary(c, "mode").await;
     assert_eq!(
         d.stream_mode_details().unwrap().stream_mode(),
         &StreamMode::OnDemand
@@ -167,18 +161,9 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("mode")
-        .send()
-        .await
-        .unwrap();
+    let d = summary(c, "mode").await;
     assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_mode_details()
-            .unwrap()
-            .stream_mode(),
+        d.stream_mode_details().unwrap().stream_mode(),
         &StreamMode::Provisioned
     );
     s.running.stop().await.unwrap();
@@ -212,18 +197,8 @@ async fn update_max_record_size_raises_the_record_limit() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("big")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .max_record_size_in_kib(),
-        Some(2048)
-    );
+    let d = summary(c, "big").await;
+    assert_eq!(d.max_record_size_in_kib(), Some(2048));
     let e = c
         .update_max_record_size()
         .stream_arn(arn("big"))
