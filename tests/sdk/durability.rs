@@ -338,18 +338,7 @@ async fn a_restart_right_after_create_finishes_the_transition() {
         .await
         .expect("restart on the same dir");
     let c = client(&format!("http://{}", running.addr), "us-east-1");
-    let d = c
-        .describe_stream_summary()
-        .stream_name("pending")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "ACTIVE"
-    );
+    let d = summary(&c, "pending").await;
+    assert_eq!(d.stream_status().as_str(), "ACTIVE");
     running.stop().await.unwrap();
 }
