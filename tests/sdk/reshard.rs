@@ -211,19 +211,8 @@ async fn reshard_shows_updating_then_active_and_refuses_a_second_one() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("upd")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "UPDATING"
-    );
+    let d = summary(c, "upd").await;
+    assert_eq!(d.stream_status().as_str(), "UPDATING");
     let e = c
         .split_shard()
         .stream_name("upd")
