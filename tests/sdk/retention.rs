@@ -144,18 +144,8 @@ async fn expired_records_vanish_and_their_segments_are_deleted() {
             .as_deref(),
         Some("mid-0")
     );
-    let d = c
-        .describe_stream_summary()
-        .stream_name("ret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .retention_period_hours(),
-        48
-    );
+    let d = summary(c, "ret").await;
+    assert_eq!(d.retention_period_hours(), 48);
 
     // The retention pass deletes the expired segments from disk.
     let logs = s.dir.as_ref().unwrap().path().join("logs");
