@@ -1021,18 +1021,8 @@ async fn max_record_size_is_per_stream() {
         .await
         .unwrap();
     wait_active(c, "wide").await;
-    let d = c
-        .describe_stream_summary()
-        .stream_name("wide")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .max_record_size_in_kib(),
-        Some(2048)
-    );
+    let d = summary(c, "wide").await;
+    assert_eq!(d.max_record_size_in_kib(), Some(2048));
     put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024 - 1]).await;
     let err = c
         .put_record()
