@@ -6,6 +6,9 @@ use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::describe_stream_consumer::{
     DescribeStreamConsumerError, DescribeStreamConsumerOutput,
 };
+use aws_sdk_kinesis::operation::register_stream_consumer::{
+    RegisterStreamConsumerError, RegisterStreamConsumerOutput,
+};
 use aws_sdk_kinesis::types::{Consumer, StreamDescriptionSummary};
 use aws_sdk_kinesis::Client;
 
@@ -33,12 +36,23 @@ pub async fn summary(c: &Client, name: &str) -> StreamDescriptionSummary {
         .clone()
 }
 
-/// Registers consumer `name` on a stream of the default account; answers the consumer.
-pub async fn register_consumer(c: &Client, stream: &str, name: &str) -> Consumer {
+/// RegisterStreamConsumer of `name` on a stream of the default account, success or error
+/// left to the caller.
+pub async fn try_register_consumer(
+    c: &Client,
+    stream: &str,
+    name: &str,
+) -> Result<RegisterStreamConsumerOutput, SdkError<RegisterStreamConsumerError, HttpResponse>> {
     c.register_stream_consumer()
         .stream_arn(stream_arn(stream))
         .consumer_name(name)
         .send()
+        .await
+}
+
+/// Registers consumer `name` on a stream of the default account; answers the consumer.
+pub async fn register_consumer(c: &Client, stream: &str, name: &str) -> Consumer {
+    try_register_consumer(c, stream, name)
         .await
         .unwrap()
         .consumer()

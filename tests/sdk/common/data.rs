@@ -3,6 +3,7 @@
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
+use aws_sdk_kinesis::operation::get_shard_iterator::builders::GetShardIteratorFluentBuilder;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, ShardIteratorType};
@@ -29,6 +30,30 @@ pub async fn put(c: &Client, stream: &str, key: &str, data: &[u8]) -> (String, S
     )
 }
 
+/// A GetShardIterator request for one shard, ready for more fields or `send`.
+fn iterator_request(
+    c: &Client,
+    stream: &str,
+    shard_id: &str,
+    kind: ShardIteratorType,
+) -> GetShardIteratorFluentBuilder {
+    c.get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard_id)
+        .shard_iterator_type(kind)
+}
+
+/// The iterator a successful GetShardIterator request answers.
+async fn iterator_of(request: GetShardIteratorFluentBuilder) -> String {
+    request
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator()
+        .unwrap()
+        .to_string()
+}
+
 /// A PutRecords entry of `data` under partition key `key`.
 pub fn entry(key: impl Into<String>, data: impl Into<Vec<u8>>) -> PutRecordsRequestEntry {
     PutRecordsRequestEntry::builder()
@@ -40,16 +65,7 @@ pub fn entry(key: impl Into<String>, data: impl Into<Vec<u8>>) -> PutRecordsRequ
 
 /// A shard iterator of type `kind` (TRIM_HORIZON, LATEST) for one shard.
 pub async fn iterator(c: &Client, stream: &str, shard_id: &str, kind: ShardIteratorType) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(kind)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
+    iterator_of(iterator_request(c, stream, shard_id, kind)).await
 }
 
 /// A GetShardIterator call that must fail: its error, for the caller to check.
@@ -59,10 +75,7 @@ pub async fn iterator_err(
     shard_id: &str,
     kind: ShardIteratorType,
 ) -> SdkError<GetShardIteratorError, HttpResponse> {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(kind)
+    iterator_request(c, stream, shard_id, kind)
         .send()
         .await
         .unwrap_err()
@@ -76,32 +89,13 @@ pub async fn iterator_at(
     kind: ShardIteratorType,
     seq: &str,
 ) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(kind)
-        .starting_sequence_number(seq)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
+    iterator_of(iterator_request(c, stream, shard_id, kind).starting_sequence_number(seq)).await
 }
 
 /// An AT_TIMESTAMP shard iterator for the first record at or after `ts`.
 pub async fn iterator_at_time(c: &Client, stream: &str, shard_id: &str, ts: DateTime) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
-        .timestamp(ts)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
+    let request = iterator_request(c, stream, shard_id, ShardIteratorType::AtTimestamp);
+    iterator_of(request.timestamp(ts)).await
 }
 
 /// One GetRecords call from the TRIM_HORIZON of a shard.
