@@ -140,13 +140,7 @@ async fn describe_by_arn_or_by_stream_and_name() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException", "wrong second");
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(stream_arn("missing"))
-        .consumer_name("x")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "missing", "x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -275,23 +269,13 @@ async fn duplicates_and_the_per_stream_limit() {
     let c = &s.client;
     create_active(c, "s", 1).await;
     register_consumer(c, "s", "dup").await;
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(stream_arn("s"))
-        .consumer_name("dup")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "s", "dup").await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
     for i in 1..20 {
         register_consumer(c, "s", &format!("c{i}")).await;
     }
     assert_eq!(consumer_count(c, "s").await, Some(20));
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(stream_arn("s"))
-        .consumer_name("twenty-first")
-        .send()
+    let err = try_register_consumer(c, "s", "twenty-first")
         .await
         .unwrap_err();
     assert_eq!(code(&err), "LimitExceededException");
@@ -315,13 +299,7 @@ async fn at_most_five_consumers_creating_when_throttling() {
         // Stay under RegisterStreamConsumer's 5 calls per second.
         tokio::time::sleep(Duration::from_millis(210)).await;
     }
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(stream_arn("s"))
-        .consumer_name("sixth")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "s", "sixth").await.unwrap_err();
     assert_eq!(code(&err), "LimitExceededException");
     assert!(message(&err).contains("CREATING"), "{}", message(&err));
 }
@@ -336,13 +314,7 @@ async fn register_needs_an_active_stream() {
         .send()
         .await
         .unwrap();
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(stream_arn("slow"))
-        .consumer_name("c")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "slow", "c").await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
 }
 
