@@ -15,14 +15,7 @@ fn arn(name: &str) -> String {
 }
 
 async fn open_count(c: &Client, name: &str) -> i32 {
-    c.describe_stream_summary()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .open_shard_count()
+    summary(c, name).await.open_shard_count()
 }
 
 async fn create_on_demand(c: &Client, name: &str) {
