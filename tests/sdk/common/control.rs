@@ -6,10 +6,11 @@ use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::describe_stream_consumer::{
     DescribeStreamConsumerError, DescribeStreamConsumerOutput,
 };
+use aws_sdk_kinesis::operation::list_shards::{ListShardsError, ListShardsOutput};
 use aws_sdk_kinesis::operation::register_stream_consumer::{
     RegisterStreamConsumerError, RegisterStreamConsumerOutput,
 };
-use aws_sdk_kinesis::types::{Consumer, StreamDescriptionSummary};
+use aws_sdk_kinesis::types::{Consumer, ShardFilter, StreamDescriptionSummary};
 use aws_sdk_kinesis::Client;
 
 use super::{client_with_key, start_with, TestServer};
@@ -46,6 +47,19 @@ pub async fn try_register_consumer(
     c.register_stream_consumer()
         .stream_arn(stream_arn(stream))
         .consumer_name(name)
+        .send()
+        .await
+}
+
+/// ListShards of a stream with a ShardFilter, success or error left to the caller.
+pub async fn list_shards_filtered(
+    c: &Client,
+    stream: &str,
+    filter: ShardFilter,
+) -> Result<ListShardsOutput, SdkError<ListShardsError, HttpResponse>> {
+    c.list_shards()
+        .stream_name(stream)
+        .shard_filter(filter)
         .send()
         .await
 }
