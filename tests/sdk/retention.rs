@@ -235,18 +235,16 @@ async fn closed_shards_past_retention_leave_listings_and_disk() {
     let e = iterator_err(c, "ret", &shard(0), ShardIteratorType::TrimHorizon).await;
     assert_eq!(code(&e), "ResourceNotFoundException");
     // Children whose parent expired are the oldest shards now.
-    let at_trim = c
-        .list_shards()
-        .stream_name("ret")
-        .shard_filter(
-            aws_sdk_kinesis::types::ShardFilter::builder()
-                .r#type(aws_sdk_kinesis::types::ShardFilterType::AtTrimHorizon)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let at_trim = list_shards_filtered(
+        c,
+        "ret",
+        aws_sdk_kinesis::types::ShardFilter::builder()
+            .r#type(aws_sdk_kinesis::types::ShardFilterType::AtTrimHorizon)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(at_trim.shards().len(), 2);
     s.running.stop().await.unwrap();
 }
