@@ -447,13 +447,7 @@ async fn shard_filters_follow_aws_semantics_for_closed_shards() {
         }
         let f = f.build().unwrap();
         async move {
-            let r = c
-                .list_shards()
-                .stream_name("f")
-                .shard_filter(f)
-                .send()
-                .await
-                .unwrap();
+            let r = list_shards_filtered(c, "f", f).await.unwrap();
             r.shards()
                 .iter()
                 .map(|s| s.shard_id().to_string())
