@@ -5,6 +5,7 @@ use aws_sdk_kinesis::error::SdkError;
 use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
 use aws_sdk_kinesis::operation::get_shard_iterator::builders::GetShardIteratorFluentBuilder;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
+use aws_sdk_kinesis::operation::put_record::{PutRecordError, PutRecordOutput};
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, Record, ShardIteratorType};
 use aws_sdk_kinesis::Client;
@@ -14,16 +15,24 @@ pub fn shard(i: u32) -> String {
     format!("shardId-{i:012}")
 }
 
-/// PutRecord of `data` under `key`; answers (shard id, sequence number).
-pub async fn put(c: &Client, stream: &str, key: &str, data: &[u8]) -> (String, String) {
-    let out = c
-        .put_record()
+/// PutRecord of `data` under `key`, success or error left to the caller.
+pub async fn try_put(
+    c: &Client,
+    stream: &str,
+    key: &str,
+    data: &[u8],
+) -> Result<PutRecordOutput, SdkError<PutRecordError, HttpResponse>> {
+    c.put_record()
         .stream_name(stream)
         .partition_key(key)
         .data(Blob::new(data))
         .send()
         .await
-        .unwrap();
+}
+
+/// PutRecord of `data` under `key`; answers (shard id, sequence number).
+pub async fn put(c: &Client, stream: &str, key: &str, data: &[u8]) -> (String, String) {
+    let out = try_put(c, stream, key, data).await.unwrap();
     (
         out.shard_id().to_string(),
         out.sequence_number().to_string(),
