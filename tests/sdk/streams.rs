@@ -151,14 +151,7 @@ async fn creating_then_active_with_a_delay() {
     assert_eq!(status(c, "slow").await, StreamStatus::Creating);
     let sum = summary(c, "slow").await;
     assert_eq!(sum.stream_status(), &StreamStatus::Creating);
-    let err = c
-        .put_record()
-        .stream_name("slow")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "slow", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // Deleting a CREATING stream is refused.
     let err = c
