@@ -278,14 +278,7 @@ async fn record_over_one_mib_is_validation_error() {
     let fits = vec![7u8; 1024 * 1024 - 1];
     put(c, "big", "k", &fits).await;
     let over = vec![7u8; 1024 * 1024];
-    let err = c
-        .put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(over.clone()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "big", "k", &over).await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     let err = c
         .put_records()
@@ -708,14 +701,7 @@ async fn get_records_after_delete_is_not_found() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = c
-        .put_record()
-        .stream_name("nosuch")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "nosuch", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -768,31 +754,14 @@ async fn partition_keys_are_counted_in_characters_and_bytes() {
     // 256 characters is the limit, however many bytes they take.
     let k256 = "é".repeat(256);
     put(c, "keys", &k256, b"x").await;
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("é".repeat(257))
-        .data(Blob::new("x"))
-        .send()
+    let err = try_put(c, "keys", &"é".repeat(257), b"x")
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "keys", "", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     // The record size counts the key's UTF-8 bytes: 2 keys bytes over the limit.
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("éé")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
-        .send()
+    let err = try_put(c, "keys", "éé", &vec![0u8; 1024 * 1024 - 2])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
@@ -1024,12 +993,7 @@ async fn max_record_size_is_per_stream() {
     let d = summary(c, "wide").await;
     assert_eq!(d.max_record_size_in_kib(), Some(2048));
     put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024 - 1]).await;
-    let err = c
-        .put_record()
-        .stream_name("wide")
-        .partition_key("k")
-        .data(Blob::new(vec![1u8; 2 * 1024 * 1024]))
-        .send()
+    let err = try_put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
