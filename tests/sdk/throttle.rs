@@ -85,14 +85,7 @@ async fn writes_over_a_shards_rate_fail_per_record_and_recover_with_time() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new("one more"))
-        .send()
-        .await
-        .unwrap_err();
+    let e = try_put(c, "w", "k", b"one more").await.unwrap_err();
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     clock.advance_ms(1000);
     c.put_record()
