@@ -60,14 +60,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "enc", 1).await;
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("before"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"before").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::None));
 
     c.start_stream_encryption()
@@ -85,14 +78,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::Kms));
     assert_eq!(sum.key_id(), Some("alias/aws/kinesis"));
 
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("after"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"after").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::Kms));
     let puts = c
         .put_records()
@@ -118,14 +104,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let sum = summary(c, "enc").await;
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::None));
     assert_eq!(sum.key_id(), None);
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("plain"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"plain").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::None));
 }
 
