@@ -131,14 +131,7 @@ async fn an_explicit_deny_blocks_the_owner_too() {
         ),
     )
     .await;
-    let err = c
-        .put_record()
-        .stream_name("d")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "d", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     assert_eq!(
         message(&err),
