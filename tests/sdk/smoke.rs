@@ -1,7 +1,5 @@
 //! The shortest round trip: create, put, get, delete.
 
-use aws_sdk_kinesis::primitives::Blob;
-
 use crate::common::*;
 
 #[tokio::test]
@@ -9,14 +7,7 @@ async fn create_put_get_delete() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "smoke", 2).await;
-    let put = c
-        .put_record()
-        .stream_name("smoke")
-        .partition_key("b")
-        .data(Blob::new("hello"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "smoke", "b", b"hello").await.unwrap();
     // MD5("b") is above 2^127: the second of two shards.
     assert_eq!(put.shard_id(), "shardId-000000000001");
     let got = first_batch(c, "smoke", &shard(1)).await;
