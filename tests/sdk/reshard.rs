@@ -62,14 +62,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     let s = start_with(true, |c| c.streams.update_delay_ms = 0).await;
     let c = &s.client;
     create_active(c, "split", 1).await;
-    let before = c
-        .put_record()
-        .stream_name("split")
-        .partition_key("a")
-        .data(Blob::new("before"))
-        .send()
-        .await
-        .unwrap();
+    let before = try_put(c, "split", "a", b"before").await.unwrap();
     let mid = (1u128 << 127).to_string();
     c.split_shard()
         .stream_name("split")
@@ -115,14 +108,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     );
 
     // New writes for the same key land in a child.
-    let after = c
-        .put_record()
-        .stream_name("split")
-        .partition_key("a")
-        .data(Blob::new("after"))
-        .send()
-        .await
-        .unwrap();
+    let after = try_put(c, "split", "a", b"after").await.unwrap();
     assert_ne!(after.shard_id(), "shardId-000000000000");
 
     // Errors: a closed shard, a key outside the range, an unknown shard.
