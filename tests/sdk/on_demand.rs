@@ -168,14 +168,7 @@ async fn update_max_record_size_raises_the_record_limit() {
     let c = &s.client;
     create_active(c, "big", 1).await;
     let big = vec![9u8; 1536 * 1024];
-    let e = c
-        .put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(big.clone()))
-        .send()
-        .await
-        .unwrap_err();
+    let e = try_put(c, "big", "k", &big).await.unwrap_err();
     assert_eq!(code(&e), "ValidationException");
     c.update_max_record_size()
         .stream_arn(arn("big"))
