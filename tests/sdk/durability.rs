@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 
@@ -275,14 +274,7 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let mut server = spawn_shoal(dir.path(), "interval");
     let c = client(&server.endpoint, "us-east-1");
     create_active(&c, "term", 1).await;
-    let put = c
-        .put_record()
-        .stream_name("term")
-        .partition_key("k")
-        .data(Blob::new("kept"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(&c, "term", "k", b"kept").await.unwrap();
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
