@@ -10,10 +10,12 @@ use aws_sdk_kinesis::operation::list_shards::{ListShardsError, ListShardsOutput}
 use aws_sdk_kinesis::operation::register_stream_consumer::{
     RegisterStreamConsumerError, RegisterStreamConsumerOutput,
 };
-use aws_sdk_kinesis::types::{Consumer, ShardFilter, StreamDescriptionSummary};
+use aws_sdk_kinesis::types::{
+    Consumer, ShardFilter, StreamDescriptionSummary, StreamMode, StreamModeDetails,
+};
 use aws_sdk_kinesis::Client;
 
-use super::{client_with_key, start_with, TestServer};
+use super::{client_with_key, start_with, wait_active, TestServer};
 
 /// The account of the harness's own key `AKIDTEST` on a [`start_two_accounts`] server.
 pub const OWNER: &str = "000000000000";
@@ -23,6 +25,25 @@ pub const OTHER: &str = "111111111111";
 /// The ARN of stream `name` in the default account and region.
 pub fn stream_arn(name: &str) -> String {
     format!("arn:aws:kinesis:us-east-1:{OWNER}:stream/{name}")
+}
+
+/// StreamModeDetails for `mode` (ON_DEMAND or PROVISIONED).
+pub fn mode_details(mode: StreamMode) -> StreamModeDetails {
+    StreamModeDetails::builder()
+        .stream_mode(mode)
+        .build()
+        .unwrap()
+}
+
+/// Creates an ON_DEMAND stream and waits until it is ACTIVE.
+pub async fn create_on_demand(c: &Client, name: &str) {
+    c.create_stream()
+        .stream_name(name)
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, name).await;
 }
 
 /// The DescribeStreamSummary of a stream.
