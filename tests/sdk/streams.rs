@@ -2,7 +2,7 @@
 //! DescribeStreamSummary, ListStreams, StreamARN addressing and region namespacing.
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{StreamMode, StreamModeDetails, StreamStatus};
+use aws_sdk_kinesis::types::{StreamMode, StreamStatus};
 
 use crate::common::*;
 
@@ -67,18 +67,7 @@ async fn create_with_shard_count_gives_that_many_shards() {
 async fn on_demand_stream_has_four_shards_and_on_demand_mode() {
     let s = start().await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("od")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, "od").await;
+    create_on_demand(c, "od").await;
     let sum = summary(c, "od").await;
     assert_eq!(sum.open_shard_count(), 4);
     assert_eq!(
@@ -652,12 +641,7 @@ async fn shard_count_and_mode_rules() {
         .create_stream()
         .stream_name("od")
         .shard_count(2)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();
@@ -666,12 +650,7 @@ async fn shard_count_and_mode_rules() {
     c.create_stream()
         .stream_name("prov")
         .shard_count(2)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::Provisioned))
         .send()
         .await
         .unwrap();
