@@ -8,27 +8,12 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{
     EncryptionType, MetricsName, MinimumThroughputBillingCommitmentInput,
     MinimumThroughputBillingCommitmentInputStatus as In,
-    MinimumThroughputBillingCommitmentOutputStatus as Out, StreamMode, StreamModeDetails,
+    MinimumThroughputBillingCommitmentOutputStatus as Out, StreamMode,
 };
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
 
 use crate::common::*;
-
-async fn create_on_demand(c: &Client, name: &str) {
-    c.create_stream()
-        .stream_name(name)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, name).await;
-}
 
 async fn commitment(c: &Client, status: In) -> Out {
     c.update_account_settings()
@@ -492,12 +477,7 @@ async fn at_most_fifty_on_demand_streams_per_account() {
     let err = c
         .create_stream()
         .stream_name("one-too-many")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();
@@ -506,12 +486,7 @@ async fn at_most_fifty_on_demand_streams_per_account() {
     let err = c
         .update_stream_mode()
         .stream_arn("arn:aws:kinesis:us-east-1:000000000000:stream/prov")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();
