@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamMode, StreamModeDetails};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamMode};
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
 
@@ -16,21 +16,6 @@ fn arn(name: &str) -> String {
 
 async fn open_count(c: &Client, name: &str) -> i32 {
     summary(c, name).await.open_shard_count()
-}
-
-async fn create_on_demand(c: &Client, name: &str) {
-    c.create_stream()
-        .stream_name(name)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, name).await;
 }
 
 /// 500 records of ~4 KiB aimed at hash key 0 (the first shard): ~2 MiB.
@@ -108,10 +93,7 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "mode", 1).await;
-    let on_demand = StreamModeDetails::builder()
-        .stream_mode(StreamMode::OnDemand)
-        .build()
-        .unwrap();
+    let on_demand = mode_details(StreamMode::OnDemand);
     c.update_stream_mode()
         .stream_arn(arn("mode"))
         .stream_mode_details(on_demand.clone())
@@ -145,12 +127,7 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
     assert_eq!(code(&e), "InvalidArgumentException");
     c.update_stream_mode()
         .stream_arn(arn("mode"))
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::Provisioned))
         .send()
         .await
         .unwrap();
