@@ -209,13 +209,7 @@ async fn reshard_shows_updating_then_active_and_refuses_a_second_one() {
         .unwrap_err();
     assert_eq!(code(&e), "ResourceInUseException");
     // Writes keep working while UPDATING.
-    c.put_record()
-        .stream_name("upd")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "upd", "k", b"x").await;
     wait_active(c, "upd").await;
     s.running.stop().await.unwrap();
 }
