@@ -108,13 +108,7 @@ async fn policies_are_not_enforced_unless_turned_on() {
         r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kinesis:*"}]}"#,
     )
     .await;
-    c.put_record()
-        .stream_name("free")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "free", "k", b"x").await;
 }
 
 #[tokio::test]
@@ -160,13 +154,7 @@ async fn an_explicit_deny_blocks_the_owner_too() {
         .send()
         .await
         .unwrap();
-    c.put_record()
-        .stream_name("d")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "d", "k", b"x").await;
 }
 
 #[tokio::test]
