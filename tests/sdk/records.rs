@@ -765,13 +765,7 @@ async fn partition_keys_are_counted_in_characters_and_bytes() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
-    c.put_record()
-        .stream_name("keys")
-        .partition_key("é")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
-        .send()
-        .await
-        .unwrap();
+    put(c, "keys", "é", &vec![0u8; 1024 * 1024 - 2]).await;
 }
 
 #[tokio::test]
