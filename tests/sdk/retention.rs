@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
@@ -32,13 +32,13 @@ fn files_under(dir: &Path, ext: &str) -> usize {
 
 async fn put_batch(c: &Client, stream: &str, tag: &str, n: usize) {
     for i in 0..n {
-        c.put_record()
-            .stream_name(stream)
-            .partition_key("k")
-            .data(Blob::new(format!("{tag}-{i}-{}", "x".repeat(200))))
-            .send()
-            .await
-            .unwrap();
+        put(
+            c,
+            stream,
+            "k",
+            format!("{tag}-{i}-{}", "x".repeat(200)).as_bytes(),
+        )
+        .await;
     }
 }
 
