@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{
     EncryptionType, MetricsName, MinimumThroughputBillingCommitmentInput,
     MinimumThroughputBillingCommitmentInputStatus as In,
@@ -168,13 +167,7 @@ async fn setting_changes_show_updating_then_active() {
         .unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
     // Writes go on while UPDATING.
-    c.put_record()
-        .stream_name("u")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "u", "k", b"x").await;
     wait_active(c, "u").await;
 }
 
