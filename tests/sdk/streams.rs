@@ -156,13 +156,7 @@ async fn creating_then_active_with_a_delay() {
     );
     wait_active(c, "slow").await;
     assert_eq!(status(c, "slow").await, StreamStatus::Active);
-    c.put_record()
-        .stream_name("slow")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "slow", "k", b"x").await;
 }
 
 #[tokio::test]
