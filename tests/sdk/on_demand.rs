@@ -153,13 +153,7 @@ async fn update_max_record_size_raises_the_record_limit() {
         .send()
         .await
         .unwrap();
-    c.put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(big))
-        .send()
-        .await
-        .unwrap();
+    put(c, "big", "k", &big).await;
     let d = summary(c, "big").await;
     assert_eq!(d.max_record_size_in_kib(), Some(2048));
     let e = c
