@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
@@ -78,23 +77,11 @@ async fn writes_over_a_shards_rate_fail_per_record_and_recover_with_time() {
 
     // Bytes: 1 MiB per second. A full-size record empties the budget.
     clock.advance_ms(1000);
-    c.put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 1]))
-        .send()
-        .await
-        .unwrap();
+    put(c, "w", "k", &vec![0u8; 1024 * 1024 - 1]).await;
     let e = try_put(c, "w", "k", b"one more").await.unwrap_err();
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     clock.advance_ms(1000);
-    c.put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new("one more"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "w", "k", b"one more").await;
     s.running.stop().await.unwrap();
 }
 
@@ -121,13 +108,7 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     // Ten records of ~1 MiB, written one second apart (the write limit).
     for _ in 0..10 {
         clock.advance_ms(1000);
-        c.put_record()
-            .stream_name("r")
-            .partition_key("k")
-            .data(Blob::new(vec![7u8; 1024 * 1024 - 1]))
-            .send()
-            .await
-            .unwrap();
+        put(c, "r", "k", &vec![7u8; 1024 * 1024 - 1]).await;
     }
     clock.advance_ms(1000);
     let got = c
