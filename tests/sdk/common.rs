@@ -212,6 +212,21 @@ pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
     parse(&buf)
 }
 
+/// A Kinesis `op` over raw HTTP/1.1: POST / with the target, a fixed date and `auth`.
+pub async fn kinesis_call(
+    addr: SocketAddr,
+    content_type: &str,
+    auth: &str,
+    op: &str,
+    body: &[u8],
+) -> Resp {
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {content_type}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    raw(addr, &head, body).await
+}
+
 pub fn parse(buf: &[u8]) -> Resp {
     let split = buf
         .windows(4)
