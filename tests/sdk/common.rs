@@ -115,8 +115,8 @@ pub fn client_with(endpoint: &str, region: &str, credentials: Credentials) -> Cl
     Client::from_conf(conf)
 }
 
-/// Creates a stream and waits until it is ACTIVE.
-pub async fn create_active(client: &Client, name: &str, shards: i32) {
+/// Creates a provisioned stream without waiting (it may stay CREATING).
+pub async fn create_stream(client: &Client, name: &str, shards: i32) {
     client
         .create_stream()
         .stream_name(name)
@@ -124,6 +124,11 @@ pub async fn create_active(client: &Client, name: &str, shards: i32) {
         .send()
         .await
         .expect("create stream");
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+pub async fn create_active(client: &Client, name: &str, shards: i32) {
+    create_stream(client, name, shards).await;
     wait_active(client, name).await;
 }
 
