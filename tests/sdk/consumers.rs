@@ -308,12 +308,7 @@ async fn at_most_five_consumers_creating_when_throttling() {
 async fn register_needs_an_active_stream() {
     let s = start_with(false, |c| c.streams.create_delay_ms = 60_000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "slow", 1).await;
     let err = try_register_consumer(c, "slow", "c").await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
 }
