@@ -305,12 +305,7 @@ async fn expired_next_token_on_a_manual_clock() {
 async fn list_shards_while_creating_is_resource_in_use() {
     let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("notyet")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "notyet", 1).await;
     let err = c
         .list_shards()
         .stream_name("notyet")
