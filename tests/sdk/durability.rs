@@ -317,12 +317,7 @@ async fn a_restart_right_after_create_finishes_the_transition() {
     config.streams.create_delay_ms = 30_000;
     let running = shoal::server::spawn(config.clone()).await.unwrap();
     let c = client(&format!("http://{}", running.addr), "us-east-1");
-    c.create_stream()
-        .stream_name("pending")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "pending", 1).await;
     running.stop().await.unwrap();
     // The pending CREATING -> ACTIVE task must not hold the stopped broker (and its
     // catalog lock): the restart opens the same dir at once.
