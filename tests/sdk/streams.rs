@@ -131,12 +131,7 @@ async fn hash_ranges_split_evenly_as_aws() {
 async fn creating_then_active_with_a_delay() {
     let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "slow", 1).await;
     assert_eq!(status(c, "slow").await, StreamStatus::Creating);
     let sum = summary(c, "slow").await;
     assert_eq!(sum.stream_status(), &StreamStatus::Creating);
