@@ -149,12 +149,7 @@ async fn control_plane_rates_answer_limit_exceeded() {
     let s = throttled_server(clock.clone()).await;
     let c = &s.client;
     for i in 0..5 {
-        c.create_stream()
-            .stream_name(format!("s{i}"))
-            .shard_count(1)
-            .send()
-            .await
-            .unwrap();
+        create_stream(c, &format!("s{i}"), 1).await;
     }
     let e = c
         .create_stream()
@@ -170,12 +165,7 @@ async fn control_plane_rates_answer_limit_exceeded() {
         message(&e)
     );
     clock.advance_ms(200);
-    c.create_stream()
-        .stream_name("s5")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "s5", 1).await;
     s.running.stop().await.unwrap();
 }
 
@@ -198,12 +188,7 @@ async fn tag_and_account_operations_have_their_rates() {
     }
     let e = c.describe_account_settings().send().await.unwrap_err();
     assert_eq!(code(&e), "LimitExceededException");
-    c.create_stream()
-        .stream_name("t")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "t", 1).await;
     for _ in 0..5 {
         c.list_tags_for_stream()
             .stream_name("t")
@@ -252,12 +237,7 @@ async fn at_most_five_streams_may_be_creating_at_once() {
     let c = &s.client;
     for i in 0..5 {
         clock.advance_ms(1000);
-        c.create_stream()
-            .stream_name(format!("c{i}"))
-            .shard_count(1)
-            .send()
-            .await
-            .unwrap();
+        create_stream(c, &format!("c{i}"), 1).await;
     }
     clock.advance_ms(1000);
     let e = c
