@@ -40,7 +40,7 @@ pub async fn put(c: &Client, stream: &str, key: &str, data: &[u8]) -> (String, S
 }
 
 /// A GetShardIterator request for one shard, ready for more fields or `send`.
-fn iterator_request(
+pub fn iterator_request(
     c: &Client,
     stream: &str,
     shard_id: &str,
