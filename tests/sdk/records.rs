@@ -403,11 +403,7 @@ async fn at_timestamp_starts_at_the_first_record_at_or_after_it() {
     assert_eq!(read_all(c, it).await.len(), 6);
     // In the future is refused.
     let future = DateTime::from_millis(ts.to_millis().unwrap() + 3_600_000);
-    let err = c
-        .get_shard_iterator()
-        .stream_name("atts")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+    let err = iterator_request(c, "atts", &sh, ShardIteratorType::AtTimestamp)
         .timestamp(future)
         .send()
         .await
@@ -426,11 +422,7 @@ async fn shard_iterator_argument_errors() {
     let (sh, seq) = put(c, "itargs", "b", b"x").await;
     assert_eq!(sh, shard(1));
     // A sequence number of another shard.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("itargs")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "itargs", &shard(0), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number(&seq)
         .send()
         .await
@@ -442,11 +434,7 @@ async fn shard_iterator_argument_errors() {
          call to a shard with shardId-000000000000"
     );
     // A sequence number that is not one of ours.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("itargs")
-        .shard_id(shard(1))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "itargs", &shard(1), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number("12345")
         .send()
         .await
@@ -454,11 +442,7 @@ async fn shard_iterator_argument_errors() {
     assert_eq!(code(&err), "InvalidArgumentException");
     // LATEST (or TRIM_HORIZON) with a sequence number.
     for kind in [ShardIteratorType::Latest, ShardIteratorType::TrimHorizon] {
-        let err = c
-            .get_shard_iterator()
-            .stream_name("itargs")
-            .shard_id(shard(1))
-            .shard_iterator_type(kind)
+        let err = iterator_request(c, "itargs", &shard(1), kind)
             .starting_sequence_number(&seq)
             .send()
             .await
@@ -849,11 +833,7 @@ async fn at_timestamp_is_inclusive_to_the_millisecond() {
     assert_eq!(read_at(1_700_000_002_001).await, [3]);
     assert_eq!(read_at(1_700_000_003_500).await, Vec::<u8>::new());
     assert_eq!(read_at(1_700_000_004_000).await, Vec::<u8>::new());
-    let err = c
-        .get_shard_iterator()
-        .stream_name("exact")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+    let err = iterator_request(c, "exact", &shard(0), ShardIteratorType::AtTimestamp)
         .timestamp(DateTime::from_millis(1_700_000_004_001))
         .send()
         .await
@@ -1012,11 +992,7 @@ async fn sequence_numbers_of_a_recreated_stream_are_refused() {
     c.delete_stream().stream_name("again").send().await.unwrap();
     clock.advance_ms(5_000);
     create_active(c, "again", 1).await;
-    let err = c
-        .get_shard_iterator()
-        .stream_name("again")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "again", &shard(0), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number(&seq)
         .send()
         .await
