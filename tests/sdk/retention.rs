@@ -49,11 +49,7 @@ async fn first_data(
     kind: ShardIteratorType,
     ts: Option<i64>,
 ) -> Option<String> {
-    let mut req = c
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(kind);
+    let mut req = iterator_request(c, stream, shard, kind);
     if let Some(ms) = ts {
         req = req.timestamp(DateTime::from_millis(ms));
     }
