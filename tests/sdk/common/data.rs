@@ -2,7 +2,7 @@
 
 use aws_sdk_kinesis::config::http::HttpResponse;
 use aws_sdk_kinesis::error::SdkError;
-use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
+use aws_sdk_kinesis::operation::get_records::{GetRecordsError, GetRecordsOutput};
 use aws_sdk_kinesis::operation::get_shard_iterator::builders::GetShardIteratorFluentBuilder;
 use aws_sdk_kinesis::operation::get_shard_iterator::GetShardIteratorError;
 use aws_sdk_kinesis::operation::put_record::{PutRecordError, PutRecordOutput};
@@ -105,6 +105,14 @@ pub async fn iterator_at(
 pub async fn iterator_at_time(c: &Client, stream: &str, shard_id: &str, ts: DateTime) -> String {
     let request = iterator_request(c, stream, shard_id, ShardIteratorType::AtTimestamp);
     iterator_of(request.timestamp(ts)).await
+}
+
+/// One GetRecords call with shard iterator `it`, success or error left to the caller.
+pub async fn try_get_records(
+    c: &Client,
+    it: &str,
+) -> Result<GetRecordsOutput, SdkError<GetRecordsError, HttpResponse>> {
+    c.get_records().shard_iterator(it).send().await
 }
 
 /// One GetRecords call from the TRIM_HORIZON of a shard.
