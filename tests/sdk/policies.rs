@@ -222,12 +222,7 @@ async fn another_account_needs_an_explicit_allow_and_then_acts_on_the_owners_str
             .shard_iterator()
             .unwrap()
             .to_string();
-        let out = reader
-            .get_records()
-            .shard_iterator(it)
-            .send()
-            .await
-            .unwrap();
+        let out = try_get_records(reader, &it).await.unwrap();
         assert_eq!(out.records().len(), 1);
         assert_eq!(out.records()[0].data().as_ref(), b"from another account");
     }
