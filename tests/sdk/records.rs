@@ -614,20 +614,10 @@ async fn tampered_iterator_is_invalid_argument() {
     let mid = bytes.len() / 2;
     bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(bytes).unwrap();
-    let err = c
-        .get_records()
-        .shard_iterator(&forged)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &forged).await.unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
     assert_eq!(message(&err), "Invalid ShardIterator.");
-    let err = c
-        .get_records()
-        .shard_iterator("garbage")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, "garbage").await.unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -645,12 +635,7 @@ async fn iterator_older_than_five_minutes_expires() {
     // The fresh iterator from that call is good for another five minutes.
     let fresh = got.next_shard_iterator().unwrap().to_string();
     clock.advance_ms(2_000);
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ExpiredIteratorException");
     assert_eq!(
         message(&err),
@@ -669,21 +654,11 @@ async fn get_records_after_delete_is_not_found() {
     put(c, "gone", "k", b"x").await;
     let it = iterator(c, "gone", &shard(0), ShardIteratorType::TrimHorizon).await;
     c.delete_stream().stream_name("gone").send().await.unwrap();
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // Recreating the name does not revive old iterators.
     create_active(c, "gone", 1).await;
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     let err = try_put(c, "nosuch", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
@@ -860,10 +835,7 @@ async fn millis_behind_latest_when_behind() {
         .unwrap();
     assert_eq!(got.records().len(), 1);
     assert_eq!(got.millis_behind_latest(), Some(10_000));
-    let got = c
-        .get_records()
-        .shard_iterator(got.next_shard_iterator().unwrap())
-        .send()
+    let got = try_get_records(c, got.next_shard_iterator().unwrap())
         .await
         .unwrap();
     assert_eq!(got.records().len(), 1);
@@ -898,12 +870,7 @@ async fn records_past_retention_are_invisible() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].data().as_ref(), b"new");
     // An old iterator is expired anyway.
-    let err = c
-        .get_records()
-        .shard_iterator(&old_it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &old_it).await.unwrap_err();
     assert_eq!(code(&err), "ExpiredIteratorException");
 }
 
