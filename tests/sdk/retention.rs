@@ -54,10 +54,7 @@ async fn first_data(
         req = req.timestamp(DateTime::from_millis(ms));
     }
     let it = req.send().await.unwrap();
-    let got = c
-        .get_records()
-        .shard_iterator(it.shard_iterator().unwrap())
-        .send()
+    let got = try_get_records(c, it.shard_iterator().unwrap())
         .await
         .unwrap();
     got.records().first().map(|r| {
