@@ -95,12 +95,7 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     for _ in 0..5 {
         c.get_records().shard_iterator(&it).send().await.unwrap();
     }
-    let e = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let e = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     clock.advance_ms(200);
     c.get_records().shard_iterator(&it).send().await.unwrap();
@@ -111,23 +106,18 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
         put(c, "r", "k", &vec![7u8; 1024 * 1024 - 1]).await;
     }
     clock.advance_ms(1000);
-    let got = c
-        .get_records()
-        .shard_iterator(iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await)
-        .send()
-        .await
-        .unwrap();
+    let got = try_get_records(
+        c,
+        &iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await,
+    )
+    .await
+    .unwrap();
     assert_eq!(got.records().len(), 10, "one call may return up to 10 MiB");
     let next = got.next_shard_iterator().unwrap().to_string();
     // 10 MiB against a 2 MiB/s budget (full at 2 MiB): reads wait about four seconds.
     for wait in [1000, 1000, 1000] {
         clock.advance_ms(wait);
-        let e = c
-            .get_records()
-            .shard_iterator(&next)
-            .send()
-            .await
-            .unwrap_err();
+        let e = try_get_records(c, &next).await.unwrap_err();
         assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     }
     clock.advance_ms(1100);
