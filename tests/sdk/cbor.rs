@@ -53,11 +53,7 @@ fn map(pairs: &[(&str, Vec<u8>)]) -> Vec<u8> {
 }
 
 async fn call(addr: SocketAddr, op: &str, body: &[u8]) -> Resp {
-    let head = format!(
-        "POST / HTTP/1.1\r\nContent-Type: {CBOR}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    raw(addr, &head, body).await
+    kinesis_call(addr, CBOR, AUTH, op, body).await
 }
 
 /// Calls `op` and returns the decoded CBOR answer of a 200 (`None` for an empty body).
@@ -166,22 +162,7 @@ async fn java_style_round_trip_put_and_get() {
     assert!(matches!(got.get("NextShardIterator"), Some(Cbor::Text(_))));
 
     // A JSON client reads the same bytes: one stream, two protocols.
-    let sdk_it = s
-        .client
-        .get_shard_iterator()
-        .stream_name("cb")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let sdk = s
-        .client
-        .get_records()
-        .shard_iterator(sdk_it.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let sdk = first_batch(&s.client, "cb", &shard(0)).await;
     assert_eq!(sdk.records()[0].data().as_ref(), payload.as_slice());
 }
 

@@ -16,6 +16,11 @@ use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod control;
+mod data;
+pub use control::*;
+pub use data::*;
+
 pub struct TestServer {
     pub running: Running,
     /// Kept so the data dir lives as long as the server (None when in memory).
@@ -110,8 +115,8 @@ pub fn client_with(endpoint: &str, region: &str, credentials: Credentials) -> Cl
     Client::from_conf(conf)
 }
 
-/// Creates a stream and waits until it is ACTIVE.
-pub async fn create_active(client: &Client, name: &str, shards: i32) {
+/// Creates a provisioned stream without waiting (it may stay CREATING).
+pub async fn create_stream(client: &Client, name: &str, shards: i32) {
     client
         .create_stream()
         .stream_name(name)
@@ -119,6 +124,11 @@ pub async fn create_active(client: &Client, name: &str, shards: i32) {
         .send()
         .await
         .expect("create stream");
+}
+
+/// Creates a stream and waits until it is ACTIVE.
+pub async fn create_active(client: &Client, name: &str, shards: i32) {
+    create_stream(client, name, shards).await;
     wait_active(client, name).await;
 }
 
@@ -205,6 +215,21 @@ pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
         .await
         .expect("the server answers instead of hanging");
     parse(&buf)
+}
+
+/// A Kinesis `op` over raw HTTP/1.1: POST / with the target, a fixed date and `auth`.
+pub async fn kinesis_call(
+    addr: SocketAddr,
+    content_type: &str,
+    auth: &str,
+    op: &str,
+    body: &[u8],
+) -> Resp {
+    let head = format!(
+        "POST / HTTP/1.1\r\nContent-Type: {content_type}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    raw(addr, &head, body).await
 }
 
 pub fn parse(buf: &[u8]) -> Resp {

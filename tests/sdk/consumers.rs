@@ -12,22 +12,6 @@ use shoal::broker::ManualClock;
 
 use crate::common::*;
 
-fn arn(name: &str) -> String {
-    format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}")
-}
-
-async fn register(c: &Client, stream: &str, name: &str) -> aws_sdk_kinesis::types::Consumer {
-    c.register_stream_consumer()
-        .stream_arn(arn(stream))
-        .consumer_name(name)
-        .send()
-        .await
-        .unwrap()
-        .consumer()
-        .unwrap()
-        .clone()
-}
-
 async fn status_by_arn(c: &Client, consumer_arn: &str) -> ConsumerStatus {
     c.describe_stream_consumer()
         .consumer_arn(consumer_arn)
@@ -41,19 +25,12 @@ async fn status_by_arn(c: &Client, consumer_arn: &str) -> ConsumerStatus {
 }
 
 async fn consumer_count(c: &Client, stream: &str) -> Option<i32> {
-    c.describe_stream_summary()
-        .stream_name(stream)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .consumer_count()
+    summary(c, stream).await.consumer_count()
 }
 
 async fn names(c: &Client, stream: &str) -> Vec<String> {
     c.list_stream_consumers()
-        .stream_arn(arn(stream))
+        .stream_arn(stream_arn(stream))
         .send()
         .await
         .unwrap()
@@ -72,7 +49,7 @@ async fn register_is_creating_then_active_with_an_arn_of_the_creation_second() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let got = register(c, "s", "c1").await;
+    let got = register_consumer(c, "s", "c1").await;
     assert_eq!(got.consumer_name(), "c1");
     assert_eq!(got.consumer_status(), &ConsumerStatus::Creating);
     let secs = got.consumer_creation_timestamp().secs();
@@ -101,25 +78,20 @@ async fn describe_by_arn_or_by_stream_and_name() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    let got = register(c, "s", "reader").await;
+    let got = register_consumer(c, "s", "reader").await;
     assert_eq!(got.consumer_status(), &ConsumerStatus::Active);
-    let by_arn = c
-        .describe_stream_consumer()
-        .consumer_arn(got.consumer_arn())
-        .send()
-        .await
-        .unwrap();
+    let by_arn = describe_consumer(c, got.consumer_arn()).await.unwrap();
     let d = by_arn.consumer_description().unwrap();
     assert_eq!(d.consumer_name(), "reader");
     assert_eq!(d.consumer_arn(), got.consumer_arn());
-    assert_eq!(d.stream_arn(), arn("s"));
+    assert_eq!(d.stream_arn(), stream_arn("s"));
     assert_eq!(
         d.consumer_creation_timestamp().secs(),
         got.consumer_creation_timestamp().secs()
     );
     let by_name = c
         .describe_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("reader")
         .send()
         .await
@@ -130,7 +102,7 @@ async fn describe_by_arn_or_by_stream_and_name() {
     );
     // All three, consistent.
     c.describe_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("reader")
         .consumer_arn(got.consumer_arn())
         .send()
@@ -148,7 +120,7 @@ async fn describe_by_arn_or_by_stream_and_name() {
     // Neither way of naming one.
     let err = c
         .describe_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .send()
         .await
         .unwrap_err();
@@ -157,27 +129,18 @@ async fn describe_by_arn_or_by_stream_and_name() {
     for (stream, name) in [("s", "nobody"), ("missing", "reader")] {
         let err = c
             .describe_stream_consumer()
-            .stream_arn(arn(stream))
+            .stream_arn(stream_arn(stream))
             .consumer_name(name)
             .send()
             .await
             .unwrap_err();
         assert_eq!(code(&err), "ResourceNotFoundException");
     }
-    let err = c
-        .describe_stream_consumer()
-        .consumer_arn(format!("{}/consumer/reader:1", arn("s")))
-        .send()
+    let err = describe_consumer(c, &format!("{}/consumer/reader:1", stream_arn("s")))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException", "wrong second");
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(arn("missing"))
-        .consumer_name("x")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "missing", "x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -190,7 +153,7 @@ async fn list_in_creation_order_with_paging() {
     assert!(names(c, "s").await.is_empty());
     let order = ["zeta", "alpha", "mid", "beta", "omega"];
     for n in order {
-        register(c, "s", n).await;
+        register_consumer(c, "s", n).await;
         clock.advance_ms(10);
     }
     assert_eq!(names(c, "s").await, order);
@@ -198,7 +161,7 @@ async fn list_in_creation_order_with_paging() {
     let mut seen = Vec::new();
     let first = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .max_results(2)
         .send()
         .await
@@ -214,7 +177,7 @@ async fn list_in_creation_order_with_paging() {
     while let Some(t) = token {
         let page = c
             .list_stream_consumers()
-            .stream_arn(arn("s"))
+            .stream_arn(stream_arn("s"))
             .next_token(t)
             .max_results(2)
             .send()
@@ -233,7 +196,7 @@ async fn list_in_creation_order_with_paging() {
     // The SDK's paginator walks the same pages.
     let pages: Vec<_> = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .max_results(1)
         .into_paginator()
         .send()
@@ -246,7 +209,7 @@ async fn list_in_creation_order_with_paging() {
     // NextToken and StreamCreationTimestamp together are refused.
     let err = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .next_token(&saved)
         .stream_creation_timestamp(DateTime::from_millis(1_700_000_000_000))
         .send()
@@ -266,14 +229,14 @@ async fn list_in_creation_order_with_paging() {
         .to_millis()
         .unwrap();
     c.list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .stream_creation_timestamp(DateTime::from_millis(created))
         .send()
         .await
         .unwrap();
     let err = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .stream_creation_timestamp(DateTime::from_millis(created - 5000))
         .send()
         .await
@@ -282,7 +245,7 @@ async fn list_in_creation_order_with_paging() {
     // A garbled token.
     let err = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .next_token("bm90IGEgdG9rZW4=")
         .send()
         .await
@@ -292,7 +255,7 @@ async fn list_in_creation_order_with_paging() {
     clock.advance_ms(301_000);
     let err = c
         .list_stream_consumers()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .next_token(&saved)
         .send()
         .await
@@ -305,30 +268,20 @@ async fn duplicates_and_the_per_stream_limit() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    register(c, "s", "dup").await;
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(arn("s"))
-        .consumer_name("dup")
-        .send()
-        .await
-        .unwrap_err();
+    register_consumer(c, "s", "dup").await;
+    let err = try_register_consumer(c, "s", "dup").await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
     for i in 1..20 {
-        register(c, "s", &format!("c{i}")).await;
+        register_consumer(c, "s", &format!("c{i}")).await;
     }
     assert_eq!(consumer_count(c, "s").await, Some(20));
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(arn("s"))
-        .consumer_name("twenty-first")
-        .send()
+    let err = try_register_consumer(c, "s", "twenty-first")
         .await
         .unwrap_err();
     assert_eq!(code(&err), "LimitExceededException");
     // The limit is per stream.
     create_active(c, "other", 1).await;
-    register(c, "other", "dup").await;
+    register_consumer(c, "other", "dup").await;
     assert_eq!(consumer_count(c, "other").await, Some(1));
 }
 
@@ -342,17 +295,11 @@ async fn at_most_five_consumers_creating_when_throttling() {
     let c = &s.client;
     create_active(c, "s", 1).await;
     for i in 0..5 {
-        register(c, "s", &format!("c{i}")).await;
+        register_consumer(c, "s", &format!("c{i}")).await;
         // Stay under RegisterStreamConsumer's 5 calls per second.
         tokio::time::sleep(Duration::from_millis(210)).await;
     }
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(arn("s"))
-        .consumer_name("sixth")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_register_consumer(c, "s", "sixth").await.unwrap_err();
     assert_eq!(code(&err), "LimitExceededException");
     assert!(message(&err).contains("CREATING"), "{}", message(&err));
 }
@@ -361,19 +308,8 @@ async fn at_most_five_consumers_creating_when_throttling() {
 async fn register_needs_an_active_stream() {
     let s = start_with(false, |c| c.streams.create_delay_ms = 60_000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    let err = c
-        .register_stream_consumer()
-        .stream_arn(arn("slow"))
-        .consumer_name("c")
-        .send()
-        .await
-        .unwrap_err();
+    create_stream(c, "slow", 1).await;
+    let err = try_register_consumer(c, "slow", "c").await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
 }
 
@@ -388,10 +324,10 @@ async fn deregister_is_deleting_then_gone_and_reregistering_gives_a_new_arn() {
     .await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    let first = register(c, "s", "c").await;
+    let first = register_consumer(c, "s", "c").await;
     assert_eq!(
         first.consumer_arn(),
-        format!("{}/consumer/c:1700000000", arn("s"))
+        format!("{}/consumer/c:1700000000", stream_arn("s"))
     );
     c.deregister_stream_consumer()
         .consumer_arn(first.consumer_arn())
@@ -404,12 +340,7 @@ async fn deregister_is_deleting_then_gone_and_reregistering_gives_a_new_arn() {
     );
     let mut gone = false;
     for _ in 0..100 {
-        match c
-            .describe_stream_consumer()
-            .consumer_arn(first.consumer_arn())
-            .send()
-            .await
-        {
+        match describe_consumer(c, first.consumer_arn()).await {
             Err(e) => {
                 assert_eq!(code(&e), "ResourceNotFoundException");
                 gone = true;
@@ -422,30 +353,27 @@ async fn deregister_is_deleting_then_gone_and_reregistering_gives_a_new_arn() {
     assert_eq!(consumer_count(c, "s").await, Some(0));
 
     clock.advance_ms(1000);
-    let second = register(c, "s", "c").await;
+    let second = register_consumer(c, "s", "c").await;
     assert_ne!(second.consumer_arn(), first.consumer_arn());
     assert_eq!(
         second.consumer_arn(),
-        format!("{}/consumer/c:1700000001", arn("s"))
+        format!("{}/consumer/c:1700000001", stream_arn("s"))
     );
     // The old ARN names nothing.
-    let err = c
-        .describe_stream_consumer()
-        .consumer_arn(first.consumer_arn())
-        .send()
+    let err = describe_consumer(c, first.consumer_arn())
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // By stream and name too.
     c.deregister_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("c")
         .send()
         .await
         .unwrap();
     let err = c
         .deregister_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("never")
         .send()
         .await
@@ -460,8 +388,8 @@ async fn delete_stream_with_consumers_needs_enforce_consumer_deletion() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    let a = register(c, "s", "a").await;
-    register(c, "s", "b").await;
+    let a = register_consumer(c, "s", "a").await;
+    register_consumer(c, "s", "b").await;
     assert_eq!(consumer_count(c, "s").await, Some(2));
     let err = c.delete_stream().stream_name("s").send().await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
@@ -479,12 +407,7 @@ async fn delete_stream_with_consumers_needs_enforce_consumer_deletion() {
         .send()
         .await
         .unwrap();
-    let err = c
-        .describe_stream_consumer()
-        .consumer_arn(a.consumer_arn())
-        .send()
-        .await
-        .unwrap_err();
+    let err = describe_consumer(c, a.consumer_arn()).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // A new stream of the same name starts without consumers.
     create_active(c, "s", 1).await;
@@ -501,7 +424,7 @@ async fn consumers_survive_a_restart_and_finish_their_transitions() {
     let running = shoal::server::spawn(config.clone()).await.unwrap();
     let c = client(&format!("http://{}", running.addr), "us-east-1");
     create_active(&c, "s", 1).await;
-    let kept = register(&c, "s", "kept").await;
+    let kept = register_consumer(&c, "s", "kept").await;
     c.tag_resource()
         .resource_arn(kept.consumer_arn())
         .tags("team", "x")
@@ -515,19 +438,14 @@ async fn consumers_survive_a_restart_and_finish_their_transitions() {
     config.streams.consumer_delete_delay_ms = 600_000;
     let running = shoal::server::spawn(config.clone()).await.unwrap();
     let c = client(&format!("http://{}", running.addr), "us-east-1");
-    let d = c
-        .describe_stream_consumer()
-        .consumer_arn(kept.consumer_arn())
-        .send()
-        .await
-        .unwrap();
+    let d = describe_consumer(&c, kept.consumer_arn()).await.unwrap();
     assert_eq!(
         d.consumer_description().unwrap().consumer_status(),
         &ConsumerStatus::Active
     );
-    let creating = register(&c, "s", "creating").await;
+    let creating = register_consumer(&c, "s", "creating").await;
     assert_eq!(creating.consumer_status(), &ConsumerStatus::Creating);
-    let leaving = register(&c, "s", "leaving").await;
+    let leaving = register_consumer(&c, "s", "leaving").await;
     c.deregister_stream_consumer()
         .consumer_arn(leaving.consumer_arn())
         .send()
@@ -564,7 +482,7 @@ async fn tags_on_consumer_arns() {
     create_active(c, "s", 1).await;
     let got = c
         .register_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("t")
         .tags("at", "register")
         .send()
@@ -612,7 +530,7 @@ async fn tags_on_consumer_arns() {
     // The stream's tags are its own.
     let stream_tags = c
         .list_tags_for_resource()
-        .resource_arn(arn("s"))
+        .resource_arn(stream_arn("s"))
         .send()
         .await
         .unwrap();
@@ -634,7 +552,7 @@ async fn tags_on_consumer_arns() {
     assert_eq!(code(&err), "InvalidArgumentException");
     let err = c
         .register_stream_consumer()
-        .stream_arn(arn("s"))
+        .stream_arn(stream_arn("s"))
         .consumer_name("bad-tags")
         .tags("aws:no", "x")
         .send()
@@ -644,7 +562,7 @@ async fn tags_on_consumer_arns() {
     // Unknown consumers.
     let err = c
         .tag_resource()
-        .resource_arn(format!("{}/consumer/nobody:1", arn("s")))
+        .resource_arn(format!("{}/consumer/nobody:1", stream_arn("s")))
         .tags("a", "b")
         .send()
         .await
@@ -657,7 +575,10 @@ async fn policies_on_consumer_arns() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    let ca = register(c, "s", "p").await.consumer_arn().to_string();
+    let ca = register_consumer(c, "s", "p")
+        .await
+        .consumer_arn()
+        .to_string();
     let got = c
         .get_resource_policy()
         .resource_arn(&ca)
@@ -668,12 +589,7 @@ async fn policies_on_consumer_arns() {
     let doc = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"111111111111"}},"Action":"kinesis:SubscribeToShard","Resource":"{ca}"}}]}}"#
     );
-    c.put_resource_policy()
-        .resource_arn(&ca)
-        .policy(&doc)
-        .send()
-        .await
-        .unwrap();
+    put_policy(c, &ca, &doc).await;
     let got = c
         .get_resource_policy()
         .resource_arn(&ca)
@@ -684,7 +600,7 @@ async fn policies_on_consumer_arns() {
     // The stream's policy is separate.
     let got = c
         .get_resource_policy()
-        .resource_arn(arn("s"))
+        .resource_arn(stream_arn("s"))
         .send()
         .await
         .unwrap();
@@ -711,7 +627,7 @@ async fn policies_on_consumer_arns() {
     assert_eq!(code(&err), "ResourceNotFoundException");
     let err = c
         .put_resource_policy()
-        .resource_arn(format!("{}/consumer/nobody:1", arn("s")))
+        .resource_arn(format!("{}/consumer/nobody:1", stream_arn("s")))
         .policy(&doc)
         .send()
         .await
@@ -721,72 +637,32 @@ async fn policies_on_consumer_arns() {
 
 #[tokio::test]
 async fn a_consumers_policy_is_enforced_with_its_streams() {
-    const OWNER: &str = "000000000000";
-    const OTHER: &str = "111111111111";
-    let s = start_with(false, |c| {
-        for key in [
-            format!("AKIDTEST:secret:{OWNER}"),
-            format!("AKIDOTHER:secret:{OTHER}"),
-        ] {
-            c.auth
-                .credentials
-                .push(shoal::config::CredentialConfig::parse(&key).unwrap());
-        }
-    })
-    .await;
-    let other = client_with_key(&s.endpoint, "us-east-1", "AKIDOTHER");
+    let (s, other) = start_two_accounts().await;
     let c = &s.client;
     create_active(c, "s", 1).await;
-    let ca = register(c, "s", "shared").await.consumer_arn().to_string();
-    // Another account sees nothing without an Allow ...
-    let err = other
-        .describe_stream_consumer()
-        .consumer_arn(&ca)
-        .send()
+    let ca = register_consumer(c, "s", "shared")
         .await
-        .unwrap_err();
+        .consumer_arn()
+        .to_string();
+    // Another account sees nothing without an Allow ...
+    let err = describe_consumer(&other, &ca).await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     // ... and with the consumer's own Allow, acts on the owner's consumer.
-    c.put_resource_policy()
-        .resource_arn(&ca)
-        .policy(format!(
+    put_policy(c, &ca, &format!(
             r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{OTHER}"}},"Action":"kinesis:DescribeStreamConsumer"}}]}}"#
-        ))
-        .send()
-        .await
-        .unwrap();
-    let d = other
-        .describe_stream_consumer()
-        .consumer_arn(&ca)
-        .send()
-        .await
-        .unwrap();
+        )).await;
+    let d = describe_consumer(&other, &ca).await.unwrap();
     assert_eq!(d.consumer_description().unwrap().consumer_arn(), ca);
     // A Deny in the stream's policy wins over the consumer's Allow.
-    c.put_resource_policy()
-        .resource_arn(arn("s"))
-        .policy(format!(
+    put_policy(c, &stream_arn("s"), &format!(
             r#"{{"Statement":[{{"Effect":"Deny","Principal":{{"AWS":"{OTHER}"}},"Action":"kinesis:Describe*"}}]}}"#
-        ))
-        .send()
-        .await
-        .unwrap();
-    let err = other
-        .describe_stream_consumer()
-        .consumer_arn(&ca)
-        .send()
-        .await
-        .unwrap_err();
+        )).await;
+    let err = describe_consumer(&other, &ca).await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     // A Deny in the consumer's policy blocks the owner too.
-    c.put_resource_policy()
-        .resource_arn(&ca)
-        .policy(format!(
+    put_policy(c, &ca, &format!(
             r#"{{"Statement":[{{"Effect":"Deny","Principal":{{"AWS":"{OWNER}"}},"Action":"kinesis:ListTagsForResource"}}]}}"#
-        ))
-        .send()
-        .await
-        .unwrap();
+        )).await;
     let err = c
         .list_tags_for_resource()
         .resource_arn(&ca)
@@ -795,7 +671,7 @@ async fn a_consumers_policy_is_enforced_with_its_streams() {
         .unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     c.list_tags_for_resource()
-        .resource_arn(arn("s"))
+        .resource_arn(stream_arn("s"))
         .send()
         .await
         .unwrap();

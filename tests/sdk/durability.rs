@@ -9,8 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 
 use crate::common::*;
@@ -67,11 +66,7 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
                 let data: Vec<u8> = (0..(i * 37 + batch) % 3000)
                     .map(|b| (b * 7 + i) as u8)
                     .collect();
-                PutRecordsRequestEntry::builder()
-                    .partition_key(format!("key-{batch}-{i}"))
-                    .data(Blob::new(data))
-                    .build()
-                    .unwrap()
+                entry(format!("key-{batch}-{i}"), data)
             })
             .collect::<Vec<_>>();
         let r = c
@@ -182,13 +177,7 @@ async fn crash_under_load(durability: &str) {
                     .collect();
                 let entries = batch
                     .iter()
-                    .map(|(k, d)| {
-                        PutRecordsRequestEntry::builder()
-                            .partition_key(k)
-                            .data(Blob::new(d.clone()))
-                            .build()
-                            .unwrap()
-                    })
+                    .map(|(k, d)| entry(k, d.clone()))
                     .collect::<Vec<_>>();
                 n += 1;
                 match c
@@ -252,13 +241,7 @@ async fn crash_under_load(durability: &str) {
         .stream_name("crash")
         .set_records(Some(
             (0..100)
-                .map(|i| {
-                    PutRecordsRequestEntry::builder()
-                        .partition_key(format!("after-{i}"))
-                        .data(Blob::new("after"))
-                        .build()
-                        .unwrap()
-                })
+                .map(|i| entry(format!("after-{i}"), "after"))
                 .collect(),
         ))
         .send()
@@ -291,14 +274,7 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let mut server = spawn_shoal(dir.path(), "interval");
     let c = client(&server.endpoint, "us-east-1");
     create_active(&c, "term", 1).await;
-    let put = c
-        .put_record()
-        .stream_name("term")
-        .partition_key("k")
-        .data(Blob::new("kept"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(&c, "term", "k", b"kept").await.unwrap();
     let status = Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -341,12 +317,7 @@ async fn a_restart_right_after_create_finishes_the_transition() {
     config.streams.create_delay_ms = 30_000;
     let running = shoal::server::spawn(config.clone()).await.unwrap();
     let c = client(&format!("http://{}", running.addr), "us-east-1");
-    c.create_stream()
-        .stream_name("pending")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(&c, "pending", 1).await;
     running.stop().await.unwrap();
     // The pending CREATING -> ACTIVE task must not hold the stopped broker (and its
     // catalog lock): the restart opens the same dir at once.
@@ -354,18 +325,7 @@ async fn a_restart_right_after_create_finishes_the_transition() {
         .await
         .expect("restart on the same dir");
     let c = client(&format!("http://{}", running.addr), "us-east-1");
-    let d = c
-        .describe_stream_summary()
-        .stream_name("pending")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "ACTIVE"
-    );
+    let d = summary(&c, "pending").await;
+    assert_eq!(d.stream_status().as_str(), "ACTIVE");
     running.stop().await.unwrap();
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamMode, StreamModeDetails};
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, StreamMode};
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
 
@@ -15,29 +15,7 @@ fn arn(name: &str) -> String {
 }
 
 async fn open_count(c: &Client, name: &str) -> i32 {
-    c.describe_stream_summary()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .open_shard_count()
-}
-
-async fn create_on_demand(c: &Client, name: &str) {
-    c.create_stream()
-        .stream_name(name)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, name).await;
+    summary(c, name).await.open_shard_count()
 }
 
 /// 500 records of ~4 KiB aimed at hash key 0 (the first shard): ~2 MiB.
@@ -115,10 +93,7 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "mode", 1).await;
-    let on_demand = StreamModeDetails::builder()
-        .stream_mode(StreamMode::OnDemand)
-        .build()
-        .unwrap();
+    let on_demand = mode_details(StreamMode::OnDemand);
     c.update_stream_mode()
         .stream_arn(arn("mode"))
         .stream_mode_details(on_demand.clone())
@@ -126,13 +101,7 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
         .await
         .unwrap();
     wait_active(c, "mode").await;
-    let d = c
-        .describe_stream_summary()
-        .stream_name("mode")
-        .send()
-        .await
-        .unwrap();
-    let d = d.stream_description_summary().unwrap();
+    let d = summary(c, "mode").await;
     assert_eq!(
         d.stream_mode_details().unwrap().stream_mode(),
         &StreamMode::OnDemand
@@ -158,27 +127,13 @@ async fn update_stream_mode_switches_and_keeps_four_shards_on_demand() {
     assert_eq!(code(&e), "InvalidArgumentException");
     c.update_stream_mode()
         .stream_arn(arn("mode"))
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::Provisioned))
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("mode")
-        .send()
-        .await
-        .unwrap();
+    let d = summary(c, "mode").await;
     assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_mode_details()
-            .unwrap()
-            .stream_mode(),
+        d.stream_mode_details().unwrap().stream_mode(),
         &StreamMode::Provisioned
     );
     s.running.stop().await.unwrap();
@@ -190,14 +145,7 @@ async fn update_max_record_size_raises_the_record_limit() {
     let c = &s.client;
     create_active(c, "big", 1).await;
     let big = vec![9u8; 1536 * 1024];
-    let e = c
-        .put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(big.clone()))
-        .send()
-        .await
-        .unwrap_err();
+    let e = try_put(c, "big", "k", &big).await.unwrap_err();
     assert_eq!(code(&e), "ValidationException");
     c.update_max_record_size()
         .stream_arn(arn("big"))
@@ -205,25 +153,9 @@ async fn update_max_record_size_raises_the_record_limit() {
         .send()
         .await
         .unwrap();
-    c.put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(big))
-        .send()
-        .await
-        .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("big")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .max_record_size_in_kib(),
-        Some(2048)
-    );
+    put(c, "big", "k", &big).await;
+    let d = summary(c, "big").await;
+    assert_eq!(d.max_record_size_in_kib(), Some(2048));
     let e = c
         .update_max_record_size()
         .stream_arn(arn("big"))

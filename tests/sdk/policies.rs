@@ -4,24 +4,11 @@
 
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use aws_sdk_kinesis::Client;
 
 use crate::common::*;
 
-const OWNER: &str = "000000000000";
-const OTHER: &str = "111111111111";
-
 fn arn(account: &str, name: &str) -> String {
     format!("arn:aws:kinesis:us-east-1:{account}:stream/{name}")
-}
-
-async fn put_policy(c: &Client, resource: &str, policy: &str) {
-    c.put_resource_policy()
-        .resource_arn(resource)
-        .policy(policy)
-        .send()
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -121,36 +108,12 @@ async fn policies_are_not_enforced_unless_turned_on() {
         r#"{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kinesis:*"}]}"#,
     )
     .await;
-    c.put_record()
-        .stream_name("free")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
-}
-
-/// A server verifying signatures (which turns policy enforcement on) with two keys:
-/// the harness's own `AKIDTEST` in OWNER, and `AKIDOTHER` in OTHER.
-async fn enforcing() -> (TestServer, Client) {
-    let s = start_with(false, |c| {
-        for key in [
-            format!("AKIDTEST:secret:{OWNER}"),
-            format!("AKIDOTHER:secret:{OTHER}"),
-        ] {
-            c.auth
-                .credentials
-                .push(shoal::config::CredentialConfig::parse(&key).unwrap());
-        }
-    })
-    .await;
-    let other = client_with_key(&s.endpoint, "us-east-1", "AKIDOTHER");
-    (s, other)
+    put(c, "free", "k", b"x").await;
 }
 
 #[tokio::test]
 async fn an_explicit_deny_blocks_the_owner_too() {
-    let (s, _) = enforcing().await;
+    let (s, _) = start_two_accounts().await;
     let c = &s.client;
     create_active(c, "d", 1).await;
     let a = arn(OWNER, "d");
@@ -162,14 +125,7 @@ async fn an_explicit_deny_blocks_the_owner_too() {
         ),
     )
     .await;
-    let err = c
-        .put_record()
-        .stream_name("d")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "d", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "AccessDeniedException");
     assert_eq!(
         message(&err),
@@ -181,13 +137,7 @@ async fn an_explicit_deny_blocks_the_owner_too() {
     let err = c
         .put_records()
         .stream_arn(&a)
-        .records(
-            aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
-                .partition_key("k")
-                .data(Blob::new("x"))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("k", "x"))
         .send()
         .await
         .unwrap_err();
@@ -204,18 +154,12 @@ async fn an_explicit_deny_blocks_the_owner_too() {
         .send()
         .await
         .unwrap();
-    c.put_record()
-        .stream_name("d")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "d", "k", b"x").await;
 }
 
 #[tokio::test]
 async fn another_account_needs_an_explicit_allow_and_then_acts_on_the_owners_stream() {
-    let (s, other) = enforcing().await;
+    let (s, other) = start_two_accounts().await;
     let c = &s.client;
     create_active(c, "shared", 1).await;
     let a = arn(OWNER, "shared");
@@ -278,12 +222,7 @@ async fn another_account_needs_an_explicit_allow_and_then_acts_on_the_owners_str
             .shard_iterator()
             .unwrap()
             .to_string();
-        let out = reader
-            .get_records()
-            .shard_iterator(it)
-            .send()
-            .await
-            .unwrap();
+        let out = try_get_records(reader, &it).await.unwrap();
         assert_eq!(out.records().len(), 1);
         assert_eq!(out.records()[0].data().as_ref(), b"from another account");
     }

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::primitives::{Blob, DateTime};
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
-use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
 
 use crate::common::*;
@@ -18,90 +17,6 @@ const OVER_MAX_HASH: &str = "340282366920938463463374607431768211456";
 /// Compares two decimal sequence numbers numerically (they may exceed u128 on AWS).
 fn seq_cmp(a: &str, b: &str) -> Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
-}
-
-fn shard(i: u32) -> String {
-    format!("shardId-{i:012}")
-}
-
-async fn put(c: &Client, stream: &str, key: &str, data: &[u8]) -> (String, String) {
-    let out = c
-        .put_record()
-        .stream_name(stream)
-        .partition_key(key)
-        .data(Blob::new(data))
-        .send()
-        .await
-        .unwrap();
-    (
-        out.shard_id().to_string(),
-        out.sequence_number().to_string(),
-    )
-}
-
-async fn iterator(c: &Client, stream: &str, shard_id: &str, kind: ShardIteratorType) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(kind)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
-}
-
-async fn iterator_at(
-    c: &Client,
-    stream: &str,
-    shard_id: &str,
-    kind: ShardIteratorType,
-    seq: &str,
-) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard_id)
-        .shard_iterator_type(kind)
-        .starting_sequence_number(seq)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
-}
-
-/// Follows NextShardIterator until a call returns nothing and reports caught up.
-async fn read_all(c: &Client, mut it: String) -> Vec<aws_sdk_kinesis::types::Record> {
-    let mut out = Vec::new();
-    for _ in 0..1000 {
-        let got = c.get_records().shard_iterator(&it).send().await.unwrap();
-        let n = got.records().len();
-        out.extend(got.records().iter().cloned());
-        it = got
-            .next_shard_iterator()
-            .expect("open shard has a next iterator")
-            .to_string();
-        if n == 0 && got.millis_behind_latest() == Some(0) {
-            return out;
-        }
-    }
-    panic!("reading never caught up");
-}
-
-async fn read_from(
-    c: &Client,
-    stream: &str,
-    shard_id: &str,
-    kind: ShardIteratorType,
-) -> Vec<Vec<u8>> {
-    let it = iterator(c, stream, shard_id, kind).await;
-    read_all(c, it)
-        .await
-        .into_iter()
-        .map(|r| r.data().as_ref().to_vec())
-        .collect()
 }
 
 #[tokio::test]
@@ -257,13 +172,7 @@ async fn put_records_500_in_order_and_read_back_exactly() {
     let entries: Vec<PutRecordsRequestEntry> = payloads
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(format!("pk-{i}"))
-                .data(Blob::new(p.clone()))
-                .build()
-                .unwrap()
-        })
+        .map(|(i, p)| entry(format!("pk-{i}"), p.clone()))
         .collect();
     let out = c
         .put_records()
@@ -309,15 +218,8 @@ async fn put_records_over_500_is_validation_error() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "many", 1).await;
-    let entries: Vec<PutRecordsRequestEntry> = (0..501)
-        .map(|i| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(format!("k{i}"))
-                .data(Blob::new("x"))
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let entries: Vec<PutRecordsRequestEntry> =
+        (0..501).map(|i| entry(format!("k{i}"), "x")).collect();
     let err = c
         .put_records()
         .stream_name("many")
@@ -376,25 +278,12 @@ async fn record_over_one_mib_is_validation_error() {
     let fits = vec![7u8; 1024 * 1024 - 1];
     put(c, "big", "k", &fits).await;
     let over = vec![7u8; 1024 * 1024];
-    let err = c
-        .put_record()
-        .stream_name("big")
-        .partition_key("k")
-        .data(Blob::new(over.clone()))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "big", "k", &over).await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     let err = c
         .put_records()
         .stream_name("big")
-        .records(
-            PutRecordsRequestEntry::builder()
-                .partition_key("k")
-                .data(Blob::new(over))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("k", over))
         .send()
         .await
         .unwrap_err();
@@ -467,14 +356,7 @@ async fn at_and_after_sequence_number() {
     .await;
     assert!(read_all(c, it).await.is_empty());
     // A type that needs a sequence number without one is an argument error.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("atseq")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-        .send()
-        .await
-        .unwrap_err();
+    let err = iterator_err(c, "atseq", &sh, ShardIteratorType::AtSequenceNumber).await;
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -510,57 +392,25 @@ async fn at_timestamp_starts_at_the_first_record_at_or_after_it() {
         .map(|r| r.data().as_ref()[0])
         .collect();
     assert_eq!(expect, [3, 4, 5], "the sleep separates the batches");
-    let it = c
-        .get_shard_iterator()
-        .stream_name("atts")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
-        .timestamp(ts)
-        .send()
-        .await
-        .unwrap();
-    let got = read_all(c, it.shard_iterator().unwrap().to_string()).await;
+    let it = iterator_at_time(c, "atts", &sh, ts).await;
+    let got = read_all(c, it).await;
     assert_eq!(
         got.iter().map(|r| r.data().as_ref()[0]).collect::<Vec<_>>(),
         expect
     );
     // Long ago means from the start.
-    let it = c
-        .get_shard_iterator()
-        .stream_name("atts")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
-        .timestamp(DateTime::from_secs(1_000_000_000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        read_all(c, it.shard_iterator().unwrap().to_string())
-            .await
-            .len(),
-        6
-    );
+    let it = iterator_at_time(c, "atts", &sh, DateTime::from_secs(1_000_000_000)).await;
+    assert_eq!(read_all(c, it).await.len(), 6);
     // In the future is refused.
     let future = DateTime::from_millis(ts.to_millis().unwrap() + 3_600_000);
-    let err = c
-        .get_shard_iterator()
-        .stream_name("atts")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+    let err = iterator_request(c, "atts", &sh, ShardIteratorType::AtTimestamp)
         .timestamp(future)
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
     // And AT_TIMESTAMP needs a timestamp.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("atts")
-        .shard_id(&sh)
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
-        .send()
-        .await
-        .unwrap_err();
+    let err = iterator_err(c, "atts", &sh, ShardIteratorType::AtTimestamp).await;
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -572,11 +422,7 @@ async fn shard_iterator_argument_errors() {
     let (sh, seq) = put(c, "itargs", "b", b"x").await;
     assert_eq!(sh, shard(1));
     // A sequence number of another shard.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("itargs")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "itargs", &shard(0), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number(&seq)
         .send()
         .await
@@ -588,11 +434,7 @@ async fn shard_iterator_argument_errors() {
          call to a shard with shardId-000000000000"
     );
     // A sequence number that is not one of ours.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("itargs")
-        .shard_id(shard(1))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "itargs", &shard(1), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number("12345")
         .send()
         .await
@@ -600,11 +442,7 @@ async fn shard_iterator_argument_errors() {
     assert_eq!(code(&err), "InvalidArgumentException");
     // LATEST (or TRIM_HORIZON) with a sequence number.
     for kind in [ShardIteratorType::Latest, ShardIteratorType::TrimHorizon] {
-        let err = c
-            .get_shard_iterator()
-            .stream_name("itargs")
-            .shard_id(shard(1))
-            .shard_iterator_type(kind)
+        let err = iterator_request(c, "itargs", &shard(1), kind)
             .starting_sequence_number(&seq)
             .send()
             .await
@@ -617,28 +455,14 @@ async fn shard_iterator_argument_errors() {
         );
     }
     // An unknown shard.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("itargs")
-        .shard_id(shard(9))
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap_err();
+    let err = iterator_err(c, "itargs", &shard(9), ShardIteratorType::TrimHorizon).await;
     assert_eq!(code(&err), "ResourceNotFoundException");
     assert_eq!(
         message(&err),
         "Shard shardId-000000000009 in stream itargs under account 000000000000 does not exist"
     );
     // An unknown stream.
-    let err = c
-        .get_shard_iterator()
-        .stream_name("nosuch")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap_err();
+    let err = iterator_err(c, "nosuch", &shard(0), ShardIteratorType::TrimHorizon).await;
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -790,20 +614,10 @@ async fn tampered_iterator_is_invalid_argument() {
     let mid = bytes.len() / 2;
     bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(bytes).unwrap();
-    let err = c
-        .get_records()
-        .shard_iterator(&forged)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &forged).await.unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
     assert_eq!(message(&err), "Invalid ShardIterator.");
-    let err = c
-        .get_records()
-        .shard_iterator("garbage")
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, "garbage").await.unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -821,12 +635,7 @@ async fn iterator_older_than_five_minutes_expires() {
     // The fresh iterator from that call is good for another five minutes.
     let fresh = got.next_shard_iterator().unwrap().to_string();
     clock.advance_ms(2_000);
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ExpiredIteratorException");
     assert_eq!(
         message(&err),
@@ -845,30 +654,13 @@ async fn get_records_after_delete_is_not_found() {
     put(c, "gone", "k", b"x").await;
     let it = iterator(c, "gone", &shard(0), ShardIteratorType::TrimHorizon).await;
     c.delete_stream().stream_name("gone").send().await.unwrap();
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // Recreating the name does not revive old iterators.
     create_active(c, "gone", 1).await;
-    let err = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let err = c
-        .put_record()
-        .stream_name("nosuch")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "nosuch", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
 }
 
@@ -882,13 +674,7 @@ async fn round_trip_in_memory() {
     let out = c
         .put_records()
         .stream_name("mem")
-        .records(
-            PutRecordsRequestEntry::builder()
-                .partition_key("b")
-                .data(Blob::new("second"))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("b", "second"))
         .send()
         .await
         .unwrap();
@@ -927,41 +713,18 @@ async fn partition_keys_are_counted_in_characters_and_bytes() {
     // 256 characters is the limit, however many bytes they take.
     let k256 = "é".repeat(256);
     put(c, "keys", &k256, b"x").await;
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("é".repeat(257))
-        .data(Blob::new("x"))
-        .send()
+    let err = try_put(c, "keys", &"é".repeat(257), b"x")
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_put(c, "keys", "", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ValidationException");
     // The record size counts the key's UTF-8 bytes: 2 keys bytes over the limit.
-    let err = c
-        .put_record()
-        .stream_name("keys")
-        .partition_key("éé")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
-        .send()
+    let err = try_put(c, "keys", "éé", &vec![0u8; 1024 * 1024 - 2])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
-    c.put_record()
-        .stream_name("keys")
-        .partition_key("é")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 2]))
-        .send()
-        .await
-        .unwrap();
+    put(c, "keys", "é", &vec![0u8; 1024 * 1024 - 2]).await;
 }
 
 #[tokio::test]
@@ -1033,16 +796,8 @@ async fn at_timestamp_is_inclusive_to_the_millisecond() {
     }
     // Records arrived at ...001.000, ...002.000, ...003.000; now is ...004.000.
     let read_at = |ms: i64| async move {
-        let it = c
-            .get_shard_iterator()
-            .stream_name("exact")
-            .shard_id(shard(0))
-            .shard_iterator_type(ShardIteratorType::AtTimestamp)
-            .timestamp(DateTime::from_millis(ms))
-            .send()
-            .await
-            .unwrap();
-        read_all(c, it.shard_iterator().unwrap().to_string())
+        let it = iterator_at_time(c, "exact", &shard(0), DateTime::from_millis(ms)).await;
+        read_all(c, it)
             .await
             .iter()
             .map(|r| r.data().as_ref()[0])
@@ -1053,11 +808,7 @@ async fn at_timestamp_is_inclusive_to_the_millisecond() {
     assert_eq!(read_at(1_700_000_002_001).await, [3]);
     assert_eq!(read_at(1_700_000_003_500).await, Vec::<u8>::new());
     assert_eq!(read_at(1_700_000_004_000).await, Vec::<u8>::new());
-    let err = c
-        .get_shard_iterator()
-        .stream_name("exact")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtTimestamp)
+    let err = iterator_request(c, "exact", &shard(0), ShardIteratorType::AtTimestamp)
         .timestamp(DateTime::from_millis(1_700_000_004_001))
         .send()
         .await
@@ -1084,10 +835,7 @@ async fn millis_behind_latest_when_behind() {
         .unwrap();
     assert_eq!(got.records().len(), 1);
     assert_eq!(got.millis_behind_latest(), Some(10_000));
-    let got = c
-        .get_records()
-        .shard_iterator(got.next_shard_iterator().unwrap())
-        .send()
+    let got = try_get_records(c, got.next_shard_iterator().unwrap())
         .await
         .unwrap();
     assert_eq!(got.records().len(), 1);
@@ -1122,12 +870,7 @@ async fn records_past_retention_are_invisible() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].data().as_ref(), b"new");
     // An old iterator is expired anyway.
-    let err = c
-        .get_records()
-        .shard_iterator(&old_it)
-        .send()
-        .await
-        .unwrap_err();
+    let err = try_get_records(c, &old_it).await.unwrap_err();
     assert_eq!(code(&err), "ExpiredIteratorException");
 }
 
@@ -1188,25 +931,10 @@ async fn max_record_size_is_per_stream() {
         .await
         .unwrap();
     wait_active(c, "wide").await;
-    let d = c
-        .describe_stream_summary()
-        .stream_name("wide")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .max_record_size_in_kib(),
-        Some(2048)
-    );
+    let d = summary(c, "wide").await;
+    assert_eq!(d.max_record_size_in_kib(), Some(2048));
     put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024 - 1]).await;
-    let err = c
-        .put_record()
-        .stream_name("wide")
-        .partition_key("k")
-        .data(Blob::new(vec![1u8; 2 * 1024 * 1024]))
-        .send()
+    let err = try_put(c, "wide", "k", &vec![1u8; 2 * 1024 * 1024])
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
@@ -1231,11 +959,7 @@ async fn sequence_numbers_of_a_recreated_stream_are_refused() {
     c.delete_stream().stream_name("again").send().await.unwrap();
     clock.advance_ms(5_000);
     create_active(c, "again", 1).await;
-    let err = c
-        .get_shard_iterator()
-        .stream_name("again")
-        .shard_id(shard(0))
-        .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+    let err = iterator_request(c, "again", &shard(0), ShardIteratorType::AtSequenceNumber)
         .starting_sequence_number(&seq)
         .send()
         .await
@@ -1291,11 +1015,10 @@ async fn put_records_over_5_mib_in_total_fails_whole() {
     let entries = |n: usize| -> Vec<PutRecordsRequestEntry> {
         (0..n)
             .map(|i| {
-                PutRecordsRequestEntry::builder()
-                    .partition_key(if i % 2 == 0 { "a" } else { "b" })
-                    .data(Blob::new(vec![i as u8; 1024 * 1024 - 1]))
-                    .build()
-                    .unwrap()
+                entry(
+                    if i % 2 == 0 { "a" } else { "b" },
+                    vec![i as u8; 1024 * 1024 - 1],
+                )
             })
             .collect()
     };
@@ -1352,18 +1075,10 @@ async fn at_timestamp_after_a_restart_on_disk() {
     for k in [0u8, 1, 17, 33, 59] {
         let at = 1_700_000_000_000 + k as i64 * 1000;
         for (ms, first) in [(at, k), (at - 1, k), (at + 1, k + 1)] {
-            let it = c
-                .get_shard_iterator()
-                .stream_name("tsdisk")
-                .shard_id(shard(0))
-                .shard_iterator_type(ShardIteratorType::AtTimestamp)
-                .timestamp(DateTime::from_millis(ms))
-                .send()
-                .await
-                .unwrap();
+            let it = iterator_at_time(&c, "tsdisk", &shard(0), DateTime::from_millis(ms)).await;
             let got = c
                 .get_records()
-                .shard_iterator(it.shard_iterator().unwrap())
+                .shard_iterator(&it)
                 .limit(1)
                 .send()
                 .await

@@ -62,14 +62,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     let s = start_with(true, |c| c.streams.update_delay_ms = 0).await;
     let c = &s.client;
     create_active(c, "split", 1).await;
-    let before = c
-        .put_record()
-        .stream_name("split")
-        .partition_key("a")
-        .data(Blob::new("before"))
-        .send()
-        .await
-        .unwrap();
+    let before = try_put(c, "split", "a", b"before").await.unwrap();
     let mid = (1u128 << 127).to_string();
     c.split_shard()
         .stream_name("split")
@@ -104,20 +97,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     assert_eq!(range(&shards[2]), (1u128 << 127, u128::MAX));
 
     // The parent reads to its end, then says where to go next.
-    let it = c
-        .get_shard_iterator()
-        .stream_name("split")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let got = c
-        .get_records()
-        .shard_iterator(it.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let got = first_batch(c, "split", &shard(0)).await;
     assert_eq!(got.records().len(), 1);
     assert!(got.next_shard_iterator().is_none());
     let children: Vec<&str> = got.child_shards().iter().map(|c| c.shard_id()).collect();
@@ -128,14 +108,7 @@ async fn split_closes_the_parent_and_opens_two_children() {
     );
 
     // New writes for the same key land in a child.
-    let after = c
-        .put_record()
-        .stream_name("split")
-        .partition_key("a")
-        .data(Blob::new("after"))
-        .send()
-        .await
-        .unwrap();
+    let after = try_put(c, "split", "a", b"after").await.unwrap();
     assert_ne!(after.shard_id(), "shardId-000000000000");
 
     // Errors: a closed shard, a key outside the range, an unknown shard.
@@ -224,19 +197,8 @@ async fn reshard_shows_updating_then_active_and_refuses_a_second_one() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("upd")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "UPDATING"
-    );
+    let d = summary(c, "upd").await;
+    assert_eq!(d.stream_status().as_str(), "UPDATING");
     let e = c
         .split_shard()
         .stream_name("upd")
@@ -247,13 +209,7 @@ async fn reshard_shows_updating_then_active_and_refuses_a_second_one() {
         .unwrap_err();
     assert_eq!(code(&e), "ResourceInUseException");
     // Writes keep working while UPDATING.
-    c.put_record()
-        .stream_name("upd")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "upd", "k", b"x").await;
     wait_active(c, "upd").await;
     s.running.stop().await.unwrap();
 }
@@ -471,13 +427,7 @@ async fn shard_filters_follow_aws_semantics_for_closed_shards() {
         }
         let f = f.build().unwrap();
         async move {
-            let r = c
-                .list_shards()
-                .stream_name("f")
-                .shard_filter(f)
-                .send()
-                .await
-                .unwrap();
+            let r = list_shards_filtered(c, "f", f).await.unwrap();
             r.shards()
                 .iter()
                 .map(|s| s.shard_id().to_string())

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::{Blob, DateTime};
+use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
@@ -32,13 +32,13 @@ fn files_under(dir: &Path, ext: &str) -> usize {
 
 async fn put_batch(c: &Client, stream: &str, tag: &str, n: usize) {
     for i in 0..n {
-        c.put_record()
-            .stream_name(stream)
-            .partition_key("k")
-            .data(Blob::new(format!("{tag}-{i}-{}", "x".repeat(200))))
-            .send()
-            .await
-            .unwrap();
+        put(
+            c,
+            stream,
+            "k",
+            format!("{tag}-{i}-{}", "x".repeat(200)).as_bytes(),
+        )
+        .await;
     }
 }
 
@@ -49,19 +49,12 @@ async fn first_data(
     kind: ShardIteratorType,
     ts: Option<i64>,
 ) -> Option<String> {
-    let mut req = c
-        .get_shard_iterator()
-        .stream_name(stream)
-        .shard_id(shard)
-        .shard_iterator_type(kind);
+    let mut req = iterator_request(c, stream, shard, kind);
     if let Some(ms) = ts {
         req = req.timestamp(DateTime::from_millis(ms));
     }
     let it = req.send().await.unwrap();
-    let got = c
-        .get_records()
-        .shard_iterator(it.shard_iterator().unwrap())
-        .send()
+    let got = try_get_records(c, it.shard_iterator().unwrap())
         .await
         .unwrap();
     got.records().first().map(|r| {
@@ -144,18 +137,8 @@ async fn expired_records_vanish_and_their_segments_are_deleted() {
             .as_deref(),
         Some("mid-0")
     );
-    let d = c
-        .describe_stream_summary()
-        .stream_name("ret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .retention_period_hours(),
-        48
-    );
+    let d = summary(c, "ret").await;
+    assert_eq!(d.retention_period_hours(), 48);
 
     // The retention pass deletes the expired segments from disk.
     let logs = s.dir.as_ref().unwrap().path().join("logs");
@@ -242,28 +225,19 @@ async fn closed_shards_past_retention_leave_listings_and_disk() {
     let d = c.describe_stream().stream_name("ret").send().await.unwrap();
     assert_eq!(d.stream_description().unwrap().shards().len(), 2);
     assert_eq!(dirs(), 2, "the expired shard's log directory is removed");
-    let e = c
-        .get_shard_iterator()
-        .stream_name("ret")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap_err();
+    let e = iterator_err(c, "ret", &shard(0), ShardIteratorType::TrimHorizon).await;
     assert_eq!(code(&e), "ResourceNotFoundException");
     // Children whose parent expired are the oldest shards now.
-    let at_trim = c
-        .list_shards()
-        .stream_name("ret")
-        .shard_filter(
-            aws_sdk_kinesis::types::ShardFilter::builder()
-                .r#type(aws_sdk_kinesis::types::ShardFilterType::AtTrimHorizon)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let at_trim = list_shards_filtered(
+        c,
+        "ret",
+        aws_sdk_kinesis::types::ShardFilter::builder()
+            .r#type(aws_sdk_kinesis::types::ShardFilterType::AtTrimHorizon)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(at_trim.shards().len(), 2);
     s.running.stop().await.unwrap();
 }

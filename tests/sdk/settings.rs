@@ -4,32 +4,15 @@
 
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{
     EncryptionType, MetricsName, MinimumThroughputBillingCommitmentInput,
     MinimumThroughputBillingCommitmentInputStatus as In,
-    MinimumThroughputBillingCommitmentOutputStatus as Out, PutRecordsRequestEntry,
-    ShardIteratorType, StreamMode, StreamModeDetails,
+    MinimumThroughputBillingCommitmentOutputStatus as Out, StreamMode,
 };
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
 
 use crate::common::*;
-
-async fn create_on_demand(c: &Client, name: &str) {
-    c.create_stream()
-        .stream_name(name)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, name).await;
-}
 
 async fn commitment(c: &Client, status: In) -> Out {
     c.update_account_settings()
@@ -49,18 +32,7 @@ async fn commitment(c: &Client, status: In) -> Out {
 }
 
 async fn read_first_record_encryption(c: &Client, name: &str) -> Vec<Option<EncryptionType>> {
-    let it = c
-        .get_shard_iterator()
-        .stream_name(name)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string();
-    let out = c.get_records().shard_iterator(it).send().await.unwrap();
+    let out = first_batch(c, name, &shard(0)).await;
     out.records()
         .iter()
         .map(|r| r.encryption_type().cloned())
@@ -72,14 +44,7 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "enc", 1).await;
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("before"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"before").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::None));
 
     c.start_stream_encryption()
@@ -93,35 +58,16 @@ async fn encryption_is_reported_by_describe_and_on_records() {
     let d = d.stream_description().unwrap();
     assert_eq!(d.encryption_type(), Some(&EncryptionType::Kms));
     assert_eq!(d.key_id(), Some("alias/aws/kinesis"));
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("enc")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(c, "enc").await;
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::Kms));
     assert_eq!(sum.key_id(), Some("alias/aws/kinesis"));
 
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("after"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"after").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::Kms));
     let puts = c
         .put_records()
         .stream_name("enc")
-        .records(
-            PutRecordsRequestEntry::builder()
-                .partition_key("k")
-                .data(Blob::new("batch"))
-                .build()
-                .unwrap(),
-        )
+        .records(entry("k", "batch"))
         .send()
         .await
         .unwrap();
@@ -139,23 +85,10 @@ async fn encryption_is_reported_by_describe_and_on_records() {
         .send()
         .await
         .unwrap();
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("enc")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(c, "enc").await;
     assert_eq!(sum.encryption_type(), Some(&EncryptionType::None));
     assert_eq!(sum.key_id(), None);
-    let put = c
-        .put_record()
-        .stream_name("enc")
-        .partition_key("k")
-        .data(Blob::new("plain"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "enc", "k", b"plain").await.unwrap();
     assert_eq!(put.encryption_type(), Some(&EncryptionType::None));
 }
 
@@ -205,13 +138,8 @@ async fn encryption_errors() {
             .send()
             .await
             .unwrap();
-        let d = c
-            .describe_stream_summary()
-            .stream_name("e")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(d.stream_description_summary().unwrap().key_id(), Some(key));
+        let d = summary(c, "e").await;
+        assert_eq!(d.key_id(), Some(key));
     }
 }
 
@@ -227,19 +155,8 @@ async fn setting_changes_show_updating_then_active() {
         .send()
         .await
         .unwrap();
-    let d = c
-        .describe_stream_summary()
-        .stream_name("u")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        d.stream_description_summary()
-            .unwrap()
-            .stream_status()
-            .as_str(),
-        "UPDATING"
-    );
+    let d = summary(c, "u").await;
+    assert_eq!(d.stream_status().as_str(), "UPDATING");
     // Another setting change must wait for ACTIVE.
     let err = c
         .enable_enhanced_monitoring()
@@ -250,13 +167,7 @@ async fn setting_changes_show_updating_then_active() {
         .unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
     // Writes go on while UPDATING.
-    c.put_record()
-        .stream_name("u")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "u", "k", b"x").await;
     wait_active(c, "u").await;
 }
 
@@ -328,18 +239,8 @@ async fn enhanced_monitoring_expands_all_and_reports_before_and_after() {
         .await
         .unwrap();
     assert!(out.desired_shard_level_metrics().is_empty());
-    let d = c
-        .describe_stream_summary()
-        .stream_name("m")
-        .send()
-        .await
-        .unwrap();
-    assert!(d
-        .stream_description_summary()
-        .unwrap()
-        .enhanced_monitoring()[0]
-        .shard_level_metrics()
-        .is_empty());
+    let d = summary(c, "m").await;
+    assert!(d.enhanced_monitoring()[0].shard_level_metrics().is_empty());
 
     let err = c
         .enable_enhanced_monitoring()
@@ -464,17 +365,8 @@ async fn billing_commitment_and_warm_throughput() {
     let w = out.warm_throughput().unwrap();
     assert_eq!(w.target_mibps(), Some(100));
     assert_eq!(w.current_mibps(), Some(4));
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    let w = sum
-        .stream_description_summary()
-        .unwrap()
-        .warm_throughput()
-        .unwrap();
+    let sum = summary(&c, "od").await;
+    let w = sum.warm_throughput().unwrap();
     assert_eq!((w.target_mibps(), w.current_mibps()), (Some(100), Some(4)));
     let err = c
         .update_stream_warm_throughput()
@@ -529,32 +421,14 @@ async fn billing_commitment_and_warm_throughput() {
         d.minimum_throughput_billing_commitment().unwrap().status(),
         &Out::EnabledUntilEarliestAllowedEnd
     );
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("prov")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    let sum = summary(&c, "prov").await;
     assert_eq!(sum.key_id(), Some("alias/k"));
     assert_eq!(
         sum.enhanced_monitoring()[0].shard_level_metrics(),
         &[MetricsName::IncomingRecords]
     );
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        sum.stream_description_summary()
-            .unwrap()
-            .warm_throughput()
-            .unwrap()
-            .target_mibps(),
-        Some(50)
-    );
+    let sum = summary(&c, "od").await;
+    assert_eq!(sum.warm_throughput().unwrap().target_mibps(), Some(50));
 
     // After the earliest end it is over: warm throughput is refused again.
     clock.advance_ms(24 * 3_600_000);
@@ -596,12 +470,7 @@ async fn at_most_fifty_on_demand_streams_per_account() {
     let err = c
         .create_stream()
         .stream_name("one-too-many")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();
@@ -610,12 +479,7 @@ async fn at_most_fifty_on_demand_streams_per_account() {
     let err = c
         .update_stream_mode()
         .stream_arn("arn:aws:kinesis:us-east-1:000000000000:stream/prov")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();

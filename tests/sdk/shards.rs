@@ -159,36 +159,30 @@ async fn shard_filters_on_a_fresh_stream() {
         ShardFilterType::FromTrimHorizon,
         ShardFilterType::AtTrimHorizon,
     ] {
-        let out = c
-            .list_shards()
-            .stream_name("flt")
-            .shard_filter(filter(kind.clone()).build().unwrap())
-            .send()
+        let out = list_shards_filtered(c, "flt", filter(kind.clone()).build().unwrap())
             .await
             .unwrap();
         assert_eq!(ids(out.shards()), expected(0..3), "{kind:?}");
     }
-    let out = c
-        .list_shards()
-        .stream_name("flt")
-        .shard_filter(
-            filter(ShardFilterType::AfterShardId)
-                .shard_id("shardId-000000000000")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = list_shards_filtered(
+        c,
+        "flt",
+        filter(ShardFilterType::AfterShardId)
+            .shard_id("shardId-000000000000")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ids(out.shards()), expected(1..3));
     // AFTER_SHARD_ID without a ShardId is an argument error.
-    let err = c
-        .list_shards()
-        .stream_name("flt")
-        .shard_filter(filter(ShardFilterType::AfterShardId).build().unwrap())
-        .send()
-        .await
-        .unwrap_err();
+    let err = list_shards_filtered(
+        c,
+        "flt",
+        filter(ShardFilterType::AfterShardId).build().unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -204,52 +198,48 @@ async fn timestamp_shard_filters() {
             .as_millis() as i64,
     );
     for kind in [ShardFilterType::AtTimestamp, ShardFilterType::FromTimestamp] {
-        let out = c
-            .list_shards()
-            .stream_name("ts")
-            .shard_filter(filter(kind.clone()).timestamp(now).build().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let out = list_shards_filtered(
+            c,
+            "ts",
+            filter(kind.clone()).timestamp(now).build().unwrap(),
+        )
+        .await
+        .unwrap();
         assert_eq!(ids(out.shards()), expected(0..2), "{kind:?}");
     }
     // Before the stream existed no shard was open.
     let long_ago = DateTime::from_secs(1_000_000_000);
-    let out = c
-        .list_shards()
-        .stream_name("ts")
-        .shard_filter(
-            filter(ShardFilterType::AtTimestamp)
-                .timestamp(long_ago)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = list_shards_filtered(
+        c,
+        "ts",
+        filter(ShardFilterType::AtTimestamp)
+            .timestamp(long_ago)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert!(out.shards().is_empty(), "{:?}", ids(out.shards()));
     // FROM_TIMESTAMP before the trim horizon behaves as FROM_TRIM_HORIZON.
-    let out = c
-        .list_shards()
-        .stream_name("ts")
-        .shard_filter(
-            filter(ShardFilterType::FromTimestamp)
-                .timestamp(long_ago)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let out = list_shards_filtered(
+        c,
+        "ts",
+        filter(ShardFilterType::FromTimestamp)
+            .timestamp(long_ago)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(ids(out.shards()), expected(0..2));
     // The timestamp filters need a timestamp.
-    let err = c
-        .list_shards()
-        .stream_name("ts")
-        .shard_filter(filter(ShardFilterType::AtTimestamp).build().unwrap())
-        .send()
-        .await
-        .unwrap_err();
+    let err = list_shards_filtered(
+        c,
+        "ts",
+        filter(ShardFilterType::AtTimestamp).build().unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
 }
 
@@ -315,12 +305,7 @@ async fn expired_next_token_on_a_manual_clock() {
 async fn list_shards_while_creating_is_resource_in_use() {
     let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("notyet")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "notyet", 1).await;
     let err = c
         .list_shards()
         .stream_name("notyet")

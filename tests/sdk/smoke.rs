@@ -1,8 +1,5 @@
 //! The shortest round trip: create, put, get, delete.
 
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::ShardIteratorType;
-
 use crate::common::*;
 
 #[tokio::test]
@@ -10,30 +7,10 @@ async fn create_put_get_delete() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "smoke", 2).await;
-    let put = c
-        .put_record()
-        .stream_name("smoke")
-        .partition_key("b")
-        .data(Blob::new("hello"))
-        .send()
-        .await
-        .unwrap();
+    let put = try_put(c, "smoke", "b", b"hello").await.unwrap();
     // MD5("b") is above 2^127: the second of two shards.
     assert_eq!(put.shard_id(), "shardId-000000000001");
-    let it = c
-        .get_shard_iterator()
-        .stream_name("smoke")
-        .shard_id("shardId-000000000001")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap();
-    let got = c
-        .get_records()
-        .shard_iterator(it.shard_iterator().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let got = first_batch(c, "smoke", &shard(1)).await;
     assert_eq!(got.records().len(), 1);
     assert_eq!(got.records()[0].data().as_ref(), b"hello");
     assert_eq!(got.records()[0].sequence_number(), put.sequence_number());

@@ -2,7 +2,7 @@
 //! DescribeStreamSummary, ListStreams, StreamARN addressing and region namespacing.
 
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{StreamMode, StreamModeDetails, StreamStatus};
+use aws_sdk_kinesis::types::{StreamMode, StreamStatus};
 
 use crate::common::*;
 
@@ -67,25 +67,8 @@ async fn create_with_shard_count_gives_that_many_shards() {
 async fn on_demand_stream_has_four_shards_and_on_demand_mode() {
     let s = start().await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("od")
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    wait_active(c, "od").await;
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("od")
-        .send()
-        .await
-        .unwrap();
-    let sum = sum.stream_description_summary().unwrap();
+    create_on_demand(c, "od").await;
+    let sum = summary(c, "od").await;
     assert_eq!(sum.open_shard_count(), 4);
     assert_eq!(
         sum.stream_mode_details().unwrap().stream_mode(),
@@ -148,31 +131,11 @@ async fn hash_ranges_split_evenly_as_aws() {
 async fn creating_then_active_with_a_delay() {
     let s = start_with(true, |c| c.streams.create_delay_ms = 1000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "slow", 1).await;
     assert_eq!(status(c, "slow").await, StreamStatus::Creating);
-    let sum = c
-        .describe_stream_summary()
-        .stream_name("slow")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        sum.stream_description_summary().unwrap().stream_status(),
-        &StreamStatus::Creating
-    );
-    let err = c
-        .put_record()
-        .stream_name("slow")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
+    let sum = summary(c, "slow").await;
+    assert_eq!(sum.stream_status(), &StreamStatus::Creating);
+    let err = try_put(c, "slow", "k", b"x").await.unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
     // Deleting a CREATING stream is refused.
     let err = c
@@ -188,13 +151,7 @@ async fn creating_then_active_with_a_delay() {
     );
     wait_active(c, "slow").await;
     assert_eq!(status(c, "slow").await, StreamStatus::Active);
-    c.put_record()
-        .stream_name("slow")
-        .partition_key("k")
-        .data(Blob::new("x"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "slow", "k", b"x").await;
 }
 
 #[tokio::test]
@@ -366,13 +323,7 @@ async fn describe_stream_summary_fields() {
     let s = start().await;
     let c = &s.client;
     create_active(c, "sum", 3).await;
-    let out = c
-        .describe_stream_summary()
-        .stream_name("sum")
-        .send()
-        .await
-        .unwrap();
-    let d = out.stream_description_summary().unwrap();
+    let d = summary(c, "sum").await;
     assert_eq!(d.stream_name(), "sum");
     assert_eq!(d.stream_arn(), arn("us-east-1", "sum"));
     assert_eq!(d.stream_status(), &StreamStatus::Active);
@@ -519,22 +470,10 @@ async fn regions_are_separate_namespaces() {
     assert_eq!(code(&err), "ResourceNotFoundException");
     // The same name can exist in both regions, each with its own ARN.
     create_active(&west, "shared", 2).await;
-    let w = west
-        .describe_stream_summary()
-        .stream_name("shared")
-        .send()
-        .await
-        .unwrap();
-    let w = w.stream_description_summary().unwrap();
+    let w = summary(&west, "shared").await;
     assert_eq!(w.stream_arn(), arn("eu-west-1", "shared"));
     assert_eq!(w.open_shard_count(), 2);
-    let e = east
-        .describe_stream_summary()
-        .stream_name("shared")
-        .send()
-        .await
-        .unwrap();
-    let e = e.stream_description_summary().unwrap();
+    let e = summary(east, "shared").await;
     assert_eq!(e.stream_arn(), arn("us-east-1", "shared"));
     assert_eq!(e.open_shard_count(), 1);
     let l = west.list_streams().send().await.unwrap();
@@ -691,12 +630,7 @@ async fn shard_count_and_mode_rules() {
         .create_stream()
         .stream_name("od")
         .shard_count(2)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::OnDemand)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::OnDemand))
         .send()
         .await
         .unwrap_err();
@@ -705,12 +639,7 @@ async fn shard_count_and_mode_rules() {
     c.create_stream()
         .stream_name("prov")
         .shard_count(2)
-        .stream_mode_details(
-            StreamModeDetails::builder()
-                .stream_mode(StreamMode::Provisioned)
-                .build()
-                .unwrap(),
-        )
+        .stream_mode_details(mode_details(StreamMode::Provisioned))
         .send()
         .await
         .unwrap();
@@ -749,26 +678,10 @@ async fn stream_names_are_case_sensitive() {
     let c = &s.client;
     create_active(c, "Case", 1).await;
     create_active(c, "case", 2).await;
-    let a = c
-        .describe_stream_summary()
-        .stream_name("Case")
-        .send()
-        .await
-        .unwrap();
-    let b = c
-        .describe_stream_summary()
-        .stream_name("case")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        a.stream_description_summary().unwrap().open_shard_count(),
-        1
-    );
-    assert_eq!(
-        b.stream_description_summary().unwrap().open_shard_count(),
-        2
-    );
+    let a = summary(c, "Case").await;
+    let b = summary(c, "case").await;
+    assert_eq!(a.open_shard_count(), 1);
+    assert_eq!(b.open_shard_count(), 2);
     let err = c
         .describe_stream()
         .stream_name("CASE")

@@ -18,14 +18,10 @@ use crate::common::*;
 const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/fan";
 
 async fn consumer(c: &Client, name: &str) -> String {
-    let r = c
-        .register_stream_consumer()
-        .stream_arn(STREAM_ARN)
-        .consumer_name(name)
-        .send()
+    register_consumer(c, "fan", name)
         .await
-        .unwrap();
-    r.consumer().unwrap().consumer_arn().to_string()
+        .consumer_arn()
+        .to_string()
 }
 
 fn position(kind: ShardIteratorType, seq: Option<&str>) -> StartingPosition {

@@ -5,10 +5,6 @@ use aws_sdk_kinesis::Client;
 
 use crate::common::*;
 
-fn arn(name: &str) -> String {
-    format!("arn:aws:kinesis:us-east-1:000000000000:stream/{name}")
-}
-
 async fn keys(c: &Client, name: &str) -> Vec<(String, String)> {
     c.list_tags_for_stream()
         .stream_name(name)
@@ -47,7 +43,7 @@ async fn tags_at_creation_add_overwrite_remove_and_list_sorted() {
         .unwrap();
     // By ARN too.
     c.add_tags_to_stream()
-        .stream_arn(arn("t"))
+        .stream_arn(stream_arn("t"))
         .tags("beta", "b")
         .send()
         .await
@@ -203,7 +199,7 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
     let c = &s.client;
     create_active(c, "r", 1).await;
     c.tag_resource()
-        .resource_arn(arn("r"))
+        .resource_arn(stream_arn("r"))
         .tags("team:name", "data:eng")
         .tags("cost", "1")
         .send()
@@ -211,7 +207,7 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
         .unwrap();
     let out = c
         .list_tags_for_resource()
-        .resource_arn(arn("r"))
+        .resource_arn(stream_arn("r"))
         .send()
         .await
         .unwrap();
@@ -223,7 +219,7 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
     // The same tags seen per stream.
     assert_eq!(keys(c, "r").await.len(), 2);
     c.untag_resource()
-        .resource_arn(arn("r"))
+        .resource_arn(stream_arn("r"))
         .tag_keys("cost")
         .send()
         .await
@@ -235,13 +231,13 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
 
     let err = c
         .tag_resource()
-        .resource_arn(arn("missing"))
+        .resource_arn(stream_arn("missing"))
         .tags("a", "b")
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ResourceNotFoundException");
-    let consumer = format!("{}/consumer/c1:1700000000", arn("r"));
+    let consumer = format!("{}/consumer/c1:1700000000", stream_arn("r"));
     let err = c
         .list_tags_for_resource()
         .resource_arn(&consumer)
@@ -252,7 +248,7 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
     assert!(message(&err).contains("Consumer"), "{}", message(&err));
     let err = c
         .tag_resource()
-        .resource_arn(arn("r"))
+        .resource_arn(stream_arn("r"))
         .tags("aws:reserved", "x")
         .send()
         .await
@@ -271,12 +267,7 @@ async fn tag_resource_by_arn_allows_colons_and_consumers_are_not_found() {
 async fn tags_cannot_change_while_creating() {
     let s = start_with(false, |c| c.streams.create_delay_ms = 60_000).await;
     let c = &s.client;
-    c.create_stream()
-        .stream_name("slow")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "slow", 1).await;
     let err = c
         .add_tags_to_stream()
         .stream_name("slow")

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use aws_sdk_kinesis::Client;
 use shoal::broker::ManualClock;
@@ -17,13 +16,7 @@ async fn throttled_server(clock: Arc<ManualClock>) -> TestServer {
 
 fn entries(n: usize, size: usize) -> Vec<PutRecordsRequestEntry> {
     (0..n)
-        .map(|i| {
-            PutRecordsRequestEntry::builder()
-                .partition_key(format!("k{i}"))
-                .data(Blob::new(vec![b'x'; size]))
-                .build()
-                .unwrap()
-        })
+        .map(|i| entry(format!("k{i}"), vec![b'x'; size]))
         .collect()
 }
 
@@ -84,44 +77,12 @@ async fn writes_over_a_shards_rate_fail_per_record_and_recover_with_time() {
 
     // Bytes: 1 MiB per second. A full-size record empties the budget.
     clock.advance_ms(1000);
-    c.put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new(vec![0u8; 1024 * 1024 - 1]))
-        .send()
-        .await
-        .unwrap();
-    let e = c
-        .put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new("one more"))
-        .send()
-        .await
-        .unwrap_err();
+    put(c, "w", "k", &vec![0u8; 1024 * 1024 - 1]).await;
+    let e = try_put(c, "w", "k", b"one more").await.unwrap_err();
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     clock.advance_ms(1000);
-    c.put_record()
-        .stream_name("w")
-        .partition_key("k")
-        .data(Blob::new("one more"))
-        .send()
-        .await
-        .unwrap();
+    put(c, "w", "k", b"one more").await;
     s.running.stop().await.unwrap();
-}
-
-async fn iterator(c: &Client, stream: &str) -> String {
-    c.get_shard_iterator()
-        .stream_name(stream)
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::TrimHorizon)
-        .send()
-        .await
-        .unwrap()
-        .shard_iterator()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]
@@ -130,16 +91,11 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     let s = throttled_server(clock.clone()).await;
     let c = &s.client;
     create_active(c, "r", 1).await;
-    let it = iterator(c, "r").await;
+    let it = iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await;
     for _ in 0..5 {
         c.get_records().shard_iterator(&it).send().await.unwrap();
     }
-    let e = c
-        .get_records()
-        .shard_iterator(&it)
-        .send()
-        .await
-        .unwrap_err();
+    let e = try_get_records(c, &it).await.unwrap_err();
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     clock.advance_ms(200);
     c.get_records().shard_iterator(&it).send().await.unwrap();
@@ -147,32 +103,21 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     // Ten records of ~1 MiB, written one second apart (the write limit).
     for _ in 0..10 {
         clock.advance_ms(1000);
-        c.put_record()
-            .stream_name("r")
-            .partition_key("k")
-            .data(Blob::new(vec![7u8; 1024 * 1024 - 1]))
-            .send()
-            .await
-            .unwrap();
+        put(c, "r", "k", &vec![7u8; 1024 * 1024 - 1]).await;
     }
     clock.advance_ms(1000);
-    let got = c
-        .get_records()
-        .shard_iterator(iterator(c, "r").await)
-        .send()
-        .await
-        .unwrap();
+    let got = try_get_records(
+        c,
+        &iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await,
+    )
+    .await
+    .unwrap();
     assert_eq!(got.records().len(), 10, "one call may return up to 10 MiB");
     let next = got.next_shard_iterator().unwrap().to_string();
     // 10 MiB against a 2 MiB/s budget (full at 2 MiB): reads wait about four seconds.
     for wait in [1000, 1000, 1000] {
         clock.advance_ms(wait);
-        let e = c
-            .get_records()
-            .shard_iterator(&next)
-            .send()
-            .await
-            .unwrap_err();
+        let e = try_get_records(c, &next).await.unwrap_err();
         assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     }
     clock.advance_ms(1100);
@@ -181,16 +126,9 @@ async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
     // GetShardIterator has its own 5 calls per second.
     clock.advance_ms(1000);
     for _ in 0..5 {
-        iterator(c, "r").await;
+        iterator(c, "r", &shard(0), ShardIteratorType::TrimHorizon).await;
     }
-    let e = c
-        .get_shard_iterator()
-        .stream_name("r")
-        .shard_id("shardId-000000000000")
-        .shard_iterator_type(ShardIteratorType::Latest)
-        .send()
-        .await
-        .unwrap_err();
+    let e = iterator_err(c, "r", &shard(0), ShardIteratorType::Latest).await;
     assert_eq!(code(&e), "ProvisionedThroughputExceededException");
     s.running.stop().await.unwrap();
 }
@@ -201,12 +139,7 @@ async fn control_plane_rates_answer_limit_exceeded() {
     let s = throttled_server(clock.clone()).await;
     let c = &s.client;
     for i in 0..5 {
-        c.create_stream()
-            .stream_name(format!("s{i}"))
-            .shard_count(1)
-            .send()
-            .await
-            .unwrap();
+        create_stream(c, &format!("s{i}"), 1).await;
     }
     let e = c
         .create_stream()
@@ -222,12 +155,7 @@ async fn control_plane_rates_answer_limit_exceeded() {
         message(&e)
     );
     clock.advance_ms(200);
-    c.create_stream()
-        .stream_name("s5")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "s5", 1).await;
     s.running.stop().await.unwrap();
 }
 
@@ -250,12 +178,7 @@ async fn tag_and_account_operations_have_their_rates() {
     }
     let e = c.describe_account_settings().send().await.unwrap_err();
     assert_eq!(code(&e), "LimitExceededException");
-    c.create_stream()
-        .stream_name("t")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
+    create_stream(c, "t", 1).await;
     for _ in 0..5 {
         c.list_tags_for_stream()
             .stream_name("t")
@@ -282,7 +205,7 @@ async fn no_throttle_turns_every_limit_off() {
     for _ in 0..6 {
         assert_eq!(put_many(c, "free", 500, 10).await.0, 0);
     }
-    let it = iterator(c, "free").await;
+    let it = iterator(c, "free", &shard(0), ShardIteratorType::TrimHorizon).await;
     for _ in 0..20 {
         c.get_records().shard_iterator(&it).send().await.unwrap();
     }
@@ -304,12 +227,7 @@ async fn at_most_five_streams_may_be_creating_at_once() {
     let c = &s.client;
     for i in 0..5 {
         clock.advance_ms(1000);
-        c.create_stream()
-            .stream_name(format!("c{i}"))
-            .shard_count(1)
-            .send()
-            .await
-            .unwrap();
+        create_stream(c, &format!("c{i}"), 1).await;
     }
     clock.advance_ms(1000);
     let e = c

@@ -37,11 +37,7 @@ fn assert_common_headers(r: &Resp) {
 
 /// A signed-looking Kinesis request for `op` with a JSON body.
 async fn call(addr: SocketAddr, op: &str, body: &str) -> Resp {
-    let head = format!(
-        "POST / HTTP/1.1\r\nContent-Type: {JSON}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    raw(addr, &head, body.as_bytes()).await
+    kinesis_call(addr, JSON, AUTH, op, body.as_bytes()).await
 }
 
 #[tokio::test]
