@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -179,7 +180,14 @@ pub async fn serve(
         ))
     });
     let maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
-    let served = axum::serve(listeners.plain, app)
+    // Small responses and event frames go out at once rather than waiting on Nagle's
+    // algorithm for the peer's delayed ACK (tens of milliseconds per frame).
+    let plain = listeners.plain.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
+    let served = axum::serve(plain, app)
         .with_graceful_shutdown(stopped(stop_rx))
         .await;
     if let Some(task) = tls_task {

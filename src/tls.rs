@@ -145,6 +145,10 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            // As on the cleartext port: no Nagle delay for small frames.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
+            }
             let stream = match acceptor.accept(tcp).await {
                 Ok(s) => s,
                 Err(e) => {
