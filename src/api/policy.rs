@@ -6,9 +6,9 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use super::target::Operation;
+use crate::broker::policy::PolicyStatement;
 use crate::broker::policy::{evaluate, principal_account, Decision};
 use crate::broker::{arn, Broker, Scope, StreamRef};
-use crate::storage::catalog::PolicyStatement;
 
 fn invalid(why: impl std::fmt::Display) -> ApiError {
     ApiError::invalid_argument(format!("Invalid resource policy: {why}."))

@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use super::{Broker, BrokerError, BrokerResult, Scope, Stream};
-use crate::storage::catalog::{PolicyStatement, ResourcePolicy, StreamState};
+use crate::storage::catalog::StreamState;
+/// The policy types the api builds; they are persisted as the catalog stores them.
+pub use crate::storage::catalog::{PolicyStatement, ResourcePolicy};
 
 /// What a policy says about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use super::{decode, json, Ctx, Reply};
 use crate::api::error::ApiError;
 use crate::api::policy::parse_policy;
 use crate::api::shapes::*;
-use crate::storage::catalog::ResourcePolicy;
+use crate::broker::policy::ResourcePolicy;
 
 pub fn put_resource_policy(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: PutResourcePolicyInput = decode(input)?;
