@@ -488,11 +488,7 @@ impl Broker {
                 self.signer.seal(
                     LIST_CONSUMERS_TOKEN,
                     &Writer::default()
-                        .i64(now)
-                        .i64(stream.created_ms)
-                        .str(&stream.account)
-                        .str(&stream.region)
-                        .str(&stream.name)
+                        .stream_mark(now, &stream)
                         .i64(last.created_ms)
                         .str(&last.name)
                         .0,
@@ -520,23 +516,17 @@ impl Broker {
             .open(LIST_CONSUMERS_TOKEN, token)
             .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
-        let issued = r.i64().ok_or_else(invalid)?;
-        let created = r.i64().ok_or_else(invalid)?;
-        let (account, region, name) = (
-            r.str().ok_or_else(invalid)?,
-            r.str().ok_or_else(invalid)?,
-            r.str().ok_or_else(invalid)?,
-        );
+        let mark = r.stream_mark().ok_or_else(invalid)?;
         let last_ms = r.i64().ok_or_else(invalid)?;
         let last_name = r.str().ok_or_else(invalid)?;
         if !r.done() {
             return Err(invalid());
         }
-        check_token_age(issued, now)?;
-        if account != stream.account
-            || region != stream.region
-            || name != stream.name
-            || created != stream.created_ms
+        check_token_age(mark.issued_ms, now)?;
+        if mark.account != stream.account
+            || mark.region != stream.region
+            || mark.name != stream.name
+            || mark.created_ms != stream.created_ms
         {
             return Err(invalid());
         }

@@ -142,11 +142,7 @@ impl Broker {
             ShardFilter::FromTimestamp(ts) => (5, ts),
         };
         let w = Writer::default()
-            .i64(now)
-            .i64(stream.created_ms)
-            .str(&stream.account)
-            .str(&stream.region)
-            .str(&stream.name)
+            .stream_mark(now, stream)
             .u8(code)
             .i64(arg)
             .u32(last);
@@ -165,20 +161,14 @@ impl Broker {
             .open(LIST_SHARDS_TOKEN, token)
             .ok_or_else(invalid)?;
         let mut r = Reader(&payload);
-        let issued = r.i64().ok_or_else(invalid)?;
-        let created = r.i64().ok_or_else(invalid)?;
-        let (account, region, name) = (
-            r.str().ok_or_else(invalid)?,
-            r.str().ok_or_else(invalid)?,
-            r.str().ok_or_else(invalid)?,
-        );
+        let mark = r.stream_mark().ok_or_else(invalid)?;
         let (code, arg, last) = (
             r.u8().ok_or_else(invalid)?,
             r.i64().ok_or_else(invalid)?,
             r.u32().ok_or_else(invalid)?,
         );
-        check_token_age(issued, now)?;
-        if account != scope.account || region != scope.region {
+        check_token_age(mark.issued_ms, now)?;
+        if mark.account != scope.account || mark.region != scope.region {
             return Err(invalid());
         }
         let filter = match code {
@@ -191,9 +181,9 @@ impl Broker {
             _ => return Err(invalid()),
         };
         let stream = self
-            .lookup(scope, &name)
-            .filter(|s| s.created_ms == created)
-            .ok_or_else(|| self.not_found(scope, &name))?;
+            .lookup(scope, &mark.name)
+            .filter(|s| s.created_ms == mark.created_ms)
+            .ok_or_else(|| self.not_found(scope, &mark.name))?;
         Ok(Position {
             stream,
             filter,

@@ -55,6 +55,17 @@ impl Signer {
     }
 }
 
+/// The head of a pagination token: when it was issued, and which incarnation of which
+/// stream it pages (a stream deleted and created again under the same name is another).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMark {
+    pub issued_ms: i64,
+    pub created_ms: i64,
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
 /// A little-endian writer/reader for token payloads.
 #[derive(Default)]
 pub struct Writer(pub Vec<u8>);
@@ -76,6 +87,15 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes());
         self
     }
+    /// A [`StreamMark`] for `stream`, issued at `issued_ms`.
+    pub fn stream_mark(self, issued_ms: i64, stream: &super::Stream) -> Self {
+        self.i64(issued_ms)
+            .i64(stream.created_ms)
+            .str(&stream.account)
+            .str(&stream.region)
+            .str(&stream.name)
+    }
+
     /// A string of at most 255 bytes (names, regions, accounts).
     pub fn str(mut self, s: &str) -> Self {
         let b = &s.as_bytes()[..s.len().min(255)];
@@ -115,6 +135,16 @@ impl<'a> Reader<'a> {
         let n = self.u8()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
+    pub fn stream_mark(&mut self) -> Option<StreamMark> {
+        Some(StreamMark {
+            issued_ms: self.i64()?,
+            created_ms: self.i64()?,
+            account: self.str()?,
+            region: self.str()?,
+            name: self.str()?,
+        })
+    }
+
     pub fn done(&self) -> bool {
         self.0.is_empty()
     }
