@@ -48,6 +48,19 @@ async fn subscribe(c: &Client, arn: &str, shard: &str, start: StartingPosition) 
         .event_stream
 }
 
+/// A server on a manual clock with a 100 ms heartbeat and the one-shard stream "fan".
+async fn fan_on_manual_clock() -> (TestServer, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let s = start_with_clock(
+        true,
+        |c| c.streams.subscription_heartbeat_ms = 100,
+        clock.clone(),
+    )
+    .await;
+    create_active(&s.client, "fan", 1).await;
+    (s, clock)
+}
+
 /// The next data event, within a few seconds.
 async fn next(events: &mut Events) -> Option<SubscribeToShardEvent> {
     let got = tokio::time::timeout(Duration::from_secs(10), events.recv())
@@ -208,15 +221,8 @@ async fn a_split_ends_the_subscription_with_child_shards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    let s = start_with_clock(
-        true,
-        |c| c.streams.subscription_heartbeat_ms = 100,
-        clock.clone(),
-    )
-    .await;
+    let (s, clock) = fan_on_manual_clock().await;
     let c = &s.client;
-    create_active(c, "fan", 1).await;
     let arn = consumer(c, "app").await;
     let mut events = subscribe(
         c,
@@ -265,15 +271,8 @@ async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_subscription_takes_over_and_the_old_one_gets_an_exception_event() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    let s = start_with_clock(
-        true,
-        |c| c.streams.subscription_heartbeat_ms = 100,
-        clock.clone(),
-    )
-    .await;
+    let (s, clock) = fan_on_manual_clock().await;
     let c = &s.client;
-    create_active(c, "fan", 1).await;
     let arn = consumer(c, "app").await;
     let mut old = subscribe(
         c,
@@ -310,15 +309,8 @@ async fn a_later_subscription_takes_over_and_the_old_one_gets_an_exception_event
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_sequence_number_and_at_timestamp_start_where_asked() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
-    let s = start_with_clock(
-        true,
-        |c| c.streams.subscription_heartbeat_ms = 100,
-        clock.clone(),
-    )
-    .await;
+    let (s, clock) = fan_on_manual_clock().await;
     let c = &s.client;
-    create_active(c, "fan", 1).await;
     let mut seqs = Vec::new();
     for i in 0..4 {
         clock.advance_ms(1000);
