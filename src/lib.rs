@@ -17,7 +17,9 @@
 pub mod api;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod server;
 pub mod storage;
 pub mod tls;

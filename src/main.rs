@@ -1,5 +1,7 @@
-//! The `shoal` binary: parse the command line, load config, start tracing, run.
+//! The `shoal` binary: parse the command line, then run the server (config, tracing,
+//! runtime) or one of the client commands.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -9,15 +11,9 @@ use shoal::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args),
+        client => shoal::cli::run_client(client),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -28,14 +24,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Log lines on stderr, filtered by `RUST_LOG` (default `info`).
+fn init_tracing(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if format == "json" {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}
+
 fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
     let config = args.resolve()?;
+    init_tracing(&config.server.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let broker = shoal::server::open_broker(&config, Arc::new(SystemClock))?;
         let listeners = shoal::server::Listeners::bind(&config).await?;
         let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
         let store = if config.storage.in_memory {
@@ -51,7 +62,10 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
             "shoal listening on http://{addr} ({store}, durability {}{tls})",
             config.storage.durability
         );
-        shoal::server::serve(listeners, broker, &config, shutdown_signal())
+        let for_open = config.clone();
+        let open = move || shoal::server::open_broker(&for_open, Arc::new(SystemClock));
+        let source = shoal::server::BrokerSource::Open(Box::new(open));
+        shoal::server::serve(listeners, source, &config, shutdown_signal())
             .await
             .map_err(|e| format!("server error: {e}"))?;
         tracing::info!("shoal stopped cleanly");

@@ -45,6 +45,16 @@ impl ApiError {
         }
     }
 
+    /// Kinesis requests before the store is open; SDKs retry a 503.
+    pub fn starting() -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "ServiceUnavailableException",
+            message: Some("Shoal is starting: the store is being opened.".into()),
+            capital_message: false,
+        }
+    }
+
     pub fn unknown_operation() -> ApiError {
         ApiError::bare("UnknownOperationException")
     }

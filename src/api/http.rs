@@ -2,11 +2,11 @@
 //! signature, validation, handler; `codec` decodes and encodes each protocol) and the
 //! response headers every SDK expects.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Limited};
 use super::codec::Protocol;
 use super::error::ApiError;
 use super::handlers::{dispatch, Ctx, Reply};
+use super::health::Readiness;
+use super::metrics::{MetricsOptions, RequestMetrics};
 use super::target::Operation;
 use super::{auth, subscription, validate};
 use crate::broker::{Broker, Scope};
@@ -31,31 +33,78 @@ pub struct ApiConfig {
     /// Resource policies are enforced only where callers are authenticated (set when
     /// credentials are configured).
     pub enforce_policies: bool,
+    pub metrics: MetricsOptions,
+    /// Serve the web console at /console.
+    pub console: bool,
 }
 
 pub struct ApiState {
-    pub broker: Arc<Broker>,
+    /// Set once the store is open; requests before that get a 503.
+    broker: OnceLock<Arc<Broker>>,
     pub config: ApiConfig,
+    pub readiness: Readiness,
+    pub requests: RequestMetrics,
+}
+
+impl ApiState {
+    /// A state whose broker is still being opened.
+    pub fn starting(config: ApiConfig) -> ApiState {
+        let readiness = Readiness::default();
+        readiness.starting("opening the store");
+        ApiState {
+            broker: OnceLock::new(),
+            config,
+            readiness,
+            requests: RequestMetrics::default(),
+        }
+    }
+
+    pub fn set_broker(&self, broker: Arc<Broker>) {
+        let _only_the_first_is_kept = self.broker.set(broker);
+    }
+
+    pub fn broker(&self) -> Result<&Arc<Broker>, ApiError> {
+        self.broker.get().ok_or_else(ApiError::starting)
+    }
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
-    Router::new()
+    let console = if state.config.console {
+        super::console::routes()
+    } else {
+        Router::new()
+    };
+    console
         // AWS ignores the path: anything but GET /health is a Kinesis request, so a
         // POST to /health still gets Kinesis answers rather than a bare 405.
         .route("/health", get(health).fallback(kinesis))
+        .route("/metrics", get(metrics).fallback(kinesis))
         .fallback(kinesis)
         .with_state(state)
 }
 
-async fn health() -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        r#"{"status":"ok"}"#,
-    )
-        .into_response()
+async fn health(State(state): State<Arc<ApiState>>) -> Response {
+    state.readiness.response()
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+    match state.broker() {
+        Ok(b) => super::metrics::response(super::metrics::render(
+            b,
+            &state.requests,
+            state.config.metrics,
+        )),
+        Err(_) => state.readiness.response(),
+    }
 }
 
 async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    let started = std::time::Instant::now();
+    let op = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Operation::from_target);
     let request_id = uuid::Uuid::new_v4().to_string();
     let protocol = req
         .headers()
@@ -101,6 +150,7 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     if let Some(code) = error_code {
         h.insert("x-amzn-errortype", HeaderValue::from_static(code));
     }
+    state.requests.record(op, started.elapsed(), error_code);
     resp
 }
 
@@ -151,10 +201,11 @@ async fn handle(
         .map_err(|_| too_large(None))?
         .to_bytes();
 
+    let broker = state.broker()?;
     let caller = state
         .config
         .auth
-        .authenticate(&parts, &bytes, state.broker.now_ms())?;
+        .authenticate(&parts, &bytes, broker.now_ms())?;
     let input = protocol.decode_request(op, &bytes)?;
     validate::check_input(op.name(), &input)?;
     let mut scope = Scope {
@@ -162,12 +213,9 @@ async fn handle(
         region: caller.region,
     };
     if state.config.enforce_policies {
-        super::policy::authorize(&state.broker, &mut scope, op, &input)?;
+        super::policy::authorize(broker, &mut scope, op, &input)?;
     }
-    let ctx = Ctx {
-        broker: &state.broker,
-        scope,
-    };
+    let ctx = Ctx { broker, scope };
     match dispatch(&ctx, op, input).await? {
         Reply::Events(sub) => Ok(Answer::Events(sub)),
         reply => protocol.encode_reply(op, reply).map(Answer::Body),

@@ -4,10 +4,13 @@
 
 pub mod auth;
 pub mod codec;
+pub mod console;
 pub mod error;
 pub mod eventstream;
 pub mod handlers;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod shapes;

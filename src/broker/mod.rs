@@ -2,6 +2,7 @@
 //! iterators and status transitions. No HTTP and no wire formats here.
 
 pub mod arn;
+pub mod browse;
 pub mod clock;
 pub mod consumer_resources;
 pub mod consumers;
@@ -419,6 +420,18 @@ impl Broker {
 
     pub fn config(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    /// Every stream of every account and region, by name (for metrics and the console).
+    pub fn all_streams(&self) -> Vec<Arc<Stream>> {
+        let mut all: Vec<Arc<Stream>> = self.streams.load().values().cloned().collect();
+        all.sort_by(|a, b| (&a.name, &a.account, &a.region).cmp(&(&b.name, &b.account, &b.region)));
+        all
+    }
+
+    /// The store's fdatasync latencies, where it syncs.
+    pub fn fsync_latency(&self) -> Option<&crate::metrics::Histogram> {
+        self.logs.fsync_latency()
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -286,6 +286,9 @@ impl Broker {
             Some(last) => (now - last.arrival_ms).max(0),
             None => 0,
         };
+        shard
+            .meter
+            .read_out(records.len() as u64, bytes as u64, millis_behind_latest);
         let closed_end = shard.meta.closed.map(|c| c.end_offset);
         let (next_iterator, child_shards) = match closed_end {
             Some(end) if batch.next_offset >= end => {

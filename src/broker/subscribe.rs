@@ -57,6 +57,18 @@ impl Subscriptions {
         self.lock().len()
     }
 
+    /// Open subscriptions by stream ARN and shard index (for /metrics).
+    pub fn open_by_shard(&self) -> HashMap<(String, u32), usize> {
+        let mut out = HashMap::new();
+        for (consumer_arn, shard) in self.lock().keys() {
+            let stream = consumer_arn
+                .split_once("/consumer/")
+                .map_or(consumer_arn.as_str(), |(s, _)| s);
+            *out.entry((stream.to_string(), *shard)).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// Ends every subscription (at its next step) and refuses new ones.
     pub fn close_all(&self) {
         self.closing
@@ -270,6 +282,9 @@ impl Subscription {
                 Some(last) => (now - last.arrival_ms).max(0),
                 None => 0,
             };
+            shard
+                .meter
+                .read_out(records.len() as u64, bytes as u64, millis_behind_latest);
             if !records.is_empty() {
                 return Some(Ok(SubscribeEvent {
                     records,

@@ -4,7 +4,7 @@
 //! no global lock on the data path) and read time from the injected clock.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// The limits' own configuration.
@@ -64,6 +64,14 @@ pub struct ShardMeter {
     /// Everything ever written, for measuring sustained rates (on-demand scaling).
     pub bytes_written: AtomicU64,
     pub records_written: AtomicU64,
+    /// Everything ever read, by GetRecords and SubscribeToShard (for /metrics).
+    pub bytes_read: AtomicU64,
+    pub records_read: AtomicU64,
+    /// Records refused by the write limit, and GetRecords calls by the read limit.
+    pub write_throttled: AtomicU64,
+    pub read_throttled: AtomicU64,
+    /// MillisBehindLatest as last reported to a reader of this shard.
+    pub millis_behind: AtomicI64,
     /// Signalled whenever records become readable, so SubscribeToShard tails the shard
     /// without polling.
     pub appended: tokio::sync::Notify,
@@ -87,6 +95,11 @@ impl ShardMeter {
             iterators: Mutex::new(Bucket::full(limits.iterator_calls_per_sec, now_ms)),
             bytes_written: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            records_read: AtomicU64::new(0),
+            write_throttled: AtomicU64::new(0),
+            read_throttled: AtomicU64::new(0),
+            millis_behind: AtomicI64::new(0),
             appended: tokio::sync::Notify::new(),
         }
     }
@@ -105,6 +118,7 @@ impl ShardMeter {
         let size = size as f64;
         let fits = bytes.tokens >= size || bytes.tokens >= limits.write_bytes_per_sec;
         if !fits || records.tokens < 1.0 {
+            self.write_throttled.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         bytes.tokens -= size;
@@ -118,6 +132,13 @@ impl ShardMeter {
         self.bytes_written.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts records handed to a reader and how far behind the tip it now is.
+    pub fn read_out(&self, records: u64, bytes: u64, millis_behind: i64) {
+        self.records_read.fetch_add(records, Ordering::Relaxed);
+        self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
+        self.millis_behind.store(millis_behind, Ordering::Relaxed);
+    }
+
     /// Admits one GetRecords call, or refuses while the call budget is spent or an
     /// earlier large read left the byte budget in debt.
     pub fn try_read_call(&self, limits: &Limits, now_ms: i64) -> bool {
@@ -129,6 +150,7 @@ impl ShardMeter {
         bytes.refill(limits.read_bytes_per_sec, now_ms);
         calls.refill(limits.read_calls_per_sec, now_ms);
         if calls.tokens < 1.0 || bytes.tokens < 0.0 {
+            self.read_throttled.fetch_add(1, Ordering::Relaxed);
             return false;
         }
         calls.tokens -= 1.0;

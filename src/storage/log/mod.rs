@@ -122,6 +122,10 @@ pub trait LogStore: Send + Sync + 'static {
     fn remove(&self, id: LogId) -> Result<(), StorageError>;
     /// Flushes and syncs everything, then closes files. Later writes fail.
     fn shutdown(&self) -> Result<(), StorageError>;
+    /// How long its fdatasync calls take, where it makes any.
+    fn fsync_latency(&self) -> Option<&crate::metrics::Histogram> {
+        None
+    }
 }
 
 /// One shard's log. Appends are serialized per log; different logs proceed in
@@ -149,4 +153,8 @@ pub trait ShardLog: Send + Sync + 'static {
     fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;
     /// Bytes the log occupies in its store.
     fn stored_bytes(&self) -> u64;
+    /// Segment files the log occupies (0 for a store without files).
+    fn segment_count(&self) -> u64 {
+        0
+    }
 }

@@ -181,6 +181,10 @@ impl DiskLogStore {
 }
 
 impl LogStore for DiskLogStore {
+    fn fsync_latency(&self) -> Option<&crate::metrics::Histogram> {
+        Some(&self.shared.health.fsync)
+    }
+
     fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
         self.check_open()?;
         let dir = paths::log_dir(&self.dir, id);

@@ -307,6 +307,10 @@ impl ShardLog for DiskShardLog {
         self.segments.load().iter().map(|s| s.size()).sum()
     }
 
+    fn segment_count(&self) -> u64 {
+        self.segments.load().len() as u64
+    }
+
     fn bounds(&self) -> LogBounds {
         let (end_offset, last_timestamp_ms) = self.visible.get();
         let start_offset = self.segments.load().first().map_or(end_offset, |s| s.base);

@@ -16,6 +16,8 @@ use crate::storage::StorageError;
 pub(crate) struct Health {
     poisoned: AtomicBool,
     reason: Mutex<Option<String>>,
+    /// Every fdatasync's duration.
+    pub fsync: crate::metrics::Histogram,
     /// Test hook: the next sync fails as if the disk had returned EIO.
     #[cfg(test)]
     pub fail_next_sync: AtomicBool,
@@ -56,7 +58,10 @@ impl Health {
         let result = if injected {
             Err(std::io::Error::other("injected fsync failure"))
         } else {
-            file.file.sync_data()
+            let started = Instant::now();
+            let r = file.file.sync_data();
+            self.fsync.observe(started.elapsed());
+            r
         };
         result.map_err(|e| {
             tracing::error!(path = %file.path.display(), error = %e, "fsync failed; the store refuses further writes");

@@ -1,7 +1,10 @@
-//! Putting the layers together: open storage, start the broker, serve HTTP/1.1 and
-//! HTTP/2 (h2c) on one listener, and shut down cleanly.
+//! Putting the layers together: listen, open storage and the broker behind a 503,
+//! create the declared streams, serve HTTP/1.1 and HTTP/2 (h2c) on one listener, and
+//! shut down cleanly.
 
-use std::future::Future;
+mod startup;
+
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,6 +16,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api::auth::Authenticator;
 use crate::api::http::{router, ApiConfig, ApiState};
+use crate::api::metrics::MetricsOptions;
 use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
 use crate::config::Config;
@@ -129,11 +133,20 @@ impl Listeners {
     }
 }
 
-/// Serves until `shutdown` resolves; in-flight requests finish on every listener, then
-/// the broker syncs and closes its logs.
+/// Where `serve` gets its broker: already open, or opened once the listeners answer.
+pub enum BrokerSource {
+    Ready(Arc<Broker>),
+    Open(Box<dyn FnOnce() -> Result<Arc<Broker>, String> + Send>),
+}
+
+/// Serves until `shutdown` resolves. The listeners answer at once: `GET /health` says
+/// 503 and Kinesis calls get ServiceUnavailableException while `open` runs (on the
+/// blocking pool) and the declared streams are created; then the server is ready.
+/// In-flight requests finish on every listener, then the broker syncs and closes its
+/// logs.
 pub async fn serve(
     listeners: Listeners,
-    broker: Arc<Broker>,
+    source: BrokerSource,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -149,24 +162,41 @@ pub async fn serve(
              (configure --credentials or [[auth.credentials]] to verify them)"
         );
     }
-    let state = Arc::new(ApiState {
-        broker: broker.clone(),
-        config: ApiConfig {
-            max_request_bytes: config.server.max_request_bytes,
-            enforce_policies: auth.verifies(),
-            auth,
+    let state = Arc::new(ApiState::starting(ApiConfig {
+        max_request_bytes: config.server.max_request_bytes,
+        enforce_policies: auth.verifies(),
+        auth,
+        metrics: MetricsOptions {
+            per_shard: config.metrics.per_shard,
+            per_shard_max: config.metrics.per_shard_max,
         },
-    });
-    let app = router(state);
-    // One shutdown signal, fanned out to every listener.
+        console: config.server.console,
+    }));
+    let open = match source {
+        BrokerSource::Open(open) => open,
+        BrokerSource::Ready(b) => {
+            // Already open (tests, embedding): requests are served from the first one.
+            state.set_broker(b.clone());
+            if config.streams.create.is_empty() {
+                state.readiness.ready();
+            }
+            Box::new(move || Ok(b))
+        }
+    };
+    let app = router(state.clone());
+    // One shutdown signal, fanned out to every listener; start-up failures use it too.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let closing = broker.clone();
+    let stop_tx = Arc::new(stop_tx);
+    let closing = state.clone();
+    let on_signal = stop_tx.clone();
     tokio::spawn(async move {
         shutdown.await;
         // Long-lived subscriptions end first, so the listeners' graceful stop waits
         // only for ordinary requests.
-        closing.subscriptions.close_all();
-        let _receivers_may_be_gone = stop_tx.send(true);
+        if let Ok(b) = closing.broker() {
+            b.subscriptions.close_all();
+        }
+        let _receivers_may_be_gone = on_signal.send(true);
     });
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _sender_dropped_means_stop = rx.wait_for(|stop| *stop).await;
@@ -179,7 +209,6 @@ pub async fn serve(
             stopped(stop_rx.clone()),
         ))
     });
-    let maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
     // Small responses and event frames go out at once rather than waiting on Nagle's
     // algorithm for the peer's delayed ACK (tens of milliseconds per frame).
     let plain = listeners.plain.tap_io(|tcp| {
@@ -187,9 +216,55 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
-    let served = axum::serve(plain, app)
-        .with_graceful_shutdown(stopped(stop_rx))
-        .await;
+    let plain_task = tokio::spawn(
+        axum::serve(plain, app)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future(),
+    );
+
+    let started = std::time::Instant::now();
+    let broker = match tokio::task::spawn_blocking(open).await {
+        Ok(Ok(b)) => Some(b),
+        Ok(Err(e)) => {
+            tracing::error!("{e}");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "opening the store panicked");
+            None
+        }
+    };
+    let mut failure = None;
+    let mut maintenance = None;
+    match &broker {
+        None => failure = Some("the store could not be opened".to_string()),
+        Some(broker) => {
+            state.set_broker(broker.clone());
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "store open"
+            );
+            state.readiness.starting("creating the declared streams");
+            maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
+            tokio::select! {
+                r = startup::ensure_declared(broker, config) => match r {
+                    Ok(()) => {
+                        state.readiness.ready();
+                        tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "ready");
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        failure = Some(e);
+                    }
+                },
+                _ = stopped(stop_rx.clone()) => {}
+            }
+        }
+    }
+    if failure.is_some() {
+        let _ = stop_tx.send(true);
+    }
+    let served = plain_task.await.map_err(std::io::Error::other)?;
     if let Some(task) = tls_task {
         task.await.map_err(std::io::Error::other)?;
     }
@@ -197,9 +272,15 @@ pub async fn serve(
         task.abort();
     }
     served?;
-    broker
-        .shutdown()
-        .map_err(|e| std::io::Error::other(e.to_string()))
+    if let Some(broker) = broker {
+        broker
+            .shutdown()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    match failure {
+        Some(e) => Err(std::io::Error::other(e)),
+        None => Ok(()),
+    }
 }
 
 /// The background work of a running broker, every `interval_ms` (0 = never): retention
@@ -261,7 +342,7 @@ pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<R
     let (tx, rx) = oneshot::channel::<()>();
     let b = broker.clone();
     let task = tokio::spawn(async move {
-        serve(listeners, b, &config, async {
+        serve(listeners, BrokerSource::Ready(b), &config, async {
             let _sender_dropped_means_stop = rx.await;
         })
         .await

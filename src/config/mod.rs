@@ -1,6 +1,8 @@
 //! Typed configuration: the commented defaults in `config/shoal.toml` (embedded in
-//! the binary), then a TOML file, then `SHOAL_*` environment variables and flags (both
-//! handled by `cli`), then `validate()`.
+//! the binary), then a TOML file, then `SHOAL_<SECTION>_<KEY>` environment variables
+//! (`env`), then flags (handled by `cli`), then `validate()`.
+
+mod env;
 
 use std::path::PathBuf;
 
@@ -9,7 +11,7 @@ use serde::Deserialize;
 use crate::storage::log::Durability;
 
 /// The defaults file, embedded so `shoal serve` needs nothing on disk to start.
-pub const DEFAULTS_TOML: &str = include_str!("../config/shoal.toml");
+pub const DEFAULTS_TOML: &str = include_str!("../../config/shoal.toml");
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +21,16 @@ pub struct Config {
     pub streams: StreamsConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Emit `shoal_shard_*` series besides the per-stream ones.
+    pub per_shard: bool,
+    /// Per-shard series are left out while the server holds more shards than this.
+    pub per_shard_max: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -90,6 +102,10 @@ pub struct ServerConfig {
     pub tls_cert: PathBuf,
     #[serde(default)]
     pub tls_key: PathBuf,
+    /// "text" (human) or "json" log lines.
+    pub log_format: String,
+    /// Serve the web console at /console.
+    pub console: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -122,6 +138,41 @@ pub struct StreamsConfig {
     pub consumer_create_delay_ms: u64,
     pub consumer_delete_delay_ms: u64,
     pub max_consumers_per_stream: u32,
+    /// Streams created at start when missing, as `NAME:SHARDS`.
+    pub create: Vec<String>,
+}
+
+/// A stream the configuration declares: created at start unless it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredStream {
+    pub name: String,
+    pub shards: u32,
+}
+
+impl DeclaredStream {
+    /// `NAME:SHARDS` (`--create-stream`, `SHOAL_CREATE_STREAMS`, `streams.create`).
+    pub fn parse(s: &str) -> Result<DeclaredStream, String> {
+        let bad = || format!("a stream to create is NAME:SHARDS, e.g. orders:4 (got {s:?})");
+        let (name, shards) = s.trim().rsplit_once(':').ok_or_else(bad)?;
+        let shards: u32 = shards.trim().parse().map_err(|_| bad())?;
+        let name = name.trim();
+        let valid_name = (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid_name {
+            return Err(format!(
+                "stream name {name:?} must be 1 to 128 characters of a-z, A-Z, 0-9, _ . -"
+            ));
+        }
+        if shards == 0 {
+            return Err(format!("stream {name} needs at least 1 shard"));
+        }
+        Ok(DeclaredStream {
+            name: name.to_string(),
+            shards,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -146,24 +197,50 @@ impl Config {
     /// The defaults with a TOML file's keys laid over them; keys the file leaves out
     /// keep their defaults, unknown keys are an error.
     pub fn from_file_text(text: &str) -> Result<Config, String> {
-        let mut base: toml::Table = toml::from_str(DEFAULTS_TOML).map_err(|e| e.to_string())?;
-        let overlay: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-        merge(&mut base, overlay);
-        toml::Value::Table(base)
+        toml::Value::Table(Config::merged(text)?)
             .try_into()
             .map_err(|e: toml::de::Error| e.to_string())
     }
 
-    pub fn load(path: Option<&std::path::Path>) -> Result<Config, String> {
-        match path {
-            None => Ok(Config::default()),
-            Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-                Config::from_file_text(&text)
-                    .map_err(|e| format!("config file {}: {e}", p.display()))
+    /// The defaults, the file at `path` if any, then `SHOAL_<SECTION>_<KEY>` variables
+    /// from `vars` (the process environment in the binary).
+    pub fn load(
+        path: Option<&std::path::Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let text = match path {
+            None => String::new(),
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?,
+        };
+        let mut table = Config::merged(&text).map_err(|e| match path {
+            Some(p) => format!("config file {}: {e}", p.display()),
+            None => e,
+        })?;
+        env::overlay(&mut table, vars)?;
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())
+    }
+
+    fn merged(text: &str) -> Result<toml::Table, String> {
+        let mut base: toml::Table = toml::from_str(DEFAULTS_TOML).map_err(|e| e.to_string())?;
+        let overlay: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        merge(&mut base, overlay);
+        Ok(base)
+    }
+
+    /// The streams declared for creation at start.
+    pub fn declared_streams(&self) -> Result<Vec<DeclaredStream>, String> {
+        let mut out: Vec<DeclaredStream> = Vec::new();
+        for s in self.streams.create.iter().filter(|s| !s.trim().is_empty()) {
+            let d = DeclaredStream::parse(s)?;
+            if out.iter().any(|o| o.name == d.name) {
+                return Err(format!("stream {} is declared twice", d.name));
             }
+            out.push(d);
         }
+        Ok(out)
     }
 
     pub fn durability(&self) -> Result<Durability, String> {
@@ -223,6 +300,13 @@ impl Config {
                 ));
             }
         }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            return Err(format!(
+                "server.log_format must be text or json (got {:?})",
+                self.server.log_format
+            ));
+        }
+        self.declared_streams()?;
         if self.server.max_request_bytes < 1024 {
             return Err("server.max_request_bytes must be at least 1024".into());
         }

@@ -1,29 +1,10 @@
-//! The command line: `shoal serve` and its flags. Every flag also reads a `SHOAL_*`
-//! environment variable; a flag given on the command line wins over the variable,
-//! and both win over the config file.
+//! `shoal serve` and its flags. Every flag also reads a `SHOAL_*` environment
+//! variable; a flag given on the command line wins over the variable, and both win over
+//! the `SHOAL_<SECTION>_<KEY>` variables and the config file.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
-
 use crate::config::Config;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "shoal",
-    version,
-    about = "A durable broker that speaks the Amazon Kinesis Data Streams API"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the broker.
-    Serve(ServeArgs),
-}
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -67,12 +48,32 @@ pub struct ServeArgs {
     /// TOML configuration file (see config/shoal.toml for every key).
     #[arg(long, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Create this stream at start unless it exists: NAME:SHARDS. Repeatable; the
+    /// variable takes a comma-separated list. Replaces the file's `streams.create`.
+    #[arg(
+        long = "create-stream",
+        env = "SHOAL_CREATE_STREAMS",
+        value_delimiter = ','
+    )]
+    pub create_streams: Vec<String>,
+    /// Log lines as human text or as JSON objects.
+    #[arg(long, env = "SHOAL_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 impl ServeArgs {
-    /// The config file (or defaults) with environment and flags laid over it.
+    /// The config file (or defaults) with the process environment and flags laid
+    /// over it.
     pub fn resolve(&self) -> Result<Config, String> {
-        let mut c = Config::load(self.config.as_deref())?;
+        self.resolve_with(std::env::vars())
+    }
+
+    /// Like `resolve`, with `vars` standing for the environment.
+    pub fn resolve_with(
+        &self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, String> {
+        let mut c = Config::load(self.config.as_deref(), vars)?;
         if let Some(h) = &self.host {
             c.server.host = h.clone();
         }
@@ -106,6 +107,18 @@ impl ServeArgs {
                 .map(|s| crate::config::CredentialConfig::parse(s))
                 .collect::<Result<_, _>>()?;
         }
+        let declared: Vec<String> = self
+            .create_streams
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect();
+        if !declared.is_empty() {
+            c.streams.create = declared;
+        }
+        if let Some(f) = &self.log_format {
+            c.server.log_format = f.clone();
+        }
         c.validate()?;
         Ok(c)
     }
@@ -113,14 +126,68 @@ impl ServeArgs {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+    use crate::cli::{Cli, Command};
 
     fn serve(args: &[&str]) -> ServeArgs {
         let mut argv = vec!["shoal", "serve"];
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(a) => a,
+            _ => unreachable!("parsed a serve command"),
         }
+    }
+
+    #[test]
+    fn flags_win_over_variables_which_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("shoal.toml");
+        std::fs::write(
+            &file,
+            "[server]\nport = 7000\n[streams]\ncreate_delay_ms = 7\nupdate_delay_ms = 8\ncreate = [\"a:1\"]\n",
+        )
+        .unwrap();
+        let vars = || {
+            [
+                ("SHOAL_SERVER_PORT", "7001"),
+                ("SHOAL_STREAMS_UPDATE_DELAY_MS", "9"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        };
+        let path = file.to_str().unwrap();
+        let c = serve(&["--config", path]).resolve_with(vars()).unwrap();
+        assert_eq!(c.server.port, 7001);
+        assert_eq!(c.streams.create_delay_ms, 7);
+        assert_eq!(c.streams.update_delay_ms, 9);
+        assert_eq!(c.declared_streams().unwrap()[0].name, "a");
+        let c = serve(&[
+            "--config",
+            path,
+            "--port",
+            "7002",
+            "--create-stream",
+            "b:2,c:3",
+        ])
+        .resolve_with(vars())
+        .unwrap();
+        assert_eq!(c.server.port, 7002);
+        let names: Vec<String> = c
+            .declared_streams()
+            .unwrap()
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        let e = serve(&["--create-stream", "orders"])
+            .resolve_with(vars())
+            .unwrap_err();
+        assert!(e.contains("NAME:SHARDS"), "{e}");
+        let e = serve(&["--create-stream", "o:1,o:2"])
+            .resolve_with(vars())
+            .unwrap_err();
+        assert!(e.contains("twice"), "{e}");
     }
 
     #[test]
@@ -131,7 +198,7 @@ mod tests {
             "--credentials",
             "B:t:111111111111,C:u",
         ])
-        .resolve()
+        .resolve_with([])
         .unwrap();
         let ids: Vec<&str> = c
             .auth
@@ -144,6 +211,8 @@ mod tests {
             c.auth.credentials[1].account("000000000000"),
             "111111111111"
         );
-        assert!(serve(&["--credentials", "nosecret"]).resolve().is_err());
+        assert!(serve(&["--credentials", "nosecret"])
+            .resolve_with([])
+            .is_err());
     }
 }
