@@ -18,13 +18,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep everything in memory; nothing survives a restart.
-    #[arg(long, env = "SHOAL_IN_MEMORY")]
+    #[arg(long, env = "SHOAL_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub in_memory: bool,
     /// When a write is acknowledged: after fdatasync (sync), with background syncs (interval), or never synced (none).
     #[arg(long, env = "SHOAL_DURABILITY", value_parser = ["sync", "interval", "none"])]
     pub durability: Option<String>,
     /// Do not enforce AWS's per-shard throughput limits.
-    #[arg(long, env = "SHOAL_NO_THROTTLE")]
+    #[arg(long, env = "SHOAL_NO_THROTTLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_throttle: bool,
     /// Port of an optional TLS listener (HTTP/1.1 and HTTP/2 by ALPN).
     #[arg(long, env = "SHOAL_TLS_PORT")]

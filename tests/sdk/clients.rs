@@ -1,6 +1,7 @@
 //! The other clients users have, each through a create / put / get / reshard / tag /
 //! delete scenario against a server started here: boto3 (`tests/python`), the AWS CLI
-//! (`tests/cli`) and the JS v3 client over HTTP/2 (`tests/js`). `.ci/run` installs them;
+//! (`tests/cli`) and the JS v3 client over HTTP/2 (`tests/js`), and the web console in
+//! headless Chromium. `.ci/run` installs them;
 //! `SHOAL_PYTHON` and `AWS_CLI` name the interpreter and CLI it installed.
 
 use std::process::{Command, Output};
@@ -109,14 +110,36 @@ async fn js_v3_client_over_http2() {
     let out = run_against(
         scenario_server().await,
         "node".into(),
-        vec!["--test".into(), "tests/js/".into()],
+        vec!["--test".into(), "tests/js/scenario.test.mjs".into()],
         Vec::new(),
-        "install it with `npm ci --prefix tests/js`, or run .ci/run",
+        JS_HINT,
     )
     .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("# fail 0") && stdout.contains("# pass 2"),
+        "{stdout}"
+    );
+}
+
+const JS_HINT: &str = "install it with `npm ci --prefix tests/js`, or run .ci/run";
+
+/// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
+/// traffic the test creates shows on its charts, its record browser shows the records,
+/// and a split shows on the shard map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_shows_traffic_in_headless_chromium() {
+    let out = run_against(
+        scenario_server().await,
+        "node".into(),
+        vec!["--test".into(), "tests/js/console.test.mjs".into()],
+        Vec::new(),
+        "install playwright-core with `npm ci --prefix tests/js` and Debian's chromium, or run .ci/run",
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("# fail 0") && !stdout.contains("# pass 0"),
         "{stdout}"
     );
 }

@@ -18,8 +18,10 @@ use tokio::net::TcpStream;
 
 mod control;
 mod data;
+mod process;
 pub use control::*;
 pub use data::*;
+pub use process::*;
 
 pub struct TestServer {
     pub running: Running,

@@ -3,9 +3,7 @@
 //! never hands out a sequence number twice.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -89,14 +87,6 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
     running.stop().await.unwrap();
 }
 
-/// A `shoal serve` child process and the endpoint it printed.
-struct ShoalProcess {
-    child: Child,
-    endpoint: String,
-    /// Everything the child wrote to stderr after its address line.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
     let config = dir.join("test.toml");
     std::fs::write(
@@ -104,49 +94,18 @@ fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
         "[streams]\ncreate_delay_ms = 0\ndelete_delay_ms = 0\n[server]\nport = 0\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args([
-            "serve",
-            "--no-throttle",
-            "--durability",
-            durability,
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shoal binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let endpoint = loop {
-        assert!(Instant::now() < deadline, "shoal did not print its address");
-        let line = lines
-            .next()
-            .expect("shoal exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    ShoalProcess {
-        child,
-        endpoint,
-        log,
-    }
+    let args = [
+        "serve".as_ref(),
+        "--no-throttle".as_ref(),
+        "--durability".as_ref(),
+        durability.as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--data-dir".as_ref(),
+        dir.join("data").into_os_string().as_os_str(),
+    ]
+    .map(std::ffi::OsStr::to_os_string);
+    ShoalProcess::spawn(&args, &[("NO_COLOR", "1")])
 }
 
 /// Acknowledged records: sequence number -> (partition key, data).
@@ -275,11 +234,7 @@ async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let c = client(&server.endpoint, "us-east-1");
     create_active(&c, "term", 1).await;
     let put = try_put(&c, "term", "k", b"kept").await.unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.terminate();
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "shoal exited with {exit:?}");
     // The reader thread may still be draining the last lines.

@@ -4,11 +4,13 @@
 //! tests live in this one binary so the SDK is linked once.
 
 mod cbor;
+mod cli;
 mod clients;
 mod common;
 mod consumers;
 mod durability;
 mod on_demand;
+mod operate;
 mod policies;
 mod records;
 mod reshard;

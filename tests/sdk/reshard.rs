@@ -11,18 +11,6 @@ use aws_sdk_kinesis::Client;
 
 use crate::common::*;
 
-async fn all_shards(c: &Client, stream: &str) -> Vec<Shard> {
-    let mut out = Vec::new();
-    let mut page = c.list_shards().stream_name(stream).send().await.unwrap();
-    loop {
-        out.extend(page.shards().iter().cloned());
-        match page.next_token() {
-            Some(t) => page = c.list_shards().next_token(t).send().await.unwrap(),
-            None => return out,
-        }
-    }
-}
-
 fn open(shards: &[Shard]) -> Vec<&Shard> {
     shards
         .iter()

@@ -11,7 +11,7 @@ use aws_sdk_kinesis::operation::register_stream_consumer::{
     RegisterStreamConsumerError, RegisterStreamConsumerOutput,
 };
 use aws_sdk_kinesis::types::{
-    Consumer, ShardFilter, StreamDescriptionSummary, StreamMode, StreamModeDetails,
+    Consumer, Shard, ShardFilter, StreamDescriptionSummary, StreamMode, StreamModeDetails,
 };
 use aws_sdk_kinesis::Client;
 
@@ -132,4 +132,17 @@ pub async fn start_two_accounts() -> (TestServer, Client) {
     .await;
     let other = client_with_key(&s.endpoint, "us-east-1", "AKIDOTHER");
     (s, other)
+}
+
+/// Every shard of a stream, open and closed, through ListShards' pages.
+pub async fn all_shards(c: &Client, stream: &str) -> Vec<Shard> {
+    let mut out = Vec::new();
+    let mut page = c.list_shards().stream_name(stream).send().await.unwrap();
+    loop {
+        out.extend(page.shards().iter().cloned());
+        match page.next_token() {
+            Some(t) => page = c.list_shards().next_token(t).send().await.unwrap(),
+            None => return out,
+        }
+    }
 }

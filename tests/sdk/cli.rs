@@ -1,0 +1,214 @@
+//! The `shoal` client commands (`stream ...`, `put`, `tail`, `health`) run as the
+//! binary against a server started here; every effect is checked through the API
+//! with aws-sdk-rust, not through the CLI's own output.
+
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_kinesis::types::ShardIteratorType;
+
+use crate::common::*;
+
+/// Runs `shoal <args>` against `endpoint`, feeding `stdin`.
+async fn shoal(endpoint: &str, args: &[&str], stdin: &str) -> Output {
+    let (endpoint, stdin) = (endpoint.to_string(), stdin.to_string());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(&args)
+            .env("SHOAL_ENDPOINT", endpoint)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs a command that must succeed and returns its stdout.
+async fn ok(endpoint: &str, args: &[&str]) -> String {
+    let out = shoal(endpoint, args, "").await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "shoal {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+async fn open_shards(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<String> {
+    let mut ids: Vec<String> = all_shards(c, stream)
+        .await
+        .into_iter()
+        .filter(|s| {
+            s.sequence_number_range()
+                .and_then(|r| r.ending_sequence_number())
+                .is_none()
+        })
+        .map(|s| s.shard_id().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_commands_change_what_the_api_shows() {
+    let s = start_with(false, |c| {
+        c.streams.create_delay_ms = 200;
+        c.streams.update_delay_ms = 100;
+    })
+    .await;
+    let (e, c) = (s.endpoint.as_str(), &s.client);
+
+    let created = json(&ok(e, &["stream", "create", "cli", "--shards", "2", "--json"]).await);
+    assert_eq!(created["StreamStatus"], "ACTIVE", "create waits for ACTIVE");
+    assert_eq!(summary(c, "cli").await.open_shard_count(), 2);
+
+    let listed = json(&ok(e, &["stream", "list", "--json"]).await);
+    assert_eq!(listed["Streams"][0]["StreamName"], "cli");
+    let table = ok(e, &["stream", "list"]).await;
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("cli ") && row.contains(" ACTIVE "),
+        "{table}"
+    );
+
+    let split = json(&ok(e, &["stream", "split", "cli", &shard(0), "--json"]).await);
+    assert_eq!(split["Shards"].as_array().unwrap().len(), 2);
+    assert_eq!(open_shards(c, "cli").await, [shard(1), shard(2), shard(3)]);
+    let lower = all_shards(c, "cli").await;
+    let lower = lower.iter().find(|s| s.shard_id() == shard(2)).unwrap();
+    assert_eq!(
+        lower.hash_key_range().unwrap().ending_hash_key(),
+        ((1u128 << 126) - 1).to_string(),
+        "the default split point is the middle of the parent's range"
+    );
+
+    ok(e, &["stream", "merge", "cli", &shard(2), &shard(3)]).await;
+    assert_eq!(open_shards(c, "cli").await, [shard(1), shard(4)]);
+
+    ok(e, &["stream", "scale", "cli", "--shards", "4"]).await;
+    assert_eq!(summary(c, "cli").await.open_shard_count(), 4);
+
+    ok(e, &["stream", "retention", "cli", "--hours", "48"]).await;
+    assert_eq!(summary(c, "cli").await.retention_period_hours(), 48);
+    ok(e, &["stream", "retention", "cli", "--hours", "30"]).await;
+    assert_eq!(summary(c, "cli").await.retention_period_hours(), 30);
+
+    let described = ok(e, &["stream", "describe", "cli"]).await;
+    assert!(described.contains("retention   30 hours"), "{described}");
+    assert!(
+        described.contains("CLOSED") && described.contains("OPEN"),
+        "{described}"
+    );
+    let described = json(&ok(e, &["stream", "describe", "cli", "--json"]).await);
+    assert_eq!(
+        described["Shards"].as_array().unwrap().len(),
+        all_shards(c, "cli").await.len()
+    );
+
+    ok(e, &["stream", "delete", "cli"]).await;
+    let gone = c.describe_stream_summary().stream_name("cli").send().await;
+    assert_eq!(code(&gone.unwrap_err()), "ResourceNotFoundException");
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_and_tail_through_a_split() {
+    let s = start_in_memory().await;
+    let (e, c) = (s.endpoint.as_str(), &s.client);
+    create_active(c, "pt", 1).await;
+
+    let one = json(&ok(e, &["put", "pt", "--key", "k", "first", "--json"]).await);
+    let out = shoal(e, &["put", "pt", "--key", "k"], "second\nthird\n").await;
+    assert!(out.status.success());
+    let records = read_all(
+        c,
+        iterator(c, "pt", &shard(0), ShardIteratorType::TrimHorizon).await,
+    )
+    .await;
+    let data: Vec<&[u8]> = records.iter().map(|r| r.data().as_ref()).collect();
+    assert_eq!(data, [&b"first"[..], b"second", b"third"]);
+    assert_eq!(
+        records[0].sequence_number(),
+        one["SequenceNumber"].as_str().unwrap()
+    );
+
+    ok(e, &["stream", "split", "pt", &shard(0)]).await;
+    ok(e, &["put", "pt", "--key", "k", "fourth"]).await;
+    // From the oldest record: the closed parent first, then its child.
+    let lines = ok(
+        e,
+        &[
+            "tail",
+            "pt",
+            "--from",
+            "trim-horizon",
+            "--max",
+            "4",
+            "--json",
+        ],
+    )
+    .await;
+    let texts: Vec<String> = lines
+        .lines()
+        .map(|l| json(l)["Text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["first", "second", "third", "fourth"]);
+    let human = ok(e, &["tail", "pt", "--from", "trim-horizon", "--max", "1"]).await;
+    assert!(
+        human.starts_with(&format!("{}  ", shard(0))) && human.contains("  k  first"),
+        "{human}"
+    );
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_go_to_stderr_with_a_failing_exit() {
+    let s = start_in_memory().await;
+    let out = shoal(&s.endpoint, &["stream", "describe", "nope"], "").await;
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("shoal: ResourceNotFoundException: Stream nope"),
+        "{err}"
+    );
+
+    let out = shoal(
+        &s.endpoint,
+        &["stream", "create", "bad name!", "--shards", "1"],
+        "",
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ValidationException"));
+
+    let out = shoal("http://127.0.0.1:1", &["stream", "list"], "").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+
+    assert!(shoal(&s.endpoint, &["health"], "").await.status.success());
+    assert!(!shoal("http://127.0.0.1:1", &["health"], "")
+        .await
+        .status
+        .success());
+    s.running.stop().await.unwrap();
+}
