@@ -15,6 +15,7 @@
 //! `api::error` maps them to status codes and wire codes.
 
 pub mod api;
+pub mod bench;
 pub mod broker;
 pub mod cli;
 pub mod client;

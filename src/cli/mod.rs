@@ -3,7 +3,7 @@
 //! scripts: human tables by default, `--json` for machines, errors on stderr with a
 //! non-zero exit.
 
-mod output;
+pub(crate) mod output;
 mod records;
 mod serve;
 mod stream;
@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::client::{Client, Credentials};
 pub use records::{PutArgs, TailArgs};
 pub use serve::ServeArgs;
+pub(crate) use stream::list_shards;
 pub use stream::StreamCommand;
 
 #[derive(Debug, Parser)]
@@ -50,6 +51,13 @@ pub enum Command {
         client: ClientArgs,
         #[command(flatten)]
         args: TailArgs,
+    },
+    /// Generate load against an endpoint and report throughput and latency.
+    Bench {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: crate::bench::BenchArgs,
     },
     /// Exit 0 when the server's GET /health answers 200 (for container health checks).
     Health {
@@ -91,12 +99,18 @@ impl ClientArgs {
     }
 }
 
-/// Runs a client command to completion on a small runtime of its own.
+/// Runs a client command to completion on a runtime of its own: one thread, except
+/// for `bench`, whose load needs every core.
 pub fn run_client(command: Command) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let runtime = match command {
+        Command::Bench { .. } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         match command {
             Command::Serve(_) => Err("serve is not a client command".into()),
@@ -110,6 +124,7 @@ pub fn run_client(command: Command) -> Result<(), String> {
                 records::tail(&client.client()?, client.json, args).await
             }
             Command::Health { client } => health(&client).await,
+            Command::Bench { client, args } => crate::bench::run(args, &|| client.client()).await,
         }
     })
 }

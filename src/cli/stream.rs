@@ -171,7 +171,7 @@ async fn summary(c: &Client, name: &str) -> Result<Value, String> {
 }
 
 /// Every shard of the stream, open and closed, through ListShards' pages.
-pub(super) async fn list_shards(c: &Client, name: &str) -> Result<Vec<Value>, String> {
+pub(crate) async fn list_shards(c: &Client, name: &str) -> Result<Vec<Value>, String> {
     let mut shards = Vec::new();
     let mut input = json!({ "StreamName": name });
     loop {

@@ -180,7 +180,52 @@ impl Client {
 
     /// Calls operation `op` (e.g. `"ListStreams"`) with a JSON input.
     pub async fn call(&self, op: &str, input: &Value) -> Result<Value, ClientError> {
-        let body = serde_json::to_vec(input).expect("a JSON value serializes");
+        let body = Prepared::new(serde_json::to_vec(input).expect("a JSON value serializes"));
+        let (status, body) = self.call_raw(op, &body).await?;
+        let value: Value = if body.is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&body).map_err(|e| ClientError {
+                code: "InvalidResponse".into(),
+                message: format!("HTTP {status}, body is not JSON: {e}"),
+                status,
+            })?
+        };
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(error_of(status, &value))
+        }
+    }
+
+    /// Sends a prepared JSON body for `op`; the status and the raw answer. Errors are
+    /// only transport failures: the caller reads the status (see [`error_from_body`]).
+    pub async fn call_raw(&self, op: &str, body: &Prepared) -> Result<(u16, Bytes), ClientError> {
+        let parts = self.signed_parts(op, body)?;
+        self.send(|| request_of(&parts, body.body.clone())).await
+    }
+
+    /// Like `call_raw`, on a connection of its own, answering the response body as it
+    /// streams (SubscribeToShard's events).
+    pub async fn call_streaming(
+        &self,
+        op: &str,
+        body: &Prepared,
+    ) -> Result<(u16, hyper::body::Incoming), ClientError> {
+        let parts = self.signed_parts(op, body)?;
+        let mut send = self.connect().await?;
+        send.ready()
+            .await
+            .map_err(|e| ClientError::transport(format!("connection not ready: {e}")))?;
+        let resp = send
+            .send_request(request_of(&parts, body.body.clone()))
+            .await
+            .map_err(|e| ClientError::transport(format!("request failed: {e}")))?;
+        Ok((resp.status().as_u16(), resp.into_body()))
+    }
+
+    /// The request head for `op`, signed with SigV4 as the SDKs sign.
+    fn signed_parts(&self, op: &str, body: &Prepared) -> Result<http::request::Parts, ClientError> {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -190,19 +235,26 @@ impl Client {
             .header("host", &self.authority)
             .header("content-type", "application/x-amz-json-1.1")
             .header("x-amz-date", &amz_date)
-            .header("x-amz-target", format!("Kinesis_20131202.{op}"));
-        let mut signed = vec!["content-type", "host", "x-amz-date", "x-amz-target"];
+            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
+            .header("x-amz-content-sha256", &body.sha256);
+        let mut signed = vec![
+            "content-type",
+            "host",
+            "x-amz-content-sha256",
+            "x-amz-date",
+            "x-amz-target",
+        ];
         if let Some(t) = &self.credentials.session_token {
             builder = builder.header("x-amz-security-token", t);
             signed.push("x-amz-security-token");
         }
-        let req = builder
+        let (mut parts, ()) = builder
             .body(())
-            .map_err(|e| ClientError::transport(format!("cannot build the request: {e}")))?;
-        let (mut parts, ()) = req.into_parts();
+            .map_err(|e| ClientError::transport(format!("cannot build the request: {e}")))?
+            .into_parts();
         let auth = sigv4::authorization(
             &parts,
-            &body,
+            &body.body,
             &self.credentials.access_key_id,
             &self.credentials.secret_access_key,
             &self.region,
@@ -215,42 +267,7 @@ impl Client {
                 ClientError::transport("the access key is not a valid header".into())
             })?,
         );
-        let body = Bytes::from(body);
-        let (status, body) = self
-            .send(|| {
-                let mut r = http::Request::new(Full::new(body.clone()));
-                *r.method_mut() = parts.method.clone();
-                *r.uri_mut() = parts.uri.clone();
-                *r.headers_mut() = parts.headers.clone();
-                r
-            })
-            .await?;
-        let value: Value = if body.is_empty() {
-            Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&body).map_err(|e| ClientError {
-                code: "InvalidResponse".into(),
-                message: format!("HTTP {status}, body is not JSON: {e}"),
-                status,
-            })?
-        };
-        if status == 200 {
-            return Ok(value);
-        }
-        let code = value["__type"]
-            .as_str()
-            .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
-            .unwrap_or_else(|| format!("HTTP{status}"));
-        let message = value["message"]
-            .as_str()
-            .or(value["Message"].as_str())
-            .unwrap_or("")
-            .to_string();
-        Err(ClientError {
-            code,
-            message,
-            status,
-        })
+        Ok(parts)
     }
 
     /// A plain GET (`/health`): the status and body.
@@ -269,5 +286,55 @@ impl Client {
             })
             .await?;
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// A request body and its SHA-256, hashed once however often it is sent (the load
+/// generator resends the same bodies; the signature over them is still computed per
+/// request).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub body: Bytes,
+    pub sha256: String,
+}
+
+impl Prepared {
+    pub fn new(body: Vec<u8>) -> Prepared {
+        let sha256 = sigv4::canonical::sha256_hex(&body);
+        Prepared {
+            body: Bytes::from(body),
+            sha256,
+        }
+    }
+}
+
+fn request_of(parts: &http::request::Parts, body: Bytes) -> http::Request<Full<Bytes>> {
+    let mut r = http::Request::new(Full::new(body));
+    *r.method_mut() = parts.method.clone();
+    *r.uri_mut() = parts.uri.clone();
+    *r.headers_mut() = parts.headers.clone();
+    r
+}
+
+/// The service error a non-200 JSON answer carries.
+pub fn error_from_body(status: u16, body: &[u8]) -> ClientError {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    error_of(status, &value)
+}
+
+fn error_of(status: u16, value: &Value) -> ClientError {
+    let code = value["__type"]
+        .as_str()
+        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+        .unwrap_or_else(|| format!("HTTP{status}"));
+    let message = value["message"]
+        .as_str()
+        .or(value["Message"].as_str())
+        .unwrap_or("")
+        .to_string();
+    ClientError {
+        code,
+        message,
+        status,
     }
 }

@@ -1,0 +1,276 @@
+//! `shoal bench`: a load generator that is a client of the Kinesis API (any endpoint,
+//! SigV4-signed), so Shoal and the emulators it is compared with are measured by the
+//! same tool on the same machine. Every run is bounded in time and in count; it prints
+//! a progress line each second on stderr and one JSON line with the figures on stdout.
+
+mod fanout;
+mod read;
+mod stats;
+mod write;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::client::{Client, ClientError};
+pub use stats::{Percentiles, Stats};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Concurrent single PutRecord calls.
+    PutRecord,
+    /// PutRecords batches (500 records by default).
+    PutRecords,
+    /// Preload the stream, then drain it from TRIM_HORIZON across all shards.
+    GetRecords,
+    /// Put-to-receive latency at a fixed rate, through SubscribeToShard or polling.
+    E2e,
+    /// N enhanced fan-out consumers per shard, at a fixed rate.
+    Fanout,
+}
+
+impl Scenario {
+    /// The name it is given on the command line (`put-record`, ...).
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    Subscribe,
+    Polling,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    pub scenario: Scenario,
+    /// Stream to use; created with --shards if missing (and then deleted at the end).
+    #[arg(long, default_value = "shoal-bench")]
+    pub stream: String,
+    #[arg(long, default_value_t = 4)]
+    pub shards: u32,
+    /// Concurrent connections (default: 16 for put-record, 4 otherwise).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Bytes of data per record (default: 100 for put-record, 1024 otherwise).
+    #[arg(long)]
+    pub record_size: Option<usize>,
+    /// Records per PutRecords call.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Seconds to run (the put, e2e and fanout scenarios); at most 3600.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Records per second in all (default: as fast as possible; 1000 for e2e and fanout).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Records to preload for get-records.
+    #[arg(long, default_value_t = 200_000)]
+    pub records: u64,
+    /// The most records any scenario puts, whatever the duration.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub max_records: u64,
+    /// Enhanced fan-out consumers per shard (fanout).
+    #[arg(long, default_value_t = 2)]
+    pub consumers: usize,
+    /// How e2e receives: SubscribeToShard or GetRecords polling.
+    #[arg(long, value_enum, default_value_t = Via::Subscribe)]
+    pub via: Via,
+    /// Keep the stream at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// A name for the target in the JSON line (e.g. shoal, kinesalite).
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// How a scenario reaches the server: one client per connection.
+pub type Connect<'a> = &'a (dyn Fn() -> Result<Client, String> + Sync);
+
+/// What every scenario reports.
+pub struct Outcome {
+    pub elapsed: Duration,
+    pub latency: Percentiles,
+    /// Scenario-specific figures for the JSON line.
+    pub extra: Value,
+}
+
+impl BenchArgs {
+    pub fn connections(&self) -> usize {
+        self.connections
+            .unwrap_or(if self.scenario == Scenario::PutRecord {
+                16
+            } else {
+                4
+            })
+            .max(1)
+    }
+
+    pub fn record_size(&self) -> usize {
+        self.record_size
+            .unwrap_or(if self.scenario == Scenario::PutRecord {
+                100
+            } else {
+                1024
+            })
+            .max(8)
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.duration.clamp(0.1, 3600.0))
+    }
+}
+
+pub async fn run(args: BenchArgs, connect: Connect<'_>) -> Result<(), String> {
+    let control = connect()?;
+    let created = ensure_stream(&control, &args.stream, args.shards).await?;
+    let stats = Arc::new(Stats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let label = args.scenario.name();
+    let progress = {
+        let (stats, stop) = (stats.clone(), stop.clone());
+        tokio::spawn(async move { stats::progress(&stats, Instant::now(), &stop, &label).await })
+    };
+    let result = match args.scenario {
+        Scenario::PutRecord | Scenario::PutRecords => {
+            write::run(&args, connect, &stats, args.duration()).await
+        }
+        Scenario::GetRecords => read::run(&args, connect, &stats).await,
+        Scenario::E2e | Scenario::Fanout => {
+            fanout::run(&args, connect, &control, &stats, args.duration()).await
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    if created && !args.keep {
+        let input = json!({ "StreamName": args.stream, "EnforceConsumerDeletion": true });
+        if let Err(e) = control.call("DeleteStream", &input).await {
+            eprintln!("shoal bench: could not delete stream {}: {e}", args.stream);
+        }
+    }
+    let outcome = result?;
+    crate::cli::output::line(&report(&args, &stats, &outcome).to_string());
+    if let Some(e) = stats
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        eprintln!("shoal bench: first error: {e}");
+    }
+    Ok(())
+}
+
+fn report(args: &BenchArgs, stats: &Stats, o: &Outcome) -> Value {
+    let secs = o.elapsed.as_secs_f64().max(1e-9);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let (requests, records, bytes) = (
+        load(&stats.requests),
+        load(&stats.records),
+        load(&stats.bytes),
+    );
+    let mut v = json!({
+        "label": args.label,
+        "scenario": args.scenario.name(),
+        "shards": args.shards,
+        "connections": args.connections(),
+        "record_size": args.record_size(),
+        "elapsed_s": (secs * 1000.0).round() / 1000.0,
+        "requests": requests,
+        "records": records,
+        "bytes": bytes,
+        "requests_per_sec": (requests as f64 / secs).round(),
+        "records_per_sec": (records as f64 / secs).round(),
+        "mib_per_sec": ((bytes as f64 / secs / (1024.0 * 1024.0)) * 100.0).round() / 100.0,
+        "latency_ms": {
+            "p50": o.latency.p50, "p90": o.latency.p90, "p99": o.latency.p99,
+            "max": o.latency.max, "samples": o.latency.count,
+        },
+        "throttled": load(&stats.throttled),
+        "errors": load(&stats.errors),
+    });
+    if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), &o.extra) {
+        obj.extend(extra.clone());
+    }
+    v
+}
+
+/// Creates the stream unless it exists, and waits until it is ACTIVE. True when this
+/// run created it.
+async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, String> {
+    let describe = json!({ "StreamName": name });
+    let created = match c.call("DescribeStreamSummary", &describe).await {
+        Ok(_) => false,
+        Err(e) if e.code == "ResourceNotFoundException" => {
+            let input = json!({ "StreamName": name, "ShardCount": shards });
+            c.call("CreateStream", &input)
+                .await
+                .map_err(|e| e.to_string())?;
+            true
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    wait_for(c, "DescribeStreamSummary", &describe, |v| {
+        v["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+    })
+    .await?;
+    Ok(created)
+}
+
+/// Polls `op` until `done` holds (at most two minutes).
+pub(crate) async fn wait_for(
+    c: &Client,
+    op: &str,
+    input: &Value,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value, String> {
+    for _ in 0..1200 {
+        match c.call(op, input).await {
+            Ok(v) if done(&v) => return Ok(v),
+            Ok(_) => {}
+            Err(e) if e.is_retryable() => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "{op} did not reach the awaited state within 2 minutes"
+    ))
+}
+
+/// Whether an error is a throughput refusal (counted as a throttle, not an error).
+pub(crate) fn is_throttle(e: &ClientError) -> bool {
+    e.code == "ProvisionedThroughputExceededException" || e.code == "LimitExceededException"
+}
+
+/// A small, fast, seedable generator for partition keys (no rand dependency).
+pub(crate) struct XorShift(u64);
+
+impl XorShift {
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// Microseconds since the Unix epoch (the e2e scenarios stamp records with it).
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
