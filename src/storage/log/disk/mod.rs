@@ -6,6 +6,7 @@ mod floor;
 mod format;
 mod handles;
 mod index;
+mod lanes;
 mod paths;
 mod reader;
 mod recovery;
@@ -67,11 +68,26 @@ pub(crate) struct StoreShared {
     cache: Arc<HandleCache>,
     health: Arc<Health>,
     closed: AtomicBool,
-    /// `None` in `Durability::None`, which never syncs in the background.
+    /// `Interval` mode's sync thread.
     syncer: Option<Sender<SyncMsg>>,
+    /// `Sync` mode's group commit.
+    lanes: Option<Arc<lanes::Lanes>>,
+}
+
+impl Drop for StoreShared {
+    fn drop(&mut self) {
+        if let Some(l) = &self.lanes {
+            l.release();
+        }
+    }
 }
 
 impl StoreShared {
+    fn commit(&self, c: lanes::Commit) -> Result<(), StorageError> {
+        let lanes = self.lanes.as_ref().expect("sync mode has sync lanes");
+        lanes.submit(c)
+    }
+
     fn send(&self, msg: SyncMsg) -> Result<(), StorageError> {
         let tx = self.syncer.as_ref().expect("sync modes have a sync thread");
         tx.send(msg)
@@ -97,20 +113,22 @@ impl DiskLogStore {
         let root = paths::logs_root(dir);
         std::fs::create_dir_all(&root).map_err(|e| StorageError::io("create", &root, e))?;
         let health = Arc::new(Health::default());
-        let (syncer, sync_thread) = match opts.durability {
-            Durability::None => (None, None),
-            Durability::Sync | Durability::Interval { .. } => {
-                let interval = match opts.durability {
-                    Durability::Interval { ms } => Some(Duration::from_millis(ms.max(1))),
-                    _ => None,
-                };
+        let (syncer, sync_thread, lanes) = match opts.durability {
+            Durability::None => (None, None, None),
+            Durability::Sync => {
+                let lanes = lanes::Lanes::start(health.clone())
+                    .map_err(|e| StorageError::io("spawn sync threads", dir, e))?;
+                (None, None, Some(lanes))
+            }
+            Durability::Interval { ms } => {
+                let interval = Some(Duration::from_millis(ms.max(1)));
                 let (tx, rx) = std::sync::mpsc::channel();
                 let h = health.clone();
                 let thread = std::thread::Builder::new()
                     .name("shoal-log-sync".into())
                     .spawn(move || syncer::run(rx, h, interval))
                     .map_err(|e| StorageError::io("spawn sync thread", dir, e))?;
-                (Some(tx), Some(thread))
+                (Some(tx), Some(thread), None)
             }
         };
         let shared = Arc::new(StoreShared {
@@ -119,6 +137,7 @@ impl DiskLogStore {
             health,
             closed: AtomicBool::new(false),
             syncer,
+            lanes,
         });
         let mut logs = HashMap::new();
         let entries = std::fs::read_dir(&root).map_err(|e| StorageError::io("list", &root, e))?;
@@ -247,6 +266,9 @@ impl LogStore for DiskLogStore {
                     result = result.and(Err(e));
                 }
             }
+        }
+        if let Some(lanes) = &self.shared.lanes {
+            result = result.and(lanes.stop());
         }
         if let Some(thread) = lock(&self.sync_thread).take() {
             if thread.join().is_err() {

@@ -13,6 +13,7 @@ use super::floor::{self, FLOOR_CHUNK};
 use super::format;
 use super::handles::lock;
 use super::index::{IndexBuilder, IndexEntry};
+use super::lanes::Commit;
 use super::reader;
 use super::recovery::Recovered;
 use super::segment::Segment;
@@ -227,9 +228,9 @@ impl ShardLog for DiskShardLog {
             }
             Durability::Sync => {
                 let (done, rx) = tokio::sync::oneshot::channel();
-                // Sent under the writer lock, so the sync thread sees this log's commits
-                // in offset order.
-                self.store.send(SyncMsg::Commit {
+                // Submitted under the writer lock, so this log's commits queue in
+                // offset order.
+                self.store.commit(Commit {
                     file,
                     visible: self.visible.clone(),
                     end,

@@ -1,6 +1,6 @@
-//! The one sync thread of a store: group commit in `Sync` mode (one fdatasync per dirty
-//! file covers every append queued meanwhile, across all logs), periodic syncs in
-//! `Interval` mode, and the poisoning that follows a failed sync.
+//! What syncing shares: the store's health (the poisoning that follows a failed sync),
+//! the visible end of each log, and the one sync thread of `Interval` mode (periodic
+//! syncs of every dirty file). `Sync` mode's group commit is in `lanes`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,15 +101,7 @@ impl Visible {
 pub(crate) type Done = tokio::sync::oneshot::Sender<Result<(), StorageError>>;
 
 pub(crate) enum SyncMsg {
-    /// `Sync` mode: make `end` visible and complete `done` once `file` is synced.
-    Commit {
-        file: Arc<OpenFile>,
-        visible: Arc<Visible>,
-        end: u64,
-        timestamp_ms: i64,
-        done: Done,
-    },
-    /// `Interval` mode: `file` has unsynced writes.
+    /// `file` has unsynced writes.
     Dirty(Arc<OpenFile>),
     /// Sync everything queued so far, reply, and stop.
     Stop(std::sync::mpsc::Sender<Result<(), StorageError>>),
@@ -117,23 +109,12 @@ pub(crate) enum SyncMsg {
 
 struct Round {
     dirty: HashMap<*const OpenFile, Arc<OpenFile>>,
-    commits: Vec<(Arc<Visible>, u64, i64, Done)>,
     stop: Option<std::sync::mpsc::Sender<Result<(), StorageError>>>,
 }
 
 impl Round {
     fn take(&mut self, msg: SyncMsg) {
         match msg {
-            SyncMsg::Commit {
-                file,
-                visible,
-                end,
-                timestamp_ms,
-                done,
-            } => {
-                self.dirty.insert(Arc::as_ptr(&file), file);
-                self.commits.push((visible, end, timestamp_ms, done));
-            }
             SyncMsg::Dirty(file) => {
                 self.dirty.insert(Arc::as_ptr(&file), file);
             }
@@ -141,41 +122,19 @@ impl Round {
         }
     }
 
-    /// Syncs each dirty file once, then makes the covered appends visible in queue order.
+    /// Syncs each dirty file once.
     fn complete(&mut self, health: &Health) -> Result<(), StorageError> {
-        #[cfg(test)]
-        if !self.commits.is_empty() {
-            health.rounds.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut result = Ok(());
-        for (_, file) in self.dirty.drain() {
-            if let Err(e) = health.sync(&file) {
-                result = Err(e);
-                break;
-            }
-        }
-        let failure = result.as_ref().err().map(|e| e.to_string());
-        for (visible, end, ts, done) in self.commits.drain(..) {
-            match &failure {
-                None => {
-                    visible.advance(end, ts);
-                    let _ignored_if_caller_gone = done.send(Ok(()));
-                }
-                Some(why) => {
-                    let _ignored_if_caller_gone =
-                        done.send(Err(StorageError::Poisoned(why.clone())));
-                }
-            }
-        }
-        result
+        self.dirty
+            .drain()
+            .try_for_each(|(_, file)| health.sync(&file))
     }
 }
 
-/// Runs until told to stop or until every sender is gone (the store was dropped).
+/// `Interval` mode's thread: runs until told to stop or until every sender is gone (the
+/// store was dropped).
 pub(crate) fn run(rx: Receiver<SyncMsg>, health: Arc<Health>, interval: Option<Duration>) {
     let mut round = Round {
         dirty: HashMap::new(),
-        commits: Vec::new(),
         stop: None,
     };
     let mut next_tick = interval.map(|d| Instant::now() + d);
@@ -199,7 +158,7 @@ pub(crate) fn run(rx: Receiver<SyncMsg>, health: Arc<Health>, interval: Option<D
             round.take(m);
         }
         let tick_due = next_tick.is_some_and(|t| Instant::now() >= t);
-        if tick_due || !round.commits.is_empty() || round.stop.is_some() {
+        if tick_due || round.stop.is_some() {
             let result = round.complete(&health);
             if let (Some(d), true) = (interval, tick_due) {
                 next_tick = Some(Instant::now() + d);

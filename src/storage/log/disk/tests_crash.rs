@@ -318,15 +318,12 @@ fn group_commit_shares_syncs() {
         .collect();
     let shared = store.create(100).unwrap();
 
-    // Different logs: one round covers appends of several logs.
-    let (_, rounds_before) = store.sync_counts();
+    // Different logs sync on their own lanes, side by side: every append completes.
     std::thread::scope(|s| {
         for log in &own {
             s.spawn(move || fill(&**log, EACH, 0));
         }
     });
-    let rounds = store.sync_counts().1 - rounds_before;
-    assert!(rounds < appends, "{rounds} rounds for {appends} appends");
 
     // One log: one fdatasync covers appends of several threads.
     let (syncs_before, _) = store.sync_counts();
