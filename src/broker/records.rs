@@ -333,7 +333,8 @@ pub(crate) fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) 
         sequence_number: sequence::of_record(stream.created_ms, shard_index, r.offset),
         arrival_ms: r.timestamp_ms,
         // Keys are stored from a Rust `String`, so they are valid UTF-8.
-        partition_key: String::from_utf8_lossy(&r.key).into_owned(),
+        partition_key: String::from_utf8(r.key.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         data: r.data,
     }
 }

@@ -142,16 +142,7 @@ pub fn get_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let out = ctx
         .broker
         .get_records(&ctx.scope, &req.shard_iterator, req.limit)?;
-    json(&GetRecordsOutput {
-        records: out
-            .records
-            .into_iter()
-            .map(|r| record_shape(r, out.encrypted))
-            .collect(),
-        next_shard_iterator: out.next_iterator,
-        millis_behind_latest: out.millis_behind_latest,
-        child_shards: out.child_shards.into_iter().map(child_shape).collect(),
-    })
+    Ok(Reply::Json(super::records_json::get_records(out)))
 }
 
 /// A record as GetRecords and SubscribeToShard events show it.
