@@ -9,6 +9,51 @@
 /// characters, unused bits of the last non-pad character zero).
 pub fn check_base64(s: &str) -> Result<usize, String> {
     let b = s.as_bytes();
+    // The common case, a valid string, in one branch-free pass over the bytes (profiled:
+    // the careful walk below cost more than decoding). Anything else takes that walk,
+    // which finds the error AWS reports.
+    if b.len() % 4 == 0 {
+        let pad = b.iter().rev().take(3).take_while(|&&c| c == b'=').count();
+        let body = &b[..b.len() - pad];
+        if pad <= 2 && all_base64(body) && canonical_tail(b, pad) {
+            return Ok(b.len() / 4 * 3 - pad);
+        }
+    }
+    check_base64_slowly(s)
+}
+
+/// Whether every byte is in the standard alphabet (no padding); written so the
+/// compiler can use vector compares.
+fn all_base64(body: &[u8]) -> bool {
+    body.chunks(64).all(|chunk| {
+        let mut bad = false;
+        for &c in chunk {
+            let ok = (c.wrapping_sub(b'A') < 26)
+                | (c.wrapping_sub(b'a') < 26)
+                | (c.wrapping_sub(b'0') < 10)
+                | (c == b'+')
+                | (c == b'/');
+            bad |= !ok;
+        }
+        !bad
+    })
+}
+
+/// With `pad` trailing `=`, the unused bits of the last character are zero.
+fn canonical_tail(b: &[u8], pad: usize) -> bool {
+    match pad {
+        0 => true,
+        1 | 2 if b.len() > pad => {
+            let last = sextet(b[b.len() - pad - 1]);
+            let unused_mask = if pad == 1 { 0b11 } else { 0b1111 };
+            last & unused_mask == 0
+        }
+        _ => false,
+    }
+}
+
+fn check_base64_slowly(s: &str) -> Result<usize, String> {
+    let b = s.as_bytes();
     // AWS (Java) and kinesalite (JS) measure the string in UTF-16 units.
     let units = if s.is_ascii() {
         b.len()
@@ -35,16 +80,7 @@ pub fn check_base64(s: &str) -> Result<usize, String> {
         }
     }
     let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    let canonical = match pad {
-        0 => true,
-        1 | 2 if b.len() > pad => {
-            let last = sextet(b[b.len() - pad - 1]);
-            let unused_mask = if pad == 1 { 0b11 } else { 0b1111 };
-            last & unused_mask == 0
-        }
-        _ => false,
-    };
-    if !canonical {
+    if !canonical_tail(b, pad) {
         return Err(format!(
             "'{s}' can not be converted to a Blob: Invalid last non-pad Base64 character dectected"
         ));
@@ -73,6 +109,14 @@ fn sextet(c: u8) -> u8 {
 mod tests {
     use super::*;
     use base64::Engine;
+
+    proptest::proptest! {
+        /// The fast path answers exactly what the careful walk answers.
+        #[test]
+        fn the_fast_path_agrees_with_the_walk(s in "[A-Za-z0-9+/=!\u{e9}]{0,16}") {
+            proptest::prop_assert_eq!(check_base64(&s), check_base64_slowly(&s));
+        }
+    }
 
     #[test]
     fn kinesalite_cases() {
