@@ -55,6 +55,18 @@ impl ApiError {
         }
     }
 
+    /// Too many request bytes in flight: SDKs back off and retry a 503.
+    pub fn overloaded(max_inflight_bytes: usize) -> ApiError {
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "ServiceUnavailableException",
+            message: Some(format!(
+                "Shoal is overloaded: {max_inflight_bytes} bytes of requests are already being processed; slow down and retry."
+            )),
+            capital_message: false,
+        }
+    }
+
     pub fn unknown_operation() -> ApiError {
         ApiError::bare("UnknownOperationException")
     }

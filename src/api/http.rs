@@ -28,6 +28,11 @@ use crate::broker::{Broker, Scope};
 pub struct ApiConfig {
     /// Larger request bodies are refused before they are read whole.
     pub max_request_bytes: usize,
+    /// Request bodies held in memory at once, across every connection; past it new
+    /// requests wait, then get a 503.
+    pub max_inflight_bytes: usize,
+    /// How long a request waits for room before that 503.
+    pub overload_wait_ms: u64,
     /// Verifies signatures, or accepts any, and names the caller's account.
     pub auth: auth::Authenticator,
     /// Resource policies are enforced only where callers are authenticated (set when
@@ -44,6 +49,8 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub readiness: Readiness,
     pub requests: RequestMetrics,
+    /// Room for request bodies, in KiB (see `ApiConfig::max_inflight_bytes`).
+    inflight: tokio::sync::Semaphore,
 }
 
 impl ApiState {
@@ -51,16 +58,22 @@ impl ApiState {
     pub fn starting(config: ApiConfig) -> ApiState {
         let readiness = Readiness::default();
         readiness.starting("opening the store");
+        let kib = (config.max_inflight_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         ApiState {
             broker: OnceLock::new(),
             config,
             readiness,
             requests: RequestMetrics::default(),
+            inflight: tokio::sync::Semaphore::new(kib),
         }
     }
 
     pub fn set_broker(&self, broker: Arc<Broker>) {
         let _only_the_first_is_kept = self.broker.set(broker);
+    }
+
+    fn inflight_capacity(&self) -> u32 {
+        (self.config.max_inflight_bytes / 1024).clamp(1, u32::MAX as usize) as u32
     }
 
     pub fn broker(&self) -> Result<&Arc<Broker>, ApiError> {
@@ -160,6 +173,18 @@ enum Answer {
     Events(crate::broker::subscribe::Subscription),
 }
 
+async fn admit(
+    state: &ApiState,
+    bytes: usize,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+    let kib = (bytes.div_ceil(1024).max(1) as u32).min(state.inflight_capacity());
+    let wait = std::time::Duration::from_millis(state.config.overload_wait_ms);
+    match tokio::time::timeout(wait, state.inflight.acquire_many(kib)).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::overloaded(state.config.max_inflight_bytes)),
+    }
+}
+
 /// The checks run in the order AWS runs them: content type, target, body, signature,
 /// types and constraints, then the operation itself.
 async fn handle(
@@ -195,6 +220,9 @@ async fn handle(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(declared));
     }
+    // Back-pressure: a body is read only once there is room for it, so clients sending
+    // faster than the disk writes see slower answers, then a 503, never unbounded memory.
+    let _room = admit(state, declared.unwrap_or(max)).await?;
     let bytes = Limited::new(body, max)
         .collect()
         .await

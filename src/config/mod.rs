@@ -95,6 +95,8 @@ pub struct ServerConfig {
     pub host: String,
     pub port: u16,
     pub max_request_bytes: usize,
+    pub max_inflight_bytes: usize,
+    pub overload_wait_ms: u64,
     /// None: no TLS listener. Some(0) picks a free port.
     #[serde(default)]
     pub tls_port: Option<u16>,

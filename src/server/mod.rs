@@ -164,6 +164,8 @@ pub async fn serve(
     }
     let state = Arc::new(ApiState::starting(ApiConfig {
         max_request_bytes: config.server.max_request_bytes,
+        max_inflight_bytes: config.server.max_inflight_bytes,
+        overload_wait_ms: config.server.overload_wait_ms,
         enforce_policies: auth.verifies(),
         auth,
         metrics: MetricsOptions {

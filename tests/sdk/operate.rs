@@ -332,3 +332,48 @@ async fn the_binary_runs_as_the_dockerfile_starts_it() {
     }
     assert!(log.iter().any(|l| l.contains("stopped cleanly")), "{log:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_in_flight_budget_wait_then_get_a_503() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_with(false, |c| {
+        c.server.max_inflight_bytes = 4096;
+        c.server.overload_wait_ms = 200;
+    })
+    .await;
+    let addr = addr_of(&s.endpoint);
+    // A request whose 4 KiB body has not arrived holds the whole budget.
+    let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\nContent-Length: 4096\r\n\r\n"
+    );
+    holder.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    let started = Instant::now();
+    let refused = kinesis_call(
+        addr,
+        "application/x-amz-json-1.1",
+        auth,
+        "ListStreams",
+        b"{}",
+    )
+    .await;
+    assert_eq!(refused.status, 503);
+    assert!(
+        started.elapsed() >= Duration::from_millis(190),
+        "it waited for room first"
+    );
+    assert_eq!(refused.json()["__type"], "ServiceUnavailableException");
+    assert!(refused.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("overloaded"));
+
+    // Once the held body is gone, requests pass again.
+    drop(holder);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.client.list_streams().send().await.unwrap();
+    s.running.stop().await.unwrap();
+}

@@ -13,8 +13,9 @@ use super::handles::OpenFile;
 use super::syncer::{Done, Health, Visible};
 use crate::storage::StorageError;
 
-/// Worker threads: logs synced at once.
-const WORKERS: usize = 4;
+/// Worker threads: logs synced at once. 4 -> 32 doubled PutRecords over 1000 shards;
+/// 128 gained nothing more on ext4 (docs/performance.md).
+const WORKERS: usize = 32;
 
 /// One append waiting to become durable and visible.
 pub(crate) struct Commit {
