@@ -212,3 +212,68 @@ async fn errors_go_to_stderr_with_a_failing_exit() {
         .success());
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reports_what_it_put_and_received() {
+    let s = start_in_memory().await;
+    let (e, c) = (s.endpoint.as_str(), &s.client);
+    let args = [
+        "bench",
+        "put-records",
+        "--duration",
+        "30",
+        "--max-records",
+        "2000",
+        "--batch",
+        "100",
+    ];
+    let out = ok(
+        e,
+        &[&args[..], &["--stream", "b", "--keep", "--label", "t"]].concat(),
+    )
+    .await;
+    let report = json(out.lines().last().unwrap());
+    assert_eq!(report["scenario"], "put-records");
+    assert_eq!(report["label"], "t");
+    assert_eq!(
+        (report["records"].as_u64(), report["errors"].as_u64()),
+        (Some(2000), Some(0))
+    );
+    assert!(report["latency_ms"]["p50"].as_f64().unwrap() > 0.0);
+    let mut stored = 0;
+    for sh in all_shards(c, "b").await {
+        let it = iterator(c, "b", sh.shard_id(), ShardIteratorType::TrimHorizon).await;
+        stored += read_all(c, it).await.len();
+    }
+    assert_eq!(
+        stored, 2000,
+        "every record the report counts is in the stream"
+    );
+
+    let args = [
+        "bench",
+        "e2e",
+        "--duration",
+        "1",
+        "--rate",
+        "200",
+        "--shards",
+        "1",
+        "--stream",
+        "e",
+    ];
+    let report = json(ok(e, &args).await.lines().last().unwrap());
+    assert_eq!(report["via"], "subscribe");
+    assert!(report["records"].as_u64().unwrap() > 50, "{report}");
+    assert_eq!(
+        report["delivered_records"], report["records"],
+        "every put record arrived: {report}"
+    );
+    let gone = c.describe_stream_summary().stream_name("e").send().await;
+    assert_eq!(
+        code(&gone.unwrap_err()),
+        "ResourceNotFoundException",
+        "the run deleted the stream it made"
+    );
+    s.running.stop().await.unwrap();
+}

@@ -4,7 +4,7 @@
 mod consumers;
 mod policies;
 mod records;
-mod records_json;
+pub mod records_json;
 mod reshard;
 mod settings;
 mod streams;
