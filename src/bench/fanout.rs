@@ -89,7 +89,8 @@ pub async fn run(
     }
     let started = Instant::now();
     produce(args, connect, stats, duration).await?;
-    // Let the last records arrive.
+    let elapsed = started.elapsed();
+    // Let the last records arrive (not counted in the run's time).
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Release);
     for r in receivers {
@@ -104,7 +105,7 @@ pub async fn run(
     }
     let put_latency = stats.percentiles();
     Ok(Outcome {
-        elapsed: started.elapsed(),
+        elapsed,
         latency,
         extra: json!({
             "via": format!("{via:?}").to_lowercase(),
