@@ -14,9 +14,11 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::error::ApiError;
 use super::http::ApiState;
 use crate::broker::arn;
 use crate::broker::browse::BrowseFrom;
+use crate::broker::stats::StreamStats;
 use crate::broker::streams::status_word;
 
 /// The page's files, embedded at build time.
@@ -72,6 +74,12 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
+/// A broker error with the status and message `api::error` gives it.
+fn broker_error(e: crate::broker::BrokerError) -> Response {
+    let e = ApiError::from(e);
+    error(e.status, e.message.unwrap_or_else(|| e.code.to_string()))
+}
+
 /// Every stream with its shards: hash ranges (as decimal strings and as fractions of
 /// the key space, for drawing), lineage and counters. Rates are the page's deltas.
 async fn streams(State(state): State<Arc<ApiState>>) -> Response {
@@ -80,31 +88,26 @@ async fn streams(State(state): State<Arc<ApiState>>) -> Response {
     };
     let key_space = u128::MAX as f64;
     let streams: Vec<Value> = broker
-        .all_streams()
-        .iter()
-        .map(|s| {
-            let shards: Vec<Value> = s
-                .shards()
-                .all
+        .stats()
+        .into_iter()
+        .map(|StreamStats { stream: s, shards }| {
+            let shards: Vec<Value> = shards
                 .iter()
                 .map(|sh| {
-                    let m = &sh.meta;
-                    let load = |a: &std::sync::atomic::AtomicU64| {
-                        a.load(std::sync::atomic::Ordering::Relaxed)
-                    };
+                    let v = &sh.view;
                     json!({
-                        "id": arn::shard_id(m.index),
-                        "start_hash": m.start_hash.to_string(),
-                        "end_hash": m.end_hash.to_string(),
-                        "start": m.start_hash as f64 / key_space,
-                        "end": m.end_hash as f64 / key_space,
-                        "parent": m.parent.map(arn::shard_id),
-                        "adjacent_parent": m.adjacent_parent.map(arn::shard_id),
-                        "open": m.closed.is_none(),
-                        "incoming_bytes": load(&sh.meter.bytes_written),
-                        "incoming_records": load(&sh.meter.records_written),
-                        "outgoing_bytes": load(&sh.meter.bytes_read),
-                        "outgoing_records": load(&sh.meter.records_read),
+                        "id": v.shard_id,
+                        "start_hash": v.starting_hash_key.to_string(),
+                        "end_hash": v.ending_hash_key.to_string(),
+                        "start": v.starting_hash_key as f64 / key_space,
+                        "end": v.ending_hash_key as f64 / key_space,
+                        "parent": v.parent_shard_id,
+                        "adjacent_parent": v.adjacent_parent_shard_id,
+                        "open": sh.is_open(),
+                        "incoming_bytes": sh.incoming_bytes,
+                        "incoming_records": sh.incoming_records,
+                        "outgoing_bytes": sh.outgoing_bytes,
+                        "outgoing_records": sh.outgoing_records,
                     })
                 })
                 .collect();
@@ -162,7 +165,7 @@ async fn records(State(state): State<Arc<ApiState>>, Query(q): Query<RecordsQuer
     };
     let page = match broker.browse(&stream, index, from, q.limit.unwrap_or(100)) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => return broker_error(e),
     };
     let records: Vec<Value> = page
         .records

@@ -23,10 +23,6 @@ impl Readiness {
         *self.lock() = None;
     }
 
-    pub fn is_ready(&self) -> bool {
-        self.lock().is_none()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }

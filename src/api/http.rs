@@ -58,7 +58,7 @@ impl ApiState {
     pub fn starting(config: ApiConfig) -> ApiState {
         let readiness = Readiness::default();
         readiness.starting("opening the store");
-        let kib = (config.max_inflight_bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let kib = inflight_kib(&config) as usize;
         ApiState {
             broker: OnceLock::new(),
             config,
@@ -70,10 +70,6 @@ impl ApiState {
 
     pub fn set_broker(&self, broker: Arc<Broker>) {
         let _only_the_first_is_kept = self.broker.set(broker);
-    }
-
-    fn inflight_capacity(&self) -> u32 {
-        (self.config.max_inflight_bytes / 1024).clamp(1, u32::MAX as usize) as u32
     }
 
     pub fn broker(&self) -> Result<&Arc<Broker>, ApiError> {
@@ -126,7 +122,7 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         .and_then(Protocol::from_content_type);
     // Requests in no known protocol are answered in JSON, as AWS does.
     let answer_in = protocol.unwrap_or(Protocol::Json);
-    let (status, body, error_code, content_type) = match handle(&state, protocol, req).await {
+    let (status, body, error_code, content_type) = match handle(&state, protocol, op, req).await {
         Ok(Answer::Body(body)) => (
             StatusCode::OK,
             Body::from(body),
@@ -173,11 +169,17 @@ enum Answer {
     Events(crate::broker::subscribe::Subscription),
 }
 
+/// The in-flight budget in KiB permits (`acquire_many` takes a u32).
+fn inflight_kib(config: &ApiConfig) -> u32 {
+    (config.max_inflight_bytes / 1024).clamp(1, u32::MAX as usize) as u32
+}
+
+/// Waits for room for a body of `bytes`, or answers the overload 503.
 async fn admit(
     state: &ApiState,
     bytes: usize,
 ) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-    let kib = (bytes.div_ceil(1024).max(1) as u32).min(state.inflight_capacity());
+    let kib = (bytes.div_ceil(1024).max(1) as u32).min(inflight_kib(&state.config));
     let wait = std::time::Duration::from_millis(state.config.overload_wait_ms);
     match tokio::time::timeout(wait, state.inflight.acquire_many(kib)).await {
         Ok(Ok(permit)) => Ok(permit),
@@ -190,18 +192,14 @@ async fn admit(
 async fn handle(
     state: &ApiState,
     protocol: Option<Protocol>,
+    op: Option<Operation>,
     req: Request,
 ) -> Result<Answer, ApiError> {
     let (parts, body) = req.into_parts();
     let Some(protocol) = protocol.filter(|_| parts.method == http::Method::POST) else {
         return Err(ApiError::unknown_operation());
     };
-    let op = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(Operation::from_target)
-        .ok_or_else(ApiError::unknown_operation)?;
+    let op = op.ok_or_else(ApiError::unknown_operation)?;
 
     let max = state.config.max_request_bytes;
     let declared = parts

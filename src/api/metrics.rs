@@ -1,17 +1,17 @@
 //! `GET /metrics`: Prometheus text for operators. Request latency and errors are
 //! recorded here per operation; stream and shard series are read from the broker's
-//! counters at scrape time, so the data path pays only relaxed atomic adds. Per-shard
+//! snapshots (`Broker::stats`) at scrape time, so the data path pays only relaxed atomic adds. Per-shard
 //! series are dropped past `per_shard_max` shards, keeping cardinality bounded.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 
 use super::target::Operation;
-use crate::broker::{Broker, Shard, Stream};
+use crate::broker::stats::ShardStats;
+use crate::broker::{Broker, Stream};
 use crate::metrics::{labels, Exposition, Histogram};
 
 /// What the api records about requests.
@@ -54,94 +54,113 @@ pub struct MetricsOptions {
     pub per_shard_max: usize,
 }
 
-/// A counter or gauge read off each shard, summed per stream.
+/// How a shard series becomes a stream series.
+#[derive(Clone, Copy)]
+enum PerStream {
+    Sum,
+    /// The worst shard's value (iterator age).
+    Max,
+}
+
+/// Reads one figure off a shard's snapshot.
+type Read = fn(&ShardStats) -> u64;
+
+/// A counter or gauge read off each shard's snapshot.
 struct ShardSeries {
     suffix: &'static str,
     kind: &'static str,
     help: &'static str,
-    read: fn(&Shard) -> u64,
+    per_stream: PerStream,
+    read: Read,
 }
 
-/// Open subscriptions by (stream ARN, shard index).
-type Subscribed = HashMap<(String, u32), usize>;
-
-fn load(a: &std::sync::atomic::AtomicU64) -> u64 {
-    a.load(Ordering::Relaxed)
+const fn series(
+    suffix: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    read: Read,
+) -> ShardSeries {
+    ShardSeries {
+        suffix,
+        kind,
+        help,
+        per_stream: PerStream::Sum,
+        read,
+    }
 }
 
 const SERIES: &[ShardSeries] = &[
+    series(
+        "incoming_bytes_total",
+        "counter",
+        "Bytes of data and partition keys written.",
+        |s| s.incoming_bytes,
+    ),
+    series(
+        "incoming_records_total",
+        "counter",
+        "Records written.",
+        |s| s.incoming_records,
+    ),
+    series(
+        "outgoing_bytes_total",
+        "counter",
+        "Bytes returned by GetRecords and SubscribeToShard.",
+        |s| s.outgoing_bytes,
+    ),
+    series(
+        "outgoing_records_total",
+        "counter",
+        "Records returned by GetRecords and SubscribeToShard.",
+        |s| s.outgoing_records,
+    ),
+    series(
+        "write_throttled_total",
+        "counter",
+        "Records refused by the shard's write limit.",
+        |s| s.write_throttled,
+    ),
+    series(
+        "read_throttled_total",
+        "counter",
+        "GetRecords calls refused by the shard's read limit.",
+        |s| s.read_throttled,
+    ),
     ShardSeries {
-        suffix: "incoming_bytes_total",
-        kind: "counter",
-        help: "Bytes of data and partition keys written.",
-        read: |s| load(&s.meter.bytes_written),
+        per_stream: PerStream::Max,
+        ..series(
+            "iterator_age_milliseconds",
+            "gauge",
+            "MillisBehindLatest last reported to a reader (the largest shard's, per stream).",
+            |s| s.millis_behind,
+        )
     },
-    ShardSeries {
-        suffix: "incoming_records_total",
-        kind: "counter",
-        help: "Records written.",
-        read: |s| load(&s.meter.records_written),
-    },
-    ShardSeries {
-        suffix: "outgoing_bytes_total",
-        kind: "counter",
-        help: "Bytes returned by GetRecords and SubscribeToShard.",
-        read: |s| load(&s.meter.bytes_read),
-    },
-    ShardSeries {
-        suffix: "outgoing_records_total",
-        kind: "counter",
-        help: "Records returned by GetRecords and SubscribeToShard.",
-        read: |s| load(&s.meter.records_read),
-    },
-    ShardSeries {
-        suffix: "write_throttled_total",
-        kind: "counter",
-        help: "Records refused by the shard's write limit.",
-        read: |s| load(&s.meter.write_throttled),
-    },
-    ShardSeries {
-        suffix: "read_throttled_total",
-        kind: "counter",
-        help: "GetRecords calls refused by the shard's read limit.",
-        read: |s| load(&s.meter.read_throttled),
-    },
-    ShardSeries {
-        suffix: "iterator_age_milliseconds",
-        kind: "gauge",
-        help: "MillisBehindLatest last reported to a reader (the largest shard's, per stream).",
-        read: |s| s.meter.millis_behind.load(Ordering::Relaxed).max(0) as u64,
-    },
-    ShardSeries {
-        suffix: "subscriptions",
-        kind: "gauge",
-        help: "Open SubscribeToShard subscriptions.",
-        read: |_| 0,
-    },
-    ShardSeries {
-        suffix: "storage_bytes",
-        kind: "gauge",
-        help: "Bytes the shard logs occupy.",
-        read: |s| s.log.stored_bytes(),
-    },
-    ShardSeries {
-        suffix: "storage_segments",
-        kind: "gauge",
-        help: "Segment files of the shard logs.",
-        read: |s| s.log.segment_count(),
-    },
+    series(
+        "subscriptions",
+        "gauge",
+        "Open SubscribeToShard subscriptions.",
+        |s| s.subscriptions,
+    ),
+    series(
+        "storage_bytes",
+        "gauge",
+        "Bytes the shard logs occupy.",
+        |s| s.stored_bytes,
+    ),
+    series(
+        "storage_segments",
+        "gauge",
+        "Segment files of the shard logs.",
+        |s| s.segments,
+    ),
 ];
-
-fn is_gauge_max(suffix: &str) -> bool {
-    suffix == "iterator_age_milliseconds"
-}
 
 /// Renders every series.
 pub fn render(broker: &Broker, requests: &RequestMetrics, opts: MetricsOptions) -> String {
-    let streams = broker.all_streams();
-    let subscribed = broker.subscriptions.open_by_shard();
-    let shard_total: usize = streams.iter().map(|s| s.shards().all.len()).sum();
-    let open_total: usize = streams.iter().map(|s| s.shards().open.len()).sum();
+    let streams = broker.stats();
+    let all = || streams.iter().flat_map(|s| s.shards.iter());
+    let shard_total = all().count();
+    let open_total = all().filter(|s| s.is_open()).count();
     let mut e = Exposition::default();
     e.family("shoal_build_info", "gauge", "The running version.");
     e.sample(
@@ -162,60 +181,49 @@ pub fn render(broker: &Broker, requests: &RequestMetrics, opts: MetricsOptions) 
         &labels(&[("state", "closed")]),
         shard_total - open_total,
     );
-    let per_shard = opts.per_shard && shard_total <= opts.per_shard_max;
     for series in SERIES {
         let name = format!("shoal_stream_{}", series.suffix);
         e.family(&name, series.kind, series.help);
-        for stream in &streams {
-            let value = stream_value(stream, series, &subscribed);
-            e.sample(&name, &stream_labels(stream, None), value);
+        for s in &streams {
+            let values = s.shards.iter().map(series.read);
+            let value = match series.per_stream {
+                PerStream::Sum => values.sum(),
+                PerStream::Max => values.max().unwrap_or(0),
+            };
+            e.sample(&name, &stream_labels(&s.stream, None), value);
         }
     }
-    if per_shard {
+    if opts.per_shard && shard_total <= opts.per_shard_max {
         for series in SERIES {
             let name = format!("shoal_shard_{}", series.suffix);
             e.family(&name, series.kind, series.help);
-            for stream in &streams {
-                let arn = stream.arn();
-                for shard in &stream.shards().all {
-                    let value = shard_value(shard, series, &arn, &subscribed);
-                    let id = crate::broker::arn::shard_id(shard.meta.index);
-                    e.sample(&name, &stream_labels(stream, Some(&id)), value);
+            for s in &streams {
+                for shard in &s.shards {
+                    let labels = stream_labels(&s.stream, Some(&shard.view.shard_id));
+                    e.sample(&name, &labels, (series.read)(shard));
                 }
             }
         }
     }
-    e.family(
-        "shoal_subscriptions_open",
-        "gauge",
-        "Open SubscribeToShard subscriptions.",
-    );
-    e.sample(
-        "shoal_subscriptions_open",
-        "",
-        subscribed.values().sum::<usize>(),
-    );
-    let all_shards = || streams.iter().flat_map(|s| s.shards().all.clone());
-    e.family(
-        "shoal_storage_bytes",
-        "gauge",
-        "Bytes all shard logs occupy.",
-    );
-    e.sample(
-        "shoal_storage_bytes",
-        "",
-        all_shards().map(|s| s.log.stored_bytes()).sum::<u64>(),
-    );
-    e.family(
-        "shoal_storage_segments",
-        "gauge",
-        "Segment files of all shard logs.",
-    );
-    e.sample(
-        "shoal_storage_segments",
-        "",
-        all_shards().map(|s| s.log.segment_count()).sum::<u64>(),
-    );
+    let totals: [(&str, &str, Read); 3] = [
+        (
+            "shoal_subscriptions_open",
+            "Open SubscribeToShard subscriptions.",
+            |s| s.subscriptions,
+        ),
+        ("shoal_storage_bytes", "Bytes all shard logs occupy.", |s| {
+            s.stored_bytes
+        }),
+        (
+            "shoal_storage_segments",
+            "Segment files of all shard logs.",
+            |s| s.segments,
+        ),
+    ];
+    for (name, help, read) in totals {
+        e.family(name, "gauge", help);
+        e.sample(name, "", all().map(read).sum::<u64>());
+    }
     if let Some(h) = broker.fsync_latency() {
         e.family(
             "shoal_fsync_duration_seconds",
@@ -271,29 +279,6 @@ fn stream_labels(stream: &Stream, shard: Option<&str>) -> String {
         pairs.push(("shard", id));
     }
     labels(&pairs)
-}
-
-fn shard_value(shard: &Shard, series: &ShardSeries, arn: &str, subscribed: &Subscribed) -> u64 {
-    if series.suffix == "subscriptions" {
-        let key = (arn.to_string(), shard.meta.index);
-        return subscribed.get(&key).copied().unwrap_or(0) as u64;
-    }
-    (series.read)(shard)
-}
-
-fn stream_value(stream: &Stream, series: &ShardSeries, subscribed: &Subscribed) -> u64 {
-    let arn = stream.arn();
-    let values = stream
-        .shards()
-        .all
-        .iter()
-        .map(|s| shard_value(s, series, &arn, subscribed))
-        .collect::<Vec<_>>();
-    if is_gauge_max(series.suffix) {
-        values.into_iter().max().unwrap_or(0)
-    } else {
-        values.into_iter().sum()
-    }
 }
 
 /// The text format's content type.

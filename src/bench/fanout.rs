@@ -46,10 +46,11 @@ pub async fn run(
     } else {
         1
     };
+    let arn = stream_arn(control, &args.stream).await?;
     let mut consumer_arns = Vec::new();
     if via == Via::Subscribe {
         for i in 0..consumers {
-            consumer_arns.push(register(control, &args.stream, &format!("shoal-bench-{i}")).await?);
+            consumer_arns.push(register(control, &arn, &format!("shoal-bench-{i}")).await?);
         }
     }
     let received: Received = Arc::default();
@@ -100,7 +101,7 @@ pub async fn run(
     let delivered = lat.len();
     let latency = percentiles(&mut lat);
     for (i, _) in consumer_arns.iter().enumerate() {
-        let input = json!({ "StreamARN": stream_arn(control, &args.stream).await?, "ConsumerName": format!("shoal-bench-{i}") });
+        let input = json!({ "StreamARN": arn, "ConsumerName": format!("shoal-bench-{i}") });
         let _ = control.call("DeregisterStreamConsumer", &input).await;
     }
     let put_latency = stats.percentiles();
@@ -128,9 +129,8 @@ async fn stream_arn(c: &Client, stream: &str) -> Result<String, String> {
 }
 
 /// Registers (or finds) a consumer and waits until it is ACTIVE.
-async fn register(c: &Client, stream: &str, name: &str) -> Result<String, String> {
-    let arn = stream_arn(c, stream).await?;
-    let input = json!({ "StreamARN": arn, "ConsumerName": name });
+async fn register(c: &Client, stream_arn: &str, name: &str) -> Result<String, String> {
+    let input = json!({ "StreamARN": stream_arn, "ConsumerName": name });
     match c.call("RegisterStreamConsumer", &input).await {
         Ok(_) => {}
         Err(e) if e.code == "ResourceInUseException" => {}

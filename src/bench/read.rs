@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::stats::{micros_since, Stats};
 use super::{is_throttle, write, BenchArgs, Connect, Outcome};
+use crate::api::validate::decoded_len;
 use crate::client::{error_from_body, Client, Prepared};
 
 #[derive(Deserialize)]
@@ -28,12 +29,6 @@ struct Page<'a> {
 struct Rec<'a> {
     #[serde(rename = "Data", borrow)]
     data: Cow<'a, str>,
-}
-
-/// Bytes a base64 string decodes to.
-fn decoded_len(b64: &str) -> u64 {
-    let pad = b64.bytes().rev().take_while(|b| *b == b'=').count();
-    (b64.len() / 4 * 3).saturating_sub(pad) as u64
 }
 
 pub async fn run(
@@ -118,7 +113,11 @@ async fn drain(c: &Client, stream: &str, shard: &str, stats: &Stats) {
             Ok(p) => p,
             Err(e) => return stats.error(false, || format!("GetRecords answer: {e}")),
         };
-        let bytes: u64 = page.records.iter().map(|r| decoded_len(&r.data)).sum();
+        let bytes: u64 = page
+            .records
+            .iter()
+            .map(|r| decoded_len(&r.data) as u64)
+            .sum();
         stats.ok(page.records.len() as u64, bytes);
         let caught_up = page.records.is_empty() && page.behind.unwrap_or(0) == 0;
         match page.next {
@@ -127,14 +126,4 @@ async fn drain(c: &Client, stream: &str, shard: &str, stats: &Stats) {
         }
     }
     stats.latencies(&samples);
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn decoded_lengths_follow_the_padding() {
-        assert_eq!(super::decoded_len("YQ=="), 1);
-        assert_eq!(super::decoded_len("YWI="), 2);
-        assert_eq!(super::decoded_len("YWJj"), 3);
-    }
 }

@@ -83,7 +83,7 @@ pub async fn put_for(
     } else {
         args.batch.clamp(1, 500) as u64
     };
-    let op = if per_request == 1 && args.scenario == Scenario::PutRecord {
+    let op = if args.scenario == Scenario::PutRecord {
         "PutRecord"
     } else {
         "PutRecords"

@@ -18,6 +18,7 @@ pub mod routing;
 pub mod sequence;
 pub mod settings;
 pub mod shards;
+pub mod stats;
 pub mod streams;
 pub mod subscribe;
 pub mod tags;

@@ -174,17 +174,13 @@ pub async fn serve(
         },
         console: config.server.console,
     }));
-    let open = match source {
-        BrokerSource::Open(open) => open,
-        BrokerSource::Ready(b) => {
-            // Already open (tests, embedding): requests are served from the first one.
-            state.set_broker(b.clone());
-            if config.streams.create.is_empty() {
-                state.readiness.ready();
-            }
-            Box::new(move || Ok(b))
+    if let BrokerSource::Ready(b) = &source {
+        // Already open (tests, embedding): requests are served from the first one.
+        state.set_broker(b.clone());
+        if config.streams.create.is_empty() {
+            state.readiness.ready();
         }
-    };
+    }
     let app = router(state.clone());
     // One shutdown signal, fanned out to every listener; start-up failures use it too.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -225,16 +221,19 @@ pub async fn serve(
     );
 
     let started = std::time::Instant::now();
-    let broker = match tokio::task::spawn_blocking(open).await {
-        Ok(Ok(b)) => Some(b),
-        Ok(Err(e)) => {
-            tracing::error!("{e}");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "opening the store panicked");
-            None
-        }
+    let broker = match source {
+        BrokerSource::Ready(b) => Some(b),
+        BrokerSource::Open(open) => match tokio::task::spawn_blocking(open).await {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(e)) => {
+                tracing::error!("{e}");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "opening the store panicked");
+                None
+            }
+        },
     };
     let mut failure = None;
     let mut maintenance = None;

@@ -154,10 +154,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Syncs each file the batch wrote to (once), then makes the appends visible in order.
 fn complete(health: &Health, batch: Vec<Commit>) {
-    #[cfg(test)]
-    health
-        .rounds
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut synced: Vec<*const OpenFile> = Vec::with_capacity(1);
     let mut result = Ok(());
     for c in &batch {

@@ -24,9 +24,6 @@ pub(crate) struct Health {
     /// Test counter of fdatasync calls, to show that group commit shares them.
     #[cfg(test)]
     pub syncs: std::sync::atomic::AtomicU64,
-    /// Test counter of group-commit rounds that completed appends.
-    #[cfg(test)]
-    pub rounds: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
