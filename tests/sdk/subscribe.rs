@@ -48,6 +48,19 @@ async fn subscribe(c: &Client, arn: &str, shard: &str, start: StartingPosition) 
         .event_stream
 }
 
+/// The error code a LATEST subscription gets.
+async fn refused(c: &Client, arn: &str, shard: &str) -> String {
+    let e = c
+        .subscribe_to_shard()
+        .consumer_arn(arn)
+        .shard_id(shard)
+        .starting_position(position(ShardIteratorType::Latest, None))
+        .send()
+        .await
+        .unwrap_err();
+    code(&e).to_string()
+}
+
 /// A server on a manual clock with a 100 ms heartbeat and the one-shard stream "fan".
 async fn fan_on_manual_clock() -> (TestServer, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(1_800_000_000_000));
@@ -232,15 +245,10 @@ async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
     )
     .await;
     // A second subscription within 5 s of the first is refused.
-    let e = c
-        .subscribe_to_shard()
-        .consumer_arn(&arn)
-        .shard_id("shardId-000000000000")
-        .starting_position(position(ShardIteratorType::Latest, None))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ResourceInUseException");
+    assert_eq!(
+        refused(c, &arn, "shardId-000000000000").await,
+        "ResourceInUseException"
+    );
     assert!(next(&mut events).await.is_some(), "a heartbeat");
     clock.advance_ms(301_000);
     // The next wake-up sees the lifetime is over and ends the stream normally.
@@ -248,24 +256,19 @@ async fn subscriptions_end_after_five_minutes_and_duplicates_are_refused() {
         assert!(e.records().is_empty());
     }
     // An unknown consumer and an unknown shard are refused up front.
-    let e = c
-        .subscribe_to_shard()
-        .consumer_arn(format!("{STREAM_ARN}/consumer/nobody:1800000000"))
-        .shard_id("shardId-000000000000")
-        .starting_position(position(ShardIteratorType::Latest, None))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ResourceNotFoundException");
-    let e = c
-        .subscribe_to_shard()
-        .consumer_arn(&arn)
-        .shard_id("shardId-000000000009")
-        .starting_position(position(ShardIteratorType::Latest, None))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ResourceNotFoundException");
+    assert_eq!(
+        refused(
+            c,
+            &format!("{STREAM_ARN}/consumer/nobody:1800000000"),
+            "shardId-000000000000"
+        )
+        .await,
+        "ResourceNotFoundException"
+    );
+    assert_eq!(
+        refused(c, &arn, "shardId-000000000009").await,
+        "ResourceNotFoundException"
+    );
     s.running.stop().await.unwrap();
 }
 

@@ -238,6 +238,12 @@ pub async fn run(args: ConsumeArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Reports that a shard cannot be read; the reader stops after it.
+async fn fail(tx: &mpsc::Sender<Msg>, shard: String, error: String) {
+    // A closed channel means the consumer is stopping anyway.
+    let _ = tx.send(Msg::Failed { shard, error }).await;
+}
+
 /// Reads one shard to its end (or forever, while it is open).
 async fn read_shard(
     client: Client,
@@ -268,23 +274,13 @@ async fn read_shard(
                     Ok(out) => match out.shard_iterator() {
                         Some(it) => it.to_string(),
                         None => {
-                            let _ = tx
-                                .send(Msg::Failed {
-                                    shard,
-                                    error: "GetShardIterator returned no iterator".into(),
-                                })
-                                .await;
+                            fail(&tx, shard, "GetShardIterator returned no iterator".into()).await;
                             return;
                         }
                     },
                     Err(e) => {
                         if code(&e) == Some("ResourceNotFoundException") {
-                            let _ = tx
-                                .send(Msg::Failed {
-                                    shard,
-                                    error: describe(&e),
-                                })
-                                .await;
+                            fail(&tx, shard, describe(&e)).await;
                             return;
                         }
                         // Throttled, or the server is briefly away.
@@ -341,12 +337,7 @@ async fn read_shard(
                 match code(&e) {
                     Some("ExpiredIteratorException") => {} // a new iterator next round
                     Some("ResourceNotFoundException") => {
-                        let _ = tx
-                            .send(Msg::Failed {
-                                shard,
-                                error: describe(&e),
-                            })
-                            .await;
+                        fail(&tx, shard, describe(&e)).await;
                         return;
                     }
                     Some("ProvisionedThroughputExceededException") => {
