@@ -121,6 +121,7 @@ pub struct StorageConfig {
     pub segment_max_age_ms: u64,
     pub index_interval_bytes: u32,
     pub max_open_files: usize,
+    pub journal_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -276,6 +277,9 @@ impl Config {
         }
         if self.storage.segment_max_bytes < 4096 {
             return Err("storage.segment_max_bytes must be at least 4096".into());
+        }
+        if self.storage.journal_file_bytes < 1 << 20 {
+            return Err("storage.journal_file_bytes must be at least 1048576 (1 MiB)".into());
         }
         if self.storage.max_open_files < 8 {
             return Err("storage.max_open_files must be at least 8".into());

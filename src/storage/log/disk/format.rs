@@ -101,13 +101,20 @@ impl BatchHeader {
     }
 }
 
-/// Encodes one append as one batch.
-pub(crate) fn encode_batch(base_offset: u64, timestamp_ms: i64, records: &[RecordIn]) -> Vec<u8> {
+/// Encodes one append as one batch, after `prefix` zero bytes that the caller fills
+/// (the journal's entry header), so the same buffer serves the segment and the journal.
+pub(crate) fn encode_batch(
+    prefix: usize,
+    base_offset: u64,
+    timestamp_ms: i64,
+    records: &[RecordIn],
+) -> Vec<u8> {
     let payload: usize = records
         .iter()
         .map(|r| RECORD_HEADER_LEN + r.key.len() + r.data.len())
         .sum();
-    let mut buf = Vec::with_capacity(BATCH_HEADER_LEN as usize + payload);
+    let mut buf = Vec::with_capacity(prefix + BATCH_HEADER_LEN as usize + payload);
+    buf.resize(prefix, 0);
     buf.extend_from_slice(&((BATCH_HEADER_LEN as usize - 4 + payload) as u32).to_le_bytes());
     buf.extend_from_slice(&[0u8; 4]);
     buf.extend_from_slice(&base_offset.to_le_bytes());
@@ -120,8 +127,8 @@ pub(crate) fn encode_batch(base_offset: u64, timestamp_ms: i64, records: &[Recor
         buf.extend_from_slice(&r.key);
         buf.extend_from_slice(&r.data);
     }
-    let crc = crc32c::crc32c(&buf[8..]);
-    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32c::crc32c(&buf[prefix + 8..]);
+    buf[prefix + 4..prefix + 8].copy_from_slice(&crc.to_le_bytes());
     buf
 }
 

@@ -1,12 +1,12 @@
 //! The on-disk log store: per-log directories of segment files named by base offset,
-//! a sparse index per segment, a durable offset floor per log, and one shared sync
-//! thread doing group commit. The byte layout is documented in `docs/on-disk-format.md`.
+//! a sparse index per segment, a durable offset floor per log, and in `Sync` mode one
+//! commit journal shared by every log. The byte layout is in `docs/on-disk-format.md`.
 
 mod floor;
 mod format;
 mod handles;
 mod index;
-mod lanes;
+mod journal;
 mod paths;
 mod reader;
 mod recovery;
@@ -17,6 +17,8 @@ mod syncer;
 mod tests_crash;
 #[cfg(test)]
 mod tests_files;
+#[cfg(test)]
+mod tests_journal;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,9 @@ pub struct DiskOptions {
     /// Descriptors the store keeps open at most (a few more may be briefly held by
     /// in-flight reads and syncs).
     pub max_open_files: usize,
+    /// `Sync` mode's journal files are rotated, and a checkpoint syncs the segments,
+    /// after this many bytes.
+    pub journal_file_bytes: u64,
 }
 
 impl Default for DiskOptions {
@@ -58,6 +63,7 @@ impl Default for DiskOptions {
             segment_max_age_ms: 60 * 60 * 1000,
             index_interval_bytes: 4096,
             max_open_files: 256,
+            journal_file_bytes: 64 << 20,
         }
     }
 }
@@ -71,21 +77,24 @@ pub(crate) struct StoreShared {
     /// `Interval` mode's sync thread.
     syncer: Option<Sender<SyncMsg>>,
     /// `Sync` mode's group commit.
-    lanes: Option<Arc<lanes::Lanes>>,
+    journal: Option<Arc<journal::Journal>>,
 }
 
 impl Drop for StoreShared {
     fn drop(&mut self) {
-        if let Some(l) = &self.lanes {
-            l.release();
+        if let Some(j) = &self.journal {
+            j.release();
         }
     }
 }
 
+/// The first zero-filled journal file; later ones double up to `journal_file_bytes`.
+const FIRST_JOURNAL_FILE: u64 = 4 << 20;
+
 impl StoreShared {
-    fn commit(&self, c: lanes::Commit) -> Result<(), StorageError> {
-        let lanes = self.lanes.as_ref().expect("sync mode has sync lanes");
-        lanes.submit(c)
+    fn commit(&self, c: journal::Commit) -> Result<(), StorageError> {
+        let journal = self.journal.as_ref().expect("sync mode has a journal");
+        journal.submit(c)
     }
 
     fn send(&self, msg: SyncMsg) -> Result<(), StorageError> {
@@ -113,13 +122,8 @@ impl DiskLogStore {
         let root = paths::logs_root(dir);
         std::fs::create_dir_all(&root).map_err(|e| StorageError::io("create", &root, e))?;
         let health = Arc::new(Health::default());
-        let (syncer, sync_thread, lanes) = match opts.durability {
-            Durability::None => (None, None, None),
-            Durability::Sync => {
-                let lanes = lanes::Lanes::start(health.clone())
-                    .map_err(|e| StorageError::io("spawn sync threads", dir, e))?;
-                (None, None, Some(lanes))
-            }
+        let (syncer, sync_thread) = match opts.durability {
+            Durability::None | Durability::Sync => (None, None),
             Durability::Interval { ms } => {
                 let interval = Some(Duration::from_millis(ms.max(1)));
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -128,18 +132,14 @@ impl DiskLogStore {
                     .name("shoal-log-sync".into())
                     .spawn(move || syncer::run(rx, h, interval))
                     .map_err(|e| StorageError::io("spawn sync thread", dir, e))?;
-                (Some(tx), Some(thread), None)
+                (Some(tx), Some(thread))
             }
         };
-        let shared = Arc::new(StoreShared {
-            opts,
-            cache: HandleCache::new(opts.max_open_files),
-            health,
-            closed: AtomicBool::new(false),
-            syncer,
-            lanes,
-        });
-        let mut logs = HashMap::new();
+        let cache = HandleCache::new(opts.max_open_files);
+        let journal_dir = paths::journal_dir(dir);
+        // Read before the logs: it says how far each log's unsynced tail is covered.
+        let mut replay = journal::replay::read(&journal_dir)?;
+        let mut recovered_logs = Vec::new();
         let entries = std::fs::read_dir(&root).map_err(|e| StorageError::io("list", &root, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| StorageError::io("list", &root, e))?;
@@ -149,8 +149,44 @@ impl DiskLogStore {
                 continue;
             };
             let log_dir = entry.path();
-            let recovered =
-                recovery::recover_log(&log_dir, &shared.cache, opts.index_interval_bytes)?;
+            let mut recovered = recovery::recover_log(
+                &log_dir,
+                &cache,
+                opts.index_interval_bytes,
+                replay.covered_from(id),
+            )?;
+            replay.apply(id, &mut recovered)?;
+            recovered_logs.push((id, log_dir, recovered));
+        }
+        let next_seq = replay.next_seq;
+        let spares = replay.finish()?;
+        let journal = match opts.durability {
+            Durability::Sync => {
+                let sizes = journal::Sizes {
+                    max_file: opts.journal_file_bytes.max(1),
+                    first_file: FIRST_JOURNAL_FILE,
+                };
+                let j = journal::Journal::start(
+                    &journal_dir,
+                    sizes,
+                    health.clone(),
+                    spares,
+                    next_seq,
+                )?;
+                Some(j)
+            }
+            _ => None,
+        };
+        let shared = Arc::new(StoreShared {
+            opts,
+            cache,
+            health,
+            closed: AtomicBool::new(false),
+            syncer,
+            journal,
+        });
+        let mut logs = HashMap::new();
+        for (id, log_dir, recovered) in recovered_logs {
             // Offsets between the recovered end and the floor may have been handed out
             // for records lost in a crash: skip them, readers see a gap.
             let next = recovered.end.max(recovered.floor);
@@ -247,6 +283,9 @@ impl LogStore for DiskLogStore {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        if let Some(j) = &self.shared.journal {
+            j.drain();
+        }
         let logs = self.logs.all();
         let mut result = Ok(());
         for log in logs {
@@ -263,8 +302,9 @@ impl LogStore for DiskLogStore {
                 }
             }
         }
-        if let Some(lanes) = &self.shared.lanes {
-            result = result.and(lanes.stop());
+        if let Some(j) = &self.shared.journal {
+            let synced = result.is_ok();
+            result = result.and(j.stop(synced));
         }
         if let Some(thread) = lock(&self.sync_thread).take() {
             if thread.join().is_err() {

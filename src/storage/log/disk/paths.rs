@@ -1,6 +1,7 @@
 //! Every path of the disk store is derived here, so the directory layout is defined once.
 //!
-//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`.
+//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`;
+//! `<dir>/journal/<file number, 20 digits>.jnl` and `checkpoint`.
 
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,27 @@ pub(crate) fn floor_tmp(log_dir: &Path) -> PathBuf {
 /// Index rebuilds go through a temporary name for the same reason.
 pub(crate) fn index_tmp(log_dir: &Path, base: u64) -> PathBuf {
     log_dir.join(format!("{base:020}.index.tmp"))
+}
+
+pub(crate) fn journal_dir(dir: &Path) -> PathBuf {
+    dir.join("journal")
+}
+
+pub(crate) fn journal_file(journal_dir: &Path, number: u64) -> PathBuf {
+    journal_dir.join(format!("{number:020}.jnl"))
+}
+
+pub(crate) fn checkpoint(journal_dir: &Path) -> PathBuf {
+    journal_dir.join("checkpoint")
+}
+
+pub(crate) fn checkpoint_tmp(journal_dir: &Path) -> PathBuf {
+    journal_dir.join("checkpoint.tmp")
+}
+
+/// The number a journal file name stands for.
+pub(crate) fn parse_journal_name(name: &str) -> Option<u64> {
+    parse_20_digits(name.strip_suffix(".jnl")?)
 }
 
 fn parse_20_digits(s: &str) -> Option<u64> {

@@ -36,10 +36,13 @@ struct Bad {
     reason: String,
 }
 
+/// `covered_from`: the journal holds every batch of this log after this offset (see
+/// `journal::replay`), so damage past it is an unsynced write the journal restores.
 pub(crate) fn recover_log(
     log_dir: &Path,
     cache: &Arc<HandleCache>,
     index_interval: u32,
+    covered_from: Option<u64>,
 ) -> Result<Recovered, StorageError> {
     let floor = floor::read_floor(log_dir)?;
     let mut bases = Vec::new();
@@ -75,7 +78,7 @@ pub(crate) fn recover_log(
             index_interval,
         )?));
     }
-    let (seg, tail) = recover_active(log_dir, cache, last, index_interval)?;
+    let (seg, tail) = recover_active(log_dir, cache, last, index_interval, covered_from)?;
     let (mut end, mut last_ts) = (last, None);
     if let Some((e, ts)) = tail.last {
         (end, last_ts) = (e, Some(ts));
@@ -204,13 +207,16 @@ fn recover_active(
     cache: &Arc<HandleCache>,
     base: u64,
     interval: u32,
+    covered_from: Option<u64>,
 ) -> Result<(Segment, Tail), StorageError> {
+    let covered = |end: u64| covered_from.is_some_and(|c| end >= c);
     let file = open(&paths::segment_log(log_dir, base))?;
     let mut len = file_len(&file)?;
     if let Err(reason) = check_header(&file, base)? {
         let mut head = [0u8; FILE_HEADER_LEN as usize];
         let n = read_full(&file, &mut head, 0)?;
         let never_written = n < head.len()
+            || covered(base)
             || (head.iter().all(|&b| b == 0) && !valid_batch_after(&file, 0, len, base)?);
         if !never_written {
             return Err(StorageError::Corrupt {
@@ -257,7 +263,7 @@ fn recover_active(
     };
     if let Some(bad) = bad {
         let next_base = batches.last().map_or(base, |b| b.header.end_offset());
-        if valid_batch_after(&file, bad.pos, len, next_base)? {
+        if !covered(next_base) && valid_batch_after(&file, bad.pos, len, next_base)? {
             return Err(StorageError::Corrupt {
                 path: file.path,
                 offset: bad.pos,

@@ -1,5 +1,5 @@
 //! One log of the disk store: the append path (under the log's own mutex), segment
-//! rolls, floor reservations, and the hand-off to the sync thread.
+//! rolls, floor reservations, and the hand-off to the journal or the sync thread.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use super::floor::{self, FLOOR_CHUNK};
 use super::format;
 use super::handles::lock;
 use super::index::{IndexBuilder, IndexEntry};
-use super::lanes::Commit;
+use super::journal::{file::ENTRY_HEADER_LEN, Commit};
 use super::reader;
 use super::recovery::Recovered;
 use super::segment::Segment;
@@ -46,6 +46,8 @@ struct Writer {
     index: IndexBuilder,
     /// Set by `seal`: the shard was closed and takes no more appends.
     sealed: bool,
+    /// One past the last record written (below `next_offset` after a restart's gap).
+    written_end: u64,
 }
 
 impl DiskShardLog {
@@ -69,6 +71,7 @@ impl DiskShardLog {
                 floor: r.floor,
                 index: r.index_builder,
                 sealed: false,
+                written_end: r.end,
             }),
             visible: Arc::new(Visible::new(next_offset, r.last_ts)),
             removed: AtomicBool::new(false),
@@ -183,7 +186,10 @@ impl ShardLog for DiskShardLog {
             floor::write_floor(&self.dir, floor)?;
             w.floor = floor;
         }
-        let batch = format::encode_batch(first, ts, records);
+        let journaled = self.store.opts.durability == Durability::Sync;
+        let prefix = if journaled { ENTRY_HEADER_LEN } else { 0 };
+        let buf = format::encode_batch(prefix, first, ts, records);
+        let batch = &buf[prefix..];
         let mut seg = self
             .segments
             .load()
@@ -195,7 +201,7 @@ impl ShardLog for DiskShardLog {
         }
         let file = seg.log.get()?;
         let pos = seg.size();
-        if let Err(e) = file.file.write_all_at(&batch, pos) {
+        if let Err(e) = file.file.write_all_at(batch, pos) {
             // Cut off whatever part landed, or the next batch could follow garbage.
             if let Err(cut) = file.file.set_len(pos) {
                 self.store.health.poison(format!(
@@ -215,6 +221,7 @@ impl ShardLog for DiskShardLog {
         seg.size.store(pos + batch.len() as u64, Ordering::Release);
         w.next_offset = end;
         w.last_ts = Some(ts);
+        let prev_end = std::mem::replace(&mut w.written_end, end);
 
         let durable = match self.store.opts.durability {
             Durability::None => {
@@ -231,6 +238,10 @@ impl ShardLog for DiskShardLog {
                 // Submitted under the writer lock, so this log's commits queue in
                 // offset order.
                 self.store.commit(Commit {
+                    entry: buf,
+                    log_id: self.id,
+                    prev_end,
+                    segment: seg.log.clone(),
                     file,
                     visible: self.visible.clone(),
                     end,

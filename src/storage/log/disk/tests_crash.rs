@@ -154,10 +154,12 @@ fn offsets_are_never_reminted_after_a_lost_tail() {
 
 #[test]
 fn torn_tail_is_truncated() {
+    // Without a journal (`None`) the segment alone decides; tests_journal.rs has the
+    // same damage restored in `Sync` mode.
     let dir = tempfile::tempdir().unwrap();
     let big = DiskOptions {
         segment_max_bytes: 1 << 20,
-        ..opts(Durability::Sync)
+        ..opts(Durability::None)
     };
     let store = DiskLogStore::open(dir.path(), big).unwrap();
     let log = store.create(1).unwrap();
@@ -193,11 +195,12 @@ fn torn_tail_is_truncated() {
 #[test]
 fn damage_followed_by_valid_data_fails_open() {
     let dir = tempfile::tempdir().unwrap();
+    // Without a journal covering the tail (see tests_journal.rs for `Sync`).
     // Recovery scans from the last index entry; one entry puts the damage in the tail.
     let big = DiskOptions {
         segment_max_bytes: 1 << 20,
         index_interval_bytes: 1 << 20,
-        ..opts(Durability::Sync)
+        ..opts(Durability::None)
     };
     let store = DiskLogStore::open(dir.path(), big).unwrap();
     fill(&*store.create(1).unwrap(), 5, 0);
@@ -318,7 +321,7 @@ fn group_commit_shares_syncs() {
         .collect();
     let shared = store.create(100).unwrap();
 
-    // Different logs sync on their own lanes, side by side: every append completes.
+    // Different logs share the journal: every append completes.
     std::thread::scope(|s| {
         for log in &own {
             s.spawn(move || fill(&**log, EACH, 0));

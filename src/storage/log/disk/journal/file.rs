@@ -1,0 +1,300 @@
+//! Byte layout of journal files and the checkpoint file (documented in
+//! `docs/on-disk-format.md`), and the file operations the journal needs: creating a
+//! zero-filled file, activating one under a new sequence number, reading its entries.
+
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::super::format::{BatchHeader, BATCH_HEADER_LEN, FORMAT_VERSION};
+use super::super::handles::OpenFile;
+use super::super::paths;
+use crate::storage::StorageError;
+
+pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"SHOALJNL";
+const CHECKPOINT_MAGIC: [u8; 8] = *b"SHOALCKP";
+/// magic (8) + version (4) + reserved (4) + sequence number (8).
+pub(crate) const JOURNAL_HEADER_LEN: u64 = 24;
+/// crc (4) + flags (4) + sequence number (8) + log id (8) + previous end (8).
+pub(crate) const ENTRY_HEADER_LEN: usize = 32;
+/// Flag: only the batch header is in the journal; the batch was synced in its segment
+/// before it was acknowledged (large batches, which the journal would write twice).
+const FLAG_IN_SEGMENT: u32 = 1;
+/// What a marker entry writes: the entry header and the batch header.
+pub(crate) const MARKER_LEN: usize = ENTRY_HEADER_LEN + BATCH_HEADER_LEN as usize;
+/// The entry CRC covers the entry header after the CRC and the batch's length and CRC
+/// fields, which tie the header to one batch (whose own CRC covers its contents).
+const ENTRY_CRC_END: usize = ENTRY_HEADER_LEN + 8;
+/// magic (8) + version (4) + reserved (4) + live-from sequence (8) + crc (4).
+const CHECKPOINT_LEN: usize = 28;
+/// Zeros are written in pieces of this size when a file is created.
+const ZERO_CHUNK: usize = 1 << 20;
+
+/// One journal file, open for writing.
+pub(crate) struct JournalFile {
+    pub number: u64,
+    /// 0 while the file is a spare.
+    pub seq: u64,
+    pub file: Arc<OpenFile>,
+    /// Bytes already allocated and written (zeros or old entries): writes below this
+    /// overwrite in place, so their fdatasync has no size change to commit.
+    pub len: u64,
+    /// Where the next entry goes.
+    pub pos: u64,
+}
+
+fn header(seq: u64) -> [u8; JOURNAL_HEADER_LEN as usize] {
+    let mut h = [0u8; JOURNAL_HEADER_LEN as usize];
+    h[0..8].copy_from_slice(&JOURNAL_MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[16..24].copy_from_slice(&seq.to_le_bytes());
+    h
+}
+
+fn open_rw(path: &Path, create: bool) -> Result<std::fs::File, StorageError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .open(path)
+        .map_err(|e| StorageError::io(if create { "create" } else { "open" }, path, e))
+}
+
+impl JournalFile {
+    /// Creates a spare: a header with sequence 0, then zeros up to `len`, synced, with
+    /// its name synced into the directory.
+    pub fn create(dir: &Path, number: u64, len: u64) -> Result<JournalFile, StorageError> {
+        let path = paths::journal_file(dir, number);
+        let file = open_rw(&path, true)?;
+        let io = |e| StorageError::io("write", &path, e);
+        file.write_all_at(&header(0), 0).map_err(io)?;
+        let zeros = vec![0u8; ZERO_CHUNK];
+        let mut at = JOURNAL_HEADER_LEN;
+        while at < len {
+            let n = (len - at).min(ZERO_CHUNK as u64) as usize;
+            file.write_all_at(&zeros[..n], at).map_err(io)?;
+            at += n as u64;
+        }
+        file.sync_data()
+            .map_err(|e| StorageError::io("sync", &path, e))?;
+        paths::sync_dir(dir)?;
+        Ok(JournalFile {
+            number,
+            seq: 0,
+            file: Arc::new(OpenFile { file, path }),
+            len: len.max(JOURNAL_HEADER_LEN),
+            pos: JOURNAL_HEADER_LEN,
+        })
+    }
+
+    /// Opens an existing file as a spare (recovery has replayed what it held).
+    pub fn reopen(dir: &Path, number: u64) -> Result<JournalFile, StorageError> {
+        let path = paths::journal_file(dir, number);
+        let file = open_rw(&path, false)?;
+        let len = file
+            .metadata()
+            .map_err(|e| StorageError::io("stat", &path, e))?
+            .len();
+        Ok(JournalFile {
+            number,
+            seq: 0,
+            file: Arc::new(OpenFile { file, path }),
+            len: len.max(JOURNAL_HEADER_LEN),
+            pos: JOURNAL_HEADER_LEN,
+        })
+    }
+
+    /// Starts writing the file as sequence `seq`. The header reaches the disk with the
+    /// first round's fdatasync; entries left from an earlier use carry another sequence
+    /// number, so a reader stops at them.
+    pub fn activate(&mut self, seq: u64) -> Result<(), StorageError> {
+        self.file
+            .file
+            .write_all_at(&header(seq), 0)
+            .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+        self.seq = seq;
+        self.pos = JOURNAL_HEADER_LEN;
+        Ok(())
+    }
+
+    /// Writes one framed entry (see [`frame`]) at the end.
+    pub fn write(&mut self, entry: &[u8]) -> Result<(), StorageError> {
+        self.file
+            .file
+            .write_all_at(entry, self.pos)
+            .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+        self.pos += entry.len() as u64;
+        self.len = self.len.max(self.pos);
+        Ok(())
+    }
+}
+
+/// Fills the entry header in front of an encoded batch (`buf` came from
+/// `format::encode_batch(ENTRY_HEADER_LEN, ..)`); `in_segment` marks an entry of which
+/// only the first [`MARKER_LEN`] bytes are written.
+pub(crate) fn frame(buf: &mut [u8], seq: u64, log_id: u64, prev_end: u64, in_segment: bool) {
+    let flags = if in_segment { FLAG_IN_SEGMENT } else { 0 };
+    buf[4..8].copy_from_slice(&flags.to_le_bytes());
+    buf[8..16].copy_from_slice(&seq.to_le_bytes());
+    buf[16..24].copy_from_slice(&log_id.to_le_bytes());
+    buf[24..32].copy_from_slice(&prev_end.to_le_bytes());
+    let crc = crc32c::crc32c(&buf[4..ENTRY_CRC_END]);
+    buf[0..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// One entry read back.
+pub(crate) struct Entry {
+    pub log_id: u64,
+    /// Where the log ended before this batch.
+    pub prev_end: u64,
+    pub header: BatchHeader,
+    /// The batch as it goes into a segment, from its length field; only its header
+    /// when `in_segment`.
+    pub batch: Vec<u8>,
+    /// The batch was synced in its segment, not written here.
+    pub in_segment: bool,
+}
+
+/// The sequence number in a file's header; `None` if it is not a journal file header.
+pub(crate) fn read_seq(path: &Path) -> Result<Option<u64>, StorageError> {
+    let mut f = std::fs::File::open(path).map_err(|e| StorageError::io("open", path, e))?;
+    let mut h = [0u8; JOURNAL_HEADER_LEN as usize];
+    match f.read_exact(&mut h) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(StorageError::io("read", path, e)),
+    }
+    let version = u32::from_le_bytes(h[8..12].try_into().unwrap());
+    if h[0..8] != JOURNAL_MAGIC || version != FORMAT_VERSION {
+        return Ok(None);
+    }
+    Ok(Some(u64::from_le_bytes(h[16..24].try_into().unwrap())))
+}
+
+/// Every entry of a file written as `seq`, in order. Reading stops at the first entry
+/// that is incomplete, fails a CRC or carries another sequence number: entries are
+/// acknowledged only after an fdatasync, so whatever follows was never acknowledged.
+pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageError> {
+    let f = std::fs::File::open(path).map_err(|e| StorageError::io("open", path, e))?;
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let io = |e| StorageError::io("read", path, e);
+    let mut skip = [0u8; JOURNAL_HEADER_LEN as usize];
+    r.read_exact(&mut skip).map_err(io)?;
+    let mut out = Vec::new();
+    loop {
+        let mut head = [0u8; ENTRY_CRC_END];
+        if !read_or_eof(&mut r, &mut head).map_err(io)? {
+            break;
+        }
+        let crc = u32::from_le_bytes(head[0..4].try_into().unwrap());
+        let entry_seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
+        if crc != crc32c::crc32c(&head[4..]) || entry_seq != seq {
+            break;
+        }
+        let mut batch = head[ENTRY_HEADER_LEN..].to_vec();
+        batch.resize(BATCH_HEADER_LEN as usize, 0);
+        if !read_or_eof(&mut r, &mut batch[8..]).map_err(io)? {
+            break;
+        }
+        let Ok(header) = BatchHeader::parse(batch[..].try_into().unwrap()) else {
+            break;
+        };
+        let flags = u32::from_le_bytes(head[4..8].try_into().unwrap());
+        let in_segment = flags & FLAG_IN_SEGMENT != 0;
+        if in_segment {
+            out.push(Entry {
+                log_id: u64::from_le_bytes(head[16..24].try_into().unwrap()),
+                prev_end: u64::from_le_bytes(head[24..32].try_into().unwrap()),
+                header,
+                batch,
+                in_segment,
+            });
+            continue;
+        }
+        batch.resize(header.total_len() as usize, 0);
+        if !read_or_eof(&mut r, &mut batch[BATCH_HEADER_LEN as usize..]).map_err(io)? {
+            break;
+        }
+        if super::super::format::check_crc(&header, &batch).is_err() {
+            break;
+        }
+        out.push(Entry {
+            log_id: u64::from_le_bytes(head[16..24].try_into().unwrap()),
+            prev_end: u64::from_le_bytes(head[24..32].try_into().unwrap()),
+            header,
+            batch,
+            in_segment,
+        });
+    }
+    Ok(out)
+}
+
+/// `read_exact`, but `false` at the end of the file instead of an error.
+fn read_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    match r.read_exact(buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Files of sequence numbers below this hold nothing that is not durable in segments.
+pub(crate) fn read_checkpoint(dir: &Path) -> Result<u64, StorageError> {
+    let path = paths::checkpoint(dir);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StorageError::io("read", path, e)),
+    };
+    let ok = bytes.len() == CHECKPOINT_LEN
+        && bytes[0..8] == CHECKPOINT_MAGIC
+        && u32::from_le_bytes(bytes[8..12].try_into().unwrap()) == FORMAT_VERSION
+        && u32::from_le_bytes(bytes[24..28].try_into().unwrap()) == crc32c::crc32c(&bytes[..24]);
+    if !ok {
+        // Only ever replaced by rename, so this is real damage.
+        return Err(StorageError::Corrupt {
+            path,
+            offset: 0,
+            reason: "not a valid journal checkpoint file".into(),
+        });
+    }
+    Ok(u64::from_le_bytes(bytes[16..24].try_into().unwrap()))
+}
+
+/// Durably replaces the checkpoint: temporary file, sync, rename, directory sync.
+pub(crate) fn write_checkpoint(dir: &Path, live_from: u64) -> Result<(), StorageError> {
+    let mut bytes = [0u8; CHECKPOINT_LEN];
+    bytes[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
+    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes[16..24].copy_from_slice(&live_from.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[..24]);
+    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    let tmp = paths::checkpoint_tmp(dir);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StorageError::io("write", &tmp, e))?;
+    drop(f);
+    let path = paths::checkpoint(dir);
+    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &path, e))?;
+    paths::sync_dir(dir)
+}
+
+/// The journal files in `dir` by number (an absent directory has none).
+pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::io("list", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
+        if let Some(n) = paths::parse_journal_name(&entry.file_name().to_string_lossy()) {
+            out.push((n, entry.path()));
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}

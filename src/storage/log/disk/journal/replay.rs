@@ -1,0 +1,135 @@
+//! Recovery from the journal at open: reads the entries of every live journal file and
+//! writes each batch a segment lost in a crash back into it, then syncs it. After that
+//! the whole journal is redundant and its files become spares.
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::file::{self, Entry, JournalFile};
+use crate::storage::log::disk::index::IndexEntry;
+use crate::storage::log::disk::recovery::Recovered;
+use crate::storage::StorageError;
+
+/// What the live journal holds.
+pub(crate) struct Replay {
+    dir: PathBuf,
+    /// Each log's entries in the order they were written.
+    by_log: HashMap<u64, Vec<Entry>>,
+    files: Vec<u64>,
+    had_live: bool,
+    /// Above every sequence number the files carry.
+    pub next_seq: u64,
+}
+
+/// Reads the journal in `dir` (absent on a store that never ran in `Sync` mode).
+pub(crate) fn read(dir: &Path) -> Result<Replay, StorageError> {
+    let live_from = file::read_checkpoint(dir)?;
+    let mut next_seq = live_from.max(1);
+    let mut live = Vec::new();
+    let mut files = Vec::new();
+    for (number, path) in file::list(dir)? {
+        files.push(number);
+        if let Some(seq) = file::read_seq(&path)? {
+            next_seq = next_seq.max(seq + 1);
+            if seq >= live_from && seq > 0 {
+                live.push((seq, path));
+            }
+        }
+    }
+    live.sort_unstable();
+    let mut by_log: HashMap<u64, Vec<Entry>> = HashMap::new();
+    for (seq, path) in &live {
+        for e in file::read_entries(path, *seq)? {
+            by_log.entry(e.log_id).or_default().push(e);
+        }
+    }
+    Ok(Replay {
+        dir: dir.to_path_buf(),
+        by_log,
+        files,
+        had_live: !live.is_empty(),
+        next_seq,
+    })
+}
+
+impl Replay {
+    /// Where the log ended before its first journal entry: everything the log holds
+    /// past that point is in the journal, so damage there is a lost unsynced write,
+    /// not lost data.
+    pub fn covered_from(&self, log_id: u64) -> Option<u64> {
+        self.by_log.get(&log_id)?.first().map(|e| e.prev_end)
+    }
+
+    /// Writes the batches `r` lacks into its newest segment and syncs it.
+    pub fn apply(&mut self, log_id: u64, r: &mut Recovered) -> Result<(), StorageError> {
+        let Some(entries) = self.by_log.remove(&log_id) else {
+            return Ok(());
+        };
+        let seg = r.segments.last().expect("a log has a segment").clone();
+        let f = seg.log.get()?;
+        let mut replayed = 0;
+        for e in entries {
+            let h = e.header;
+            if h.base_offset < r.end && h.end_offset() <= r.end {
+                continue;
+            }
+            if e.in_segment {
+                return Err(StorageError::Corrupt {
+                    path: f.path.clone(),
+                    offset: seg.size(),
+                    reason: format!(
+                        "the batch at offset {} was synced to this segment and is missing",
+                        h.base_offset
+                    ),
+                });
+            }
+            if h.base_offset < r.end || h.base_offset < seg.base || e.prev_end > r.end {
+                return Err(StorageError::Corrupt {
+                    path: f.path.clone(),
+                    offset: seg.size(),
+                    reason: format!(
+                        "the journal's batch at offset {} (after offset {}) does not continue \
+                         the log, which ends at {}: synced records are missing",
+                        h.base_offset, e.prev_end, r.end
+                    ),
+                });
+            }
+            let pos = seg.size();
+            f.file
+                .write_all_at(&e.batch, pos)
+                .map_err(|err| StorageError::io("write", &f.path, err))?;
+            if r.index_builder.observe(e.batch.len() as u64) {
+                seg.push_index(IndexEntry {
+                    rel_offset: (h.base_offset - seg.base) as u32,
+                    position: pos as u32,
+                    timestamp_ms: h.timestamp_ms,
+                });
+            }
+            seg.size
+                .store(pos + e.batch.len() as u64, std::sync::atomic::Ordering::Release);
+            r.end = h.end_offset();
+            r.last_ts = Some(h.timestamp_ms);
+            replayed += 1;
+        }
+        if replayed > 0 {
+            f.file
+                .sync_data()
+                .map_err(|err| StorageError::io("sync", &f.path, err))?;
+            tracing::warn!(path = %f.path.display(), batches = replayed, "restored batches from the journal");
+        }
+        Ok(())
+    }
+
+    /// After every log was recovered and applied: marks the journal redundant and
+    /// hands its files back as spares.
+    pub fn finish(self) -> Result<Vec<JournalFile>, StorageError> {
+        if self.had_live {
+            file::write_checkpoint(&self.dir, self.next_seq)?;
+        }
+        self.files
+            .iter()
+            .map(|&n| JournalFile::reopen(&self.dir, n))
+            .collect()
+    }
+}
