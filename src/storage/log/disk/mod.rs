@@ -83,7 +83,7 @@ pub(crate) struct StoreShared {
 impl Drop for StoreShared {
     fn drop(&mut self) {
         if let Some(j) = &self.journal {
-            j.release();
+            j.join();
         }
     }
 }
@@ -166,13 +166,8 @@ impl DiskLogStore {
                     max_file: opts.journal_file_bytes.max(1),
                     first_file: FIRST_JOURNAL_FILE,
                 };
-                let j = journal::Journal::start(
-                    &journal_dir,
-                    sizes,
-                    health.clone(),
-                    spares,
-                    next_seq,
-                )?;
+                let j =
+                    journal::Journal::start(&journal_dir, sizes, health.clone(), spares, next_seq)?;
                 Some(j)
             }
             _ => None,

@@ -147,3 +147,55 @@ fn other_modes_replay_a_journal_left_by_sync_mode() {
     let store = DiskLogStore::open(dir.path(), opts(Durability::None)).unwrap();
     assert_eq!(read_all(&*store.open(1).unwrap(), 0), expected);
 }
+
+#[test]
+fn large_batches_are_synced_in_their_segment_and_marked_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = DiskOptions {
+        segment_max_bytes: 4 << 20,
+        ..opts(Durability::Sync)
+    };
+    let store = DiskLogStore::open(dir.path(), o).unwrap();
+    let log = store.create(1).unwrap();
+    let mut expected = fill(&*log, 2, 0);
+    let big: Vec<_> = (0..100).map(|i| rec("k", vec![i as u8; 1024])).collect();
+    put(&*log, 10, &big);
+    let after_big = std::fs::metadata(&segment_files(dir.path(), 1)[0])
+        .unwrap()
+        .len();
+    expected.extend(fill(&*log, 2, 20));
+    drop((log, store));
+    let seg = segment_files(dir.path(), 1)[0].clone();
+    let journal = journal_files(dir.path());
+    let seq = journal::file::read_seq(&journal[0]).unwrap().unwrap();
+    let marked: Vec<bool> = journal::file::read_entries(&journal[0], seq)
+        .unwrap()
+        .iter()
+        .map(|e| e.in_segment)
+        .collect();
+    assert_eq!(marked, [false, false, true, false, false]);
+
+    // The small batches after it were lost with the segment's unsynced tail.
+    cut(&seg, after_big);
+    let store = DiskLogStore::open(dir.path(), o).unwrap();
+    let got = read_all(&*store.open(1).unwrap(), 0);
+    assert_eq!(got.len(), 104);
+    assert_eq!(got[..2], expected[..2]);
+    assert_eq!(got[102..], expected[2..]);
+    drop(store);
+
+    // Losing the large batch itself would be losing synced data: refused, not hidden.
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskLogStore::open(dir.path(), o).unwrap();
+    let log = store.create(1).unwrap();
+    fill(&*log, 1, 0);
+    let before_big = std::fs::metadata(&segment_files(dir.path(), 1)[0])
+        .unwrap()
+        .len();
+    put(&*log, 10, &big);
+    fill(&*log, 1, 20);
+    drop((log, store));
+    cut(&segment_files(dir.path(), 1)[0], before_big + 100);
+    let err = DiskLogStore::open(dir.path(), o).err().expect("refused");
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+}

@@ -106,8 +106,10 @@ impl Replay {
                     timestamp_ms: h.timestamp_ms,
                 });
             }
-            seg.size
-                .store(pos + e.batch.len() as u64, std::sync::atomic::Ordering::Release);
+            seg.size.store(
+                pos + e.batch.len() as u64,
+                std::sync::atomic::Ordering::Release,
+            );
             r.end = h.end_offset();
             r.last_ts = Some(h.timestamp_ms);
             replayed += 1;
