@@ -89,7 +89,7 @@ impl Drop for StoreShared {
 }
 
 /// The first zero-filled journal file; later ones double up to `journal_file_bytes`.
-const FIRST_JOURNAL_FILE: u64 = 4 << 20;
+const FIRST_JOURNAL_FILE: u64 = 1 << 20;
 
 impl StoreShared {
     fn commit(&self, c: journal::Commit) -> Result<(), StorageError> {

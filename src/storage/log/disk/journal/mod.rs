@@ -128,8 +128,9 @@ impl Journal {
             threads: Mutex::default(),
         });
         if journal.lock().spares.is_empty() {
-            // The first file is zero-filled here (4 MiB by default, a few milliseconds)
-            // so that appends overwrite from the first one on.
+            // The first file is zero-filled here, so that appends overwrite from the
+            // first one on. It delays readiness on an empty data dir, so it is small
+            // (1 MiB, a few milliseconds) and the next ones double.
             let mut st = journal.lock();
             let (number, size) = (st.next_number, st.next_zeroed);
             st.next_number += 1;
