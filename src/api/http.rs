@@ -114,7 +114,7 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(Operation::from_target);
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = super::request_id::uuid().to_string();
     let protocol = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -152,7 +152,7 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amzn-requestid", v);
     }
-    let id2 = STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+    let id2 = STANDARD.encode(super::request_id::bytes());
     if let Ok(v) = HeaderValue::from_str(&id2) {
         h.insert("x-amz-id-2", v);
     }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use regex_lite::Regex;
+pub use super::pattern::Pattern;
 use serde_json::Value;
 
 const MODEL_JSON: &str = include_str!("model/kinesis-2013-12-02.json");
@@ -27,14 +27,6 @@ pub enum Kind {
     List,
     Map,
     Structure,
-}
-
-/// A compiled `pattern` trait: the model's text (used verbatim in messages) and the
-/// full-match regex `^(?:pattern)$`.
-#[derive(Debug)]
-pub struct Pattern {
-    pub source: String,
-    pub regex: Regex,
 }
 
 /// A structure member.
@@ -144,11 +136,9 @@ impl Model {
             };
             let pattern = match s.get("pattern").and_then(Value::as_str) {
                 None => None,
-                Some(p) => Some(Pattern {
-                    source: p.to_string(),
-                    regex: Regex::new(&format!("^(?:{p})$"))
-                        .map_err(|e| format!("shape {name}: bad pattern: {e}"))?,
-                }),
+                Some(p) => {
+                    Some(Pattern::new(p).map_err(|e| format!("shape {name}: bad pattern: {e}"))?)
+                }
             };
             let enum_values = s
                 .get("enum")
@@ -279,8 +269,8 @@ mod tests {
         assert_eq!((name.min, name.max), (Some(1), Some(128)));
         let p = name.pattern.as_ref().unwrap();
         assert_eq!(p.source, "[a-zA-Z0-9_.-]+");
-        assert!(p.regex.is_match("abc") && !p.regex.is_match("a b"));
-        let hk = &m.shape("HashKey").unwrap().pattern.as_ref().unwrap().regex;
+        assert!(p.is_match("abc") && !p.is_match("a b"));
+        let hk = m.shape("HashKey").unwrap().pattern.as_ref().unwrap();
         assert!(hk.is_match("0") && hk.is_match("12") && !hk.is_match("012") && !hk.is_match(""));
         assert_eq!(m.shape("Data").unwrap().max, Some(10485760));
         let out = m.output_shape("GetRecords").unwrap();

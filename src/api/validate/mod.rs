@@ -229,7 +229,7 @@ impl<'m> Validator<'m> {
         match (shape.kind, v) {
             (Kind::String, Value::String(s)) => {
                 if let Some(p) = &shape.pattern {
-                    if !p.regex.is_match(s) {
+                    if !p.is_match(s) {
                         let msg = format!(
                             "Member must satisfy regular expression pattern: {}",
                             p.source
@@ -296,7 +296,7 @@ impl<'m> Validator<'m> {
     }
 
     fn string_ok(&self, shape: &Shape, s: &str, len: usize) -> bool {
-        shape.pattern.as_ref().is_none_or(|p| p.regex.is_match(s))
+        shape.pattern.as_ref().is_none_or(|p| p.is_match(s))
             && (shape.enum_values.is_empty() || shape.enum_values.iter().any(|e| e == s))
             && in_range(shape, len as i128)
     }

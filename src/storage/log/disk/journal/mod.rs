@@ -254,6 +254,7 @@ impl Journal {
                         return Ok(());
                     }
                     small.try_for_each(|c| self.append(active, c, false))?;
+                    active.flush()?;
                     self.health.sync(&active.file)
                 })();
                 let synced = workers
@@ -267,7 +268,8 @@ impl Journal {
             round
                 .iter_mut()
                 .filter(|c| in_segment(c))
-                .try_for_each(|c| self.append(active, c, true))
+                .try_for_each(|c| self.append(active, c, true))?;
+            active.flush()
         })();
         let failure = written.as_ref().err().map(|e| e.to_string());
         for c in round {
@@ -310,6 +312,7 @@ impl Journal {
 
     /// Syncs the active file, hands it to the checkpointer and moves to the next one.
     fn rotate(&self, active: &mut JournalFile) -> Result<(), StorageError> {
+        active.flush()?;
         self.health.sync(&active.file)?;
         let next = self.next_file()?;
         let full = std::mem::replace(active, next);
