@@ -7,6 +7,7 @@ mod format;
 mod handles;
 mod index;
 mod journal;
+mod number_file;
 mod paths;
 mod reader;
 mod recovery;

@@ -2,18 +2,23 @@
 //! `docs/on-disk-format.md`), and the file operations the journal needs: creating a
 //! zero-filled file, activating one under a new sequence number, reading its entries.
 
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::super::format::{BatchHeader, BATCH_HEADER_LEN, FORMAT_VERSION};
 use super::super::handles::OpenFile;
+use super::super::number_file::NumberFile;
 use super::super::paths;
 use crate::storage::StorageError;
 
 pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"SHOALJNL";
-const CHECKPOINT_MAGIC: [u8; 8] = *b"SHOALCKP";
+const CHECKPOINT: NumberFile = NumberFile {
+    magic: *b"SHOALCKP",
+    version: FORMAT_VERSION,
+    what: "journal checkpoint",
+};
 /// magic (8) + version (4) + reserved (4) + sequence number (8).
 pub(crate) const JOURNAL_HEADER_LEN: u64 = 24;
 /// crc (4) + flags (4) + sequence number (8) + log id (8) + previous end (8).
@@ -26,8 +31,6 @@ pub(crate) const MARKER_LEN: usize = ENTRY_HEADER_LEN + BATCH_HEADER_LEN as usiz
 /// The entry CRC covers the entry header after the CRC and the batch's length and CRC
 /// fields, which tie the header to one batch (whose own CRC covers its contents).
 const ENTRY_CRC_END: usize = ENTRY_HEADER_LEN + 8;
-/// magic (8) + version (4) + reserved (4) + live-from sequence (8) + crc (4).
-const CHECKPOINT_LEN: usize = 28;
 /// Zeros are written in pieces of this size when a file is created.
 const ZERO_CHUNK: usize = 1 << 20;
 
@@ -86,7 +89,12 @@ impl JournalFile {
         file.sync_data()
             .map_err(|e| StorageError::io("sync", &path, e))?;
         paths::sync_dir(dir)?;
-        Ok(JournalFile {
+        Ok(JournalFile::spare(number, file, path, len))
+    }
+
+    /// A spare over `file`, of which `len` bytes are allocated.
+    fn spare(number: u64, file: std::fs::File, path: PathBuf, len: u64) -> JournalFile {
+        JournalFile {
             number,
             seq: 0,
             file: Arc::new(OpenFile { file, path }),
@@ -94,7 +102,7 @@ impl JournalFile {
             pos: JOURNAL_HEADER_LEN,
             staged: Vec::new(),
             staged_at: JOURNAL_HEADER_LEN,
-        })
+        }
     }
 
     /// Opens an existing file as a spare (recovery has replayed what it held).
@@ -105,15 +113,7 @@ impl JournalFile {
             .metadata()
             .map_err(|e| StorageError::io("stat", &path, e))?
             .len();
-        Ok(JournalFile {
-            number,
-            seq: 0,
-            file: Arc::new(OpenFile { file, path }),
-            len: len.max(JOURNAL_HEADER_LEN),
-            pos: JOURNAL_HEADER_LEN,
-            staged: Vec::new(),
-            staged_at: JOURNAL_HEADER_LEN,
-        })
+        Ok(JournalFile::spare(number, file, path, len))
     }
 
     /// Starts writing the file as sequence `seq`. The header reaches the disk with the
@@ -231,22 +231,14 @@ pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageE
         };
         let flags = u32::from_le_bytes(head[4..8].try_into().unwrap());
         let in_segment = flags & FLAG_IN_SEGMENT != 0;
-        if in_segment {
-            out.push(Entry {
-                log_id: u64::from_le_bytes(head[16..24].try_into().unwrap()),
-                prev_end: u64::from_le_bytes(head[24..32].try_into().unwrap()),
-                header,
-                batch,
-                in_segment,
-            });
-            continue;
-        }
-        batch.resize(header.total_len() as usize, 0);
-        if !read_or_eof(&mut r, &mut batch[BATCH_HEADER_LEN as usize..]).map_err(io)? {
-            break;
-        }
-        if super::super::format::check_crc(&header, &batch).is_err() {
-            break;
+        if !in_segment {
+            batch.resize(header.total_len() as usize, 0);
+            if !read_or_eof(&mut r, &mut batch[BATCH_HEADER_LEN as usize..]).map_err(io)? {
+                break;
+            }
+            if super::super::format::check_crc(&header, &batch).is_err() {
+                break;
+            }
         }
         out.push(Entry {
             log_id: u64::from_le_bytes(head[16..24].try_into().unwrap()),
@@ -270,44 +262,17 @@ fn read_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
 
 /// Files of sequence numbers below this hold nothing that is not durable in segments.
 pub(crate) fn read_checkpoint(dir: &Path) -> Result<u64, StorageError> {
-    let path = paths::checkpoint(dir);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(StorageError::io("read", path, e)),
-    };
-    let ok = bytes.len() == CHECKPOINT_LEN
-        && bytes[0..8] == CHECKPOINT_MAGIC
-        && u32::from_le_bytes(bytes[8..12].try_into().unwrap()) == FORMAT_VERSION
-        && u32::from_le_bytes(bytes[24..28].try_into().unwrap()) == crc32c::crc32c(&bytes[..24]);
-    if !ok {
-        // Only ever replaced by rename, so this is real damage.
-        return Err(StorageError::Corrupt {
-            path,
-            offset: 0,
-            reason: "not a valid journal checkpoint file".into(),
-        });
-    }
-    Ok(u64::from_le_bytes(bytes[16..24].try_into().unwrap()))
+    Ok(CHECKPOINT.read(&paths::checkpoint(dir))?.unwrap_or(0))
 }
 
-/// Durably replaces the checkpoint: temporary file, sync, rename, directory sync.
+/// Durably replaces the checkpoint.
 pub(crate) fn write_checkpoint(dir: &Path, live_from: u64) -> Result<(), StorageError> {
-    let mut bytes = [0u8; CHECKPOINT_LEN];
-    bytes[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
-    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes[16..24].copy_from_slice(&live_from.to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[..24]);
-    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
-    let tmp = paths::checkpoint_tmp(dir);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
-    f.write_all(&bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StorageError::io("write", &tmp, e))?;
-    drop(f);
-    let path = paths::checkpoint(dir);
-    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &path, e))?;
-    paths::sync_dir(dir)
+    CHECKPOINT.write(
+        dir,
+        &paths::checkpoint(dir),
+        &paths::checkpoint_tmp(dir),
+        live_from,
+    )
 }
 
 /// The journal files in `dir` by number (an absent directory has none).
