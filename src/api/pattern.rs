@@ -6,11 +6,11 @@
 use regex_lite::Regex;
 
 /// A compiled `pattern` trait: the model's text (used verbatim in messages) and the
-/// full-match regex `^(?:pattern)$`.
+/// full-match regex `^(?:pattern)$`, or a hand matcher that answers the same.
 #[derive(Debug)]
 pub struct Pattern {
     pub source: String,
-    pub regex: Regex,
+    regex: Regex,
     fast: Option<Fast>,
 }
 

@@ -1,6 +1,6 @@
 //! What syncing shares: the store's health (the poisoning that follows a failed sync),
 //! the visible end of each log, and the one sync thread of `Interval` mode (periodic
-//! syncs of every dirty file). `Sync` mode's group commit is in `lanes`.
+//! syncs of every dirty file). `Sync` mode's group commit is in `journal`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
