@@ -58,7 +58,7 @@ for scenario in "${scenarios[@]}"; do
   case $scenario in
     put-record) args=(put-record --connections 16 --shards 4 --record-size 100 --duration "$duration") ;;
     put-records) args=(put-records --connections 4 --shards 4 --record-size 1024 --batch 500 --duration "$duration") ;;
-    get-records) args=(get-records --connections 4 --shards 4 --record-size 1024 --records "$preload") ;;
+    get-records) args=(get-records --connections 4 --shards 4 --record-size 1024) ;;
     e2e-subscribe) args=(e2e --via subscribe --rate 1000 --connections 4 --shards 4 --duration "$duration") ;;
     e2e-polling) args=(e2e --via polling --rate 1000 --connections 4 --shards 4 --duration "$duration") ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
@@ -70,7 +70,11 @@ for scenario in "${scenarios[@]}"; do
     n=$((n + 1))
     extra=()
     # kinesis-local takes minutes to load 50000 records; it drains a tenth of them.
-    [ "$scenario" = get-records ] && [ "$name" = kinesis-local ] && extra=(--records $((preload / 10)))
+    if [ "$scenario" = get-records ]; then
+      records=$preload
+      [ "$name" = kinesis-local ] && records=$((preload / 10))
+      extra=(--records "$records")
+    fi
     echo "== $scenario on $name" >&2
     if line=$(timeout 900 "$shoal" bench "${args[@]}" "${extra[@]}" --endpoint "http://127.0.0.1:$port" \
         --stream "bench-$n" --label "$name" | tail -1); then

@@ -122,6 +122,7 @@ pub struct StorageConfig {
     pub index_interval_bytes: u32,
     pub max_open_files: usize,
     pub journal_file_bytes: u64,
+    pub journal_direct_io: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

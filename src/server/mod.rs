@@ -41,6 +41,7 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
             index_interval_bytes: config.storage.index_interval_bytes,
             max_open_files: config.storage.max_open_files,
             journal_file_bytes: config.storage.journal_file_bytes,
+            journal_direct_io: config.storage.journal_direct_io,
         };
         // The catalog first: its file lock keeps a second server off this data dir
         // before log recovery could truncate tails the first one is still writing.

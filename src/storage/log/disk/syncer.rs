@@ -3,6 +3,7 @@
 //! syncs of every dirty file). `Sync` mode's group commit is in `journal`.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -42,9 +43,20 @@ impl Health {
         ))
     }
 
-    /// Syncs one file; a failure poisons the store, because after a failed fsync the
-    /// kernel may have dropped the dirty pages and nothing written since can be trusted.
+    /// Syncs one file (see [`Health::durably`]).
     pub fn sync(&self, file: &OpenFile) -> Result<(), StorageError> {
+        self.durably(&file.path, || file.file.sync_data())
+    }
+
+    /// Runs `op`, which makes writes to `path` durable (an fdatasync, or a write that
+    /// waits for the disk), and times it. A failure poisons the store, because after a
+    /// failed fsync the kernel may have dropped the dirty pages and nothing written
+    /// since can be trusted.
+    pub fn durably(
+        &self,
+        path: &Path,
+        op: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<(), StorageError> {
         self.check()?;
         #[cfg(test)]
         self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -56,15 +68,15 @@ impl Health {
             Err(std::io::Error::other("injected fsync failure"))
         } else {
             let started = Instant::now();
-            let r = file.file.sync_data();
+            let r = op();
             self.fsync.observe(started.elapsed());
             r
         };
         result.map_err(|e| {
-            tracing::error!(path = %file.path.display(), error = %e, "fsync failed; the store refuses further writes");
-            let why = format!("fsync of {} failed: {e}", file.path.display());
+            tracing::error!(path = %path.display(), error = %e, "fsync failed; the store refuses further writes");
+            let why = format!("fsync of {} failed: {e}", path.display());
             self.poison(why);
-            StorageError::io("sync", &file.path, e)
+            StorageError::io("sync", path, e)
         })
     }
 }

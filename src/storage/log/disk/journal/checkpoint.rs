@@ -44,7 +44,7 @@ impl Journal {
                     let number = st.next_number;
                     st.next_number += 1;
                     let size = st.next_zeroed;
-                    st.next_zeroed = (size * 2).min(self.sizes.max_file);
+                    st.next_zeroed = (size * 2).min(self.opts.max_file);
                     break Work::Prepare(number, size);
                 }
                 st = self

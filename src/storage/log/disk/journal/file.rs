@@ -11,6 +11,7 @@ use super::super::format::{BatchHeader, BATCH_HEADER_LEN, FORMAT_VERSION};
 use super::super::handles::OpenFile;
 use super::super::number_file::NumberFile;
 use super::super::paths;
+use super::super::syncer::Health;
 use crate::storage::StorageError;
 
 pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"SHOALJNL";
@@ -45,14 +46,89 @@ pub(crate) struct JournalFile {
     pub len: u64,
     /// Where the next entry goes.
     pub pos: u64,
-    /// Entries written since the last `flush`, which puts them in the file at
-    /// `staged_at` in one pwrite: a round costs one write syscall, not one per entry.
-    staged: Vec<u8>,
+    /// The bytes from `staged_at` to `pos`: a round reaches the file in one write
+    /// syscall, not one per entry.
+    stage: Stage,
     staged_at: u64,
+    /// Staged bytes not written yet.
+    unwritten: bool,
+    /// Written bytes not durable yet (buffered writes before their fdatasync).
+    unsynced: bool,
+    /// The file opened with `O_DIRECT | O_DSYNC`, when the filesystem takes it: a write
+    /// is durable when it returns, in one trip to the disk where a buffered write and
+    /// its fdatasync take two and the page cache's writeback (0.09-0.10 ms against
+    /// 0.12-0.14 ms per 4 KiB here). Direct writes cover whole blocks from a block
+    /// boundary, so the stage keeps the last partial block and the next write repeats it.
+    direct: Option<std::fs::File>,
 }
 
-/// Staged bytes are flushed before they pass this, to bound the copy.
+/// Direct writes' alignment: of their offsets, lengths and buffers.
+const BLOCK: usize = 4096;
+
+/// Bytes staged at most before they are written out, to bound the copy.
 const STAGE_MAX: usize = 256 << 10;
+
+/// Staging memory at a `BLOCK`-aligned address, as direct writes need: `Vec<u8>` does
+/// not promise one, so the buffer is a block larger and used from an aligned offset.
+struct Stage {
+    buf: Box<[u8]>,
+    start: usize,
+    len: usize,
+}
+
+impl Stage {
+    fn empty() -> Stage {
+        Stage {
+            buf: Box::new([]),
+            start: 0,
+            len: 0,
+        }
+    }
+
+    fn allocate(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = vec![0u8; STAGE_MAX + BLOCK].into_boxed_slice();
+            self.start = self.buf.as_ptr().align_offset(BLOCK);
+        }
+        self.len = 0;
+    }
+
+    fn room(&self) -> usize {
+        STAGE_MAX - self.len
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let at = self.start + self.len;
+        self.buf[at..at + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    /// The staged bytes and zeros after them up to a block boundary.
+    fn padded(&mut self) -> &[u8] {
+        let end = self.len.next_multiple_of(BLOCK);
+        self.buf[self.start + self.len..self.start + end].fill(0);
+        &self.buf[self.start..self.start + end]
+    }
+
+    /// Drops the first `n` staged bytes, moving the rest to the front.
+    fn consume(&mut self, n: usize) {
+        let s = self.start;
+        self.buf.copy_within(s + n..s + self.len, s);
+        self.len -= n;
+    }
+}
+
+fn open_direct(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
+        .open(path)
+}
 
 fn header(seq: u64) -> [u8; JOURNAL_HEADER_LEN as usize] {
     let mut h = [0u8; JOURNAL_HEADER_LEN as usize];
@@ -100,8 +176,11 @@ impl JournalFile {
             file: Arc::new(OpenFile { file, path }),
             len: len.max(JOURNAL_HEADER_LEN),
             pos: JOURNAL_HEADER_LEN,
-            staged: Vec::new(),
+            stage: Stage::empty(),
             staged_at: JOURNAL_HEADER_LEN,
+            unwritten: false,
+            unsynced: false,
+            direct: None,
         }
     }
 
@@ -116,45 +195,118 @@ impl JournalFile {
         Ok(JournalFile::spare(number, file, path, len))
     }
 
-    /// Starts writing the file as sequence `seq`. The header reaches the disk with the
-    /// first round's fdatasync; entries left from an earlier use carry another sequence
-    /// number, so a reader stops at them.
-    pub fn activate(&mut self, seq: u64) -> Result<(), StorageError> {
-        self.file
-            .file
-            .write_all_at(&header(seq), 0)
-            .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+    /// Starts writing the file as sequence `seq`, with direct writes when `direct` and
+    /// the filesystem takes them. Entries left from an earlier use carry another
+    /// sequence number, so a reader stops at them.
+    pub fn activate(&mut self, seq: u64, direct: bool) -> Result<(), StorageError> {
         self.seq = seq;
+        self.stage.allocate();
+        self.stage.push(&header(seq));
+        self.staged_at = 0;
         self.pos = JOURNAL_HEADER_LEN;
-        self.staged.clear();
-        Ok(())
+        self.unwritten = true;
+        self.unsynced = false;
+        self.direct = None;
+        let path = self.file.path.clone();
+        let io = |e| StorageError::io("write", &path, e);
+        if direct {
+            // The header goes out at once with the first direct write, which is also
+            // the probe: tmpfs refuses O_DIRECT at open, some filesystems at the write.
+            let probe = open_direct(&self.file.path).and_then(|f| {
+                let written = f.write_all_at(self.stage.padded(), 0);
+                written.map(|()| f)
+            });
+            match probe {
+                Ok(f) => {
+                    self.direct = Some(f);
+                    self.unwritten = false;
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    tracing::debug!(path = %path.display(), "no direct I/O here; the journal syncs buffered writes");
+                }
+                Err(e) => return Err(io(e)),
+            }
+        }
+        // Buffered, the header reaches the disk with the first round's fdatasync.
+        self.write_out().map_err(io)
+    }
+
+    #[cfg(test)]
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// Adds one framed entry (see [`frame`]) at the end; it reaches the file at the
-    /// next `flush` (or earlier, when the staged bytes grow large).
-    pub fn write(&mut self, entry: &[u8]) -> Result<(), StorageError> {
-        if self.staged.len() + entry.len() > STAGE_MAX {
-            self.flush()?;
+    /// next `flush` or `commit` (or earlier, when the staged bytes grow large).
+    pub fn write(&mut self, mut entry: &[u8]) -> Result<(), StorageError> {
+        while !entry.is_empty() {
+            if self.stage.room() == 0 {
+                self.write_out()
+                    .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+            }
+            let n = self.stage.room().min(entry.len());
+            self.stage.push(&entry[..n]);
+            self.unwritten = true;
+            self.pos += n as u64;
+            entry = &entry[n..];
         }
-        if self.staged.is_empty() {
-            self.staged_at = self.pos;
-        }
-        self.staged.extend_from_slice(entry);
-        self.pos += entry.len() as u64;
         self.len = self.len.max(self.pos);
         Ok(())
     }
 
-    /// Writes the staged entries into the file (not synced).
+    /// Writes what is staged where a crash of the process does not lose it, without
+    /// waiting for the disk: into the page cache. A direct file keeps it staged for its
+    /// next `commit`, since each of its writes waits for the disk.
     pub fn flush(&mut self) -> Result<(), StorageError> {
-        if self.staged.is_empty() {
+        if self.direct.is_some() {
             return Ok(());
         }
-        self.file
-            .file
-            .write_all_at(&self.staged, self.staged_at)
-            .map_err(|e| StorageError::io("write", &self.file.path, e))?;
-        self.staged.clear();
+        self.write_out()
+            .map_err(|e| StorageError::io("write", &self.file.path, e))
+    }
+
+    /// Makes everything written so far durable: one direct write, or a buffered write
+    /// and an fdatasync. `health` times it and poisons the store if it fails.
+    pub fn commit(&mut self, health: &Health) -> Result<(), StorageError> {
+        let file = self.file.clone();
+        if self.direct.is_some() {
+            if !self.unwritten {
+                return Ok(());
+            }
+            return health.durably(&file.path, || self.write_out());
+        }
+        self.flush()?;
+        if !self.unsynced {
+            return Ok(());
+        }
+        health.sync(&file)?;
+        self.unsynced = false;
+        Ok(())
+    }
+
+    /// Puts the staged bytes into the file.
+    fn write_out(&mut self) -> std::io::Result<()> {
+        if !self.unwritten {
+            return Ok(());
+        }
+        match &self.direct {
+            Some(f) => {
+                f.write_all_at(self.stage.padded(), self.staged_at)?;
+                let whole = self.stage.len / BLOCK * BLOCK;
+                self.stage.consume(whole);
+                self.staged_at += whole as u64;
+            }
+            None => {
+                self.file
+                    .file
+                    .write_all_at(self.stage.bytes(), self.staged_at)?;
+                self.staged_at += self.stage.len as u64;
+                self.stage.consume(self.stage.len);
+                self.unsynced = true;
+            }
+        }
+        self.unwritten = false;
         Ok(())
     }
 }

@@ -49,14 +49,17 @@ fn in_segment(c: &Commit) -> bool {
     c.entry.len() - file::ENTRY_HEADER_LEN > IN_SEGMENT_MIN
 }
 
-/// Sizes of the journal's files.
+/// How the journal writes its files.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Sizes {
+pub(crate) struct Options {
     /// A file is rotated out when the next entry would pass this.
     pub max_file: u64,
     /// The first zero-filled file; each new one doubles, up to `max_file`, so a server
     /// that writes little never writes large files of zeros.
     pub first_file: u64,
+    /// Write with `O_DIRECT | O_DSYNC` where the filesystem takes it (see
+    /// `JournalFile::direct`).
+    pub direct: bool,
 }
 
 #[derive(Default)]
@@ -82,7 +85,7 @@ struct State {
 
 pub(crate) struct Journal {
     dir: PathBuf,
-    sizes: Sizes,
+    opts: Options,
     state: Mutex<State>,
     /// Appends are pending, or the store is stopping.
     commit_wake: Condvar,
@@ -99,7 +102,7 @@ impl Journal {
     /// (their entries replayed), `next_seq` is above every sequence number used.
     pub fn start(
         dir: &Path,
-        sizes: Sizes,
+        opts: Options,
         health: Arc<Health>,
         spares: Vec<JournalFile>,
         next_seq: u64,
@@ -113,12 +116,12 @@ impl Journal {
         let next_number = spares.iter().map(|f| f.number + 1).max().unwrap_or(0);
         let journal = Arc::new(Journal {
             dir: dir.to_path_buf(),
-            sizes,
+            opts,
             state: Mutex::new(State {
                 spares,
                 next_seq,
                 next_number,
-                next_zeroed: sizes.first_file.min(sizes.max_file),
+                next_zeroed: opts.first_file.min(opts.max_file),
                 ..State::default()
             }),
             commit_wake: Condvar::new(),
@@ -134,7 +137,7 @@ impl Journal {
             let mut st = journal.lock();
             let (number, size) = (st.next_number, st.next_zeroed);
             st.next_number += 1;
-            st.next_zeroed = (size * 2).min(sizes.max_file);
+            st.next_zeroed = (size * 2).min(opts.max_file);
             drop(st);
             let f = JournalFile::create(dir, number, size)?;
             journal.lock().spares.push(f);
@@ -194,7 +197,7 @@ impl Journal {
         };
         st.active_fill = (0, f.len);
         drop(st);
-        f.activate(seq)?;
+        f.activate(seq, self.opts.direct)?;
         Ok(f)
     }
 
@@ -205,6 +208,10 @@ impl Journal {
                 st = self.commit_wake.wait(st).unwrap_or_else(|p| p.into_inner());
             }
             if st.pending.is_empty() {
+                drop(st);
+                // A direct file still stages the last round's markers; a failure here
+                // has poisoned the store, which `stop` reports.
+                let _reported_by_stop = active.commit(&self.health);
                 self.idle.notify_all();
                 return;
             }
@@ -254,8 +261,7 @@ impl Journal {
                         return Ok(());
                     }
                     small.try_for_each(|c| self.append(active, c, false))?;
-                    active.flush()?;
-                    self.health.sync(&active.file)
+                    active.commit(&self.health)
                 })();
                 let synced = workers
                     .into_iter()
@@ -263,8 +269,8 @@ impl Journal {
                 journaled.and(synced)
             })?;
             // A marker says its batch is durable, so it is written only now that the
-            // segment is synced; the next round's fdatasync makes it durable. Until
-            // then, losing it costs only the check that a synced batch is present.
+            // segment is synced; the next round's commit makes it durable. Until then,
+            // losing it costs only the check that a synced batch is present.
             round
                 .iter_mut()
                 .filter(|c| in_segment(c))
@@ -302,7 +308,7 @@ impl Journal {
         };
         if active.pos + len as u64 > active.len && active.pos > file::JOURNAL_HEADER_LEN {
             let has_spare = !self.lock().spares.is_empty();
-            if has_spare || active.pos + len as u64 > self.sizes.max_file {
+            if has_spare || active.pos + len as u64 > self.opts.max_file {
                 self.rotate(active)?;
             }
         }
@@ -312,8 +318,7 @@ impl Journal {
 
     /// Syncs the active file, hands it to the checkpointer and moves to the next one.
     fn rotate(&self, active: &mut JournalFile) -> Result<(), StorageError> {
-        active.flush()?;
-        self.health.sync(&active.file)?;
+        active.commit(&self.health)?;
         let next = self.next_file()?;
         let full = std::mem::replace(active, next);
         self.lock().full.push(full);
