@@ -86,6 +86,8 @@ pub struct Client {
     region: String,
     credentials: Credentials,
     conn: Mutex<Option<SendRequest<Full<Bytes>>>>,
+    /// The SigV4 signing key and the day (`YYYYMMDD`) it is for.
+    signing_key: std::sync::Mutex<Option<(String, Vec<u8>)>>,
 }
 
 impl Client {
@@ -119,6 +121,7 @@ impl Client {
             region: region.to_string(),
             credentials,
             conn: Mutex::new(None),
+            signing_key: std::sync::Mutex::new(None),
         })
     }
 
@@ -252,11 +255,11 @@ impl Client {
             .body(())
             .map_err(|e| ClientError::transport(format!("cannot build the request: {e}")))?
             .into_parts();
-        let auth = sigv4::authorization(
+        let auth = sigv4::authorization_with_key(
             &parts,
             &body.body,
             &self.credentials.access_key_id,
-            &self.credentials.secret_access_key,
+            &self.day_key(&amz_date[..8]),
             &self.region,
             &amz_date,
             &signed,
@@ -268,6 +271,24 @@ impl Client {
             })?,
         );
         Ok(parts)
+    }
+
+    /// The signing key for `day`, derived once per day rather than per request.
+    fn day_key(&self, day: &str) -> Vec<u8> {
+        let mut cached = self.signing_key.lock().unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((d, key)) if d == day => key.clone(),
+            _ => {
+                let key = sigv4::canonical::signing_key(
+                    &self.credentials.secret_access_key,
+                    day,
+                    &self.region,
+                    sigv4::SERVICE,
+                );
+                *cached = Some((day.to_string(), key.clone()));
+                key
+            }
+        }
     }
 
     /// A plain GET (`/health`): the status and body.

@@ -298,6 +298,29 @@ pub fn authorization(
     amz_date: &str,
     signed_headers: &[&str],
 ) -> String {
+    let key = signing_key(secret, &amz_date[..8], region, SERVICE);
+    authorization_with_key(
+        req,
+        body,
+        access_key,
+        &key,
+        region,
+        amz_date,
+        signed_headers,
+    )
+}
+
+/// `authorization` with the day's signing key already derived (`signing_key`, four
+/// HMACs that a client sending many requests computes once a day).
+pub fn authorization_with_key(
+    req: &http::request::Parts,
+    body: &[u8],
+    access_key: &str,
+    signing_key: &[u8],
+    region: &str,
+    amz_date: &str,
+    signed_headers: &[&str],
+) -> String {
     let names: Vec<String> = signed_headers.iter().map(|n| n.to_string()).collect();
     let payload_hash = match req.headers.get("x-amz-content-sha256") {
         Some(v) => v.to_str().unwrap_or("").to_string(),
@@ -312,10 +335,7 @@ pub fn authorization(
     });
     let date = &amz_date[..8];
     let scope = format!("{date}/{region}/{SERVICE}/aws4_request");
-    let sig = canonical::signature(
-        &signing_key(secret, date, region, SERVICE),
-        &string_to_sign(amz_date, &scope, &canonical),
-    );
+    let sig = canonical::signature(signing_key, &string_to_sign(amz_date, &scope, &canonical));
     format!(
         "{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={}, Signature={sig}",
         names.join(";")

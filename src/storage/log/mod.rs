@@ -68,18 +68,24 @@ pub struct Appended {
 #[derive(Debug)]
 pub enum DurableWait {
     Ready,
-    Pending(tokio::sync::oneshot::Receiver<Result<(), StorageError>>),
+    Pending(tokio::sync::oneshot::Receiver<Acked>),
 }
+
+/// A durable append's answer. A store may hand back a buffer it allocated on the
+/// appending thread, to be freed there: glibc's malloc slows down when one thread
+/// frees what another allocated (the commit journal's entries, ADR 0003).
+pub type Acked = Result<Vec<u8>, StorageError>;
 
 impl DurableWait {
     pub async fn wait(self) -> Result<(), StorageError> {
         match self {
             DurableWait::Ready => Ok(()),
-            DurableWait::Pending(rx) => rx.await.unwrap_or_else(|_| {
-                Err(StorageError::Poisoned(
+            DurableWait::Pending(rx) => match rx.await {
+                Ok(acked) => acked.map(drop),
+                Err(_) => Err(StorageError::Poisoned(
                     "the sync thread stopped before confirming the write".into(),
-                ))
-            }),
+                )),
+            },
         }
     }
 }

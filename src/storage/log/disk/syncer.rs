@@ -107,7 +107,7 @@ impl Visible {
     }
 }
 
-pub(crate) type Done = tokio::sync::oneshot::Sender<Result<(), StorageError>>;
+pub(crate) type Done = tokio::sync::oneshot::Sender<crate::storage::log::Acked>;
 
 pub(crate) enum SyncMsg {
     /// `file` has unsynced writes.

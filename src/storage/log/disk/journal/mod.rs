@@ -282,7 +282,8 @@ impl Journal {
             match &failure {
                 None => {
                     c.visible.advance(c.end, c.timestamp_ms);
-                    let _ignored_if_caller_gone = c.done.send(Ok(()));
+                    // The entry goes back to be freed where it was allocated.
+                    let _ignored_if_caller_gone = c.done.send(Ok(c.entry));
                 }
                 Some(why) => {
                     let _ignored_if_caller_gone =
