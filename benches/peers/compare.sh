@@ -8,12 +8,15 @@
 # kinesis-local (installed here from npm) on 127.0.0.1, runs `shoal bench` against each,
 # prints one JSON line per run and a markdown table at the end, and stops what it started.
 # DURATION (seconds per run, default 10) and PRELOAD (records for get-records, default
-# 50000) bound every run.
+# 50000) bound every run. ROUNDS (default 1) repeats each scenario over every target,
+# round after round, and ends with each round's ratios: this VM's speed drifts by 2x
+# within an hour, so one round's ratio is one sample.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=benches/peers
 duration=${DURATION:-10}
 preload=${PRELOAD:-50000}
+rounds=${ROUNDS:-1}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(put-record put-records get-records e2e-subscribe e2e-polling)
 
@@ -63,25 +66,27 @@ for scenario in "${scenarios[@]}"; do
     e2e-polling) args=(e2e --via polling --rate 1000 --connections 4 --shards 4 --duration "$duration") ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
-  for t in "${targets[@]}"; do
-    read -r name port <<<"$t"
-    # kinesalite has no SubscribeToShard.
-    [ "$scenario" = e2e-subscribe ] && [ "$name" = kinesalite ] && continue
-    n=$((n + 1))
-    extra=()
-    # kinesis-local takes minutes to load 50000 records; it drains a tenth of them.
-    if [ "$scenario" = get-records ]; then
-      records=$preload
-      [ "$name" = kinesis-local ] && records=$((preload / 10))
-      extra=(--records "$records")
-    fi
-    echo "== $scenario on $name" >&2
-    if line=$(timeout 900 "$shoal" bench "${args[@]}" "${extra[@]}" --endpoint "http://127.0.0.1:$port" \
-        --stream "bench-$n" --label "$name" | tail -1); then
-      echo "$line" | sed "s/\"scenario\":\"[a-z0-9-]*\"/\"scenario\":\"$scenario\"/" | tee -a "$results"
-    else
-      echo "{\"label\":\"$name\",\"scenario\":\"$scenario\",\"failed\":true}" | tee -a "$results"
-    fi
+  for round in $(seq "$rounds"); do
+    for t in "${targets[@]}"; do
+      read -r name port <<<"$t"
+      # kinesalite has no SubscribeToShard.
+      [ "$scenario" = e2e-subscribe ] && [ "$name" = kinesalite ] && continue
+      n=$((n + 1))
+      extra=()
+      # kinesis-local takes minutes to load 50000 records; it drains a tenth of them.
+      if [ "$scenario" = get-records ]; then
+        records=$preload
+        [ "$name" = kinesis-local ] && records=$((preload / 10))
+        extra=(--records "$records")
+      fi
+      echo "== $scenario on $name" >&2
+      if line=$(timeout 900 "$shoal" bench "${args[@]}" "${extra[@]}" --endpoint "http://127.0.0.1:$port" \
+          --stream "bench-$n" --label "$name" | tail -1); then
+        echo "$line" | sed "s/\"scenario\":\"[a-z0-9-]*\"/\"scenario\":\"$scenario\"/" | tee -a "$results"
+      else
+        echo "{\"label\":\"$name\",\"scenario\":\"$scenario\",\"failed\":true}" | tee -a "$results"
+      fi
+    done
   done
 done
 
@@ -98,4 +103,22 @@ for line in open(sys.argv[1]):
     l = r["latency_ms"]
     print(f"| {r['scenario']} | {r['label']} | {r['requests_per_sec']:.0f} | {r['records_per_sec']:.0f} "
           f"| {r['mib_per_sec']:.2f} | {l['p50']:.2f} | {l['p99']:.2f} | {r['throttled']} | {r['errors']} |")
+EOF
+[ "$rounds" -gt 1 ] || exit 0
+echo
+echo "Per round: Shoal sync against kinesalite (records/s; MiB/s for get-records), and sync against none:"
+python3 - "$results" <<'EOF'
+import json, sys
+from collections import defaultdict
+seen = defaultdict(lambda: defaultdict(list))
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if not r.get("failed"):
+        key = "mib_per_sec" if r["scenario"] == "get-records" else "records_per_sec"
+        seen[r["scenario"]][r["label"]].append(r[key])
+for scenario, by in seen.items():
+    sync, none, kl = by.get("shoal", []), by.get("shoal-none", []), by.get("kinesalite", [])
+    vs_kl = " ".join(f"{s / k:.1f}x" for s, k in zip(sync, kl) if k)
+    vs_none = " ".join(f"{s / n:.0%}" for s, n in zip(sync, none) if n)
+    print(f"- {scenario}: vs kinesalite {vs_kl or '-'}; sync/none {vs_none or '-'}")
 EOF
