@@ -12,6 +12,7 @@ use super::super::handles::OpenFile;
 use super::super::number_file::NumberFile;
 use super::super::paths;
 use super::super::syncer::Health;
+use super::stage::{Stage, BLOCK};
 use crate::storage::StorageError;
 
 pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"SHOALJNL";
@@ -60,66 +61,6 @@ pub(crate) struct JournalFile {
     /// 0.12-0.14 ms per 4 KiB here). Direct writes cover whole blocks from a block
     /// boundary, so the stage keeps the last partial block and the next write repeats it.
     direct: Option<std::fs::File>,
-}
-
-/// Direct writes' alignment: of their offsets, lengths and buffers.
-const BLOCK: usize = 4096;
-
-/// Bytes staged at most before they are written out, to bound the copy.
-const STAGE_MAX: usize = 256 << 10;
-
-/// Staging memory at a `BLOCK`-aligned address, as direct writes need: `Vec<u8>` does
-/// not promise one, so the buffer is a block larger and used from an aligned offset.
-struct Stage {
-    buf: Box<[u8]>,
-    start: usize,
-    len: usize,
-}
-
-impl Stage {
-    fn empty() -> Stage {
-        Stage {
-            buf: Box::new([]),
-            start: 0,
-            len: 0,
-        }
-    }
-
-    fn allocate(&mut self) {
-        if self.buf.is_empty() {
-            self.buf = vec![0u8; STAGE_MAX + BLOCK].into_boxed_slice();
-            self.start = self.buf.as_ptr().align_offset(BLOCK);
-        }
-        self.len = 0;
-    }
-
-    fn room(&self) -> usize {
-        STAGE_MAX - self.len
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        let at = self.start + self.len;
-        self.buf[at..at + bytes.len()].copy_from_slice(bytes);
-        self.len += bytes.len();
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..self.start + self.len]
-    }
-
-    /// The staged bytes and zeros after them up to a block boundary.
-    fn padded(&mut self) -> &[u8] {
-        let end = self.len.next_multiple_of(BLOCK);
-        self.buf[self.start + self.len..self.start + end].fill(0);
-        &self.buf[self.start..self.start + end]
-    }
-
-    /// Drops the first `n` staged bytes, moving the rest to the front.
-    fn consume(&mut self, n: usize) {
-        let s = self.start;
-        self.buf.copy_within(s + n..s + self.len, s);
-        self.len -= n;
-    }
 }
 
 fn open_direct(path: &Path) -> std::io::Result<std::fs::File> {

@@ -11,6 +11,7 @@
 mod checkpoint;
 pub(crate) mod file;
 pub(crate) mod replay;
+mod stage;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
