@@ -163,7 +163,8 @@ impl JournalFile {
                     self.unwritten = false;
                     return Ok(());
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // EINVAL from tmpfs and most others; EOPNOTSUPP from some FUSE mounts.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => {
                     tracing::debug!(path = %path.display(), "no direct I/O here; the journal syncs buffered writes");
                 }
                 Err(e) => return Err(io(e)),
