@@ -13,7 +13,8 @@ use super::floor::{self, FLOOR_CHUNK};
 use super::format;
 use super::handles::lock;
 use super::index::{IndexBuilder, IndexEntry};
-use super::journal::{file::ENTRY_HEADER_LEN, Commit};
+use super::journal::file::{ENTRY_HEADER_LEN, MARKER_LEN};
+use super::journal::{self, Commit};
 use super::reader;
 use super::recovery::Recovered;
 use super::segment::Segment;
@@ -188,7 +189,7 @@ impl ShardLog for DiskShardLog {
         }
         let journaled = self.store.opts.durability == Durability::Sync;
         let prefix = if journaled { ENTRY_HEADER_LEN } else { 0 };
-        let buf = format::encode_batch(prefix, first, ts, records);
+        let mut buf = format::encode_batch(prefix, first, ts, records);
         let batch = &buf[prefix..];
         let mut seg = self
             .segments
@@ -234,11 +235,19 @@ impl ShardLog for DiskShardLog {
                 DurableWait::Ready
             }
             Durability::Sync => {
+                let in_segment = journal::in_segment(buf.len() - prefix);
+                if in_segment {
+                    // Only its marker goes to the journal: the batch is freed here, on
+                    // the thread that allocated it, instead of being held to the ack.
+                    buf.truncate(MARKER_LEN);
+                    buf.shrink_to_fit();
+                }
                 let (done, rx) = tokio::sync::oneshot::channel();
                 // Submitted under the writer lock, so this log's commits queue in
                 // offset order.
                 self.store.commit(Commit {
                     entry: buf,
+                    in_segment,
                     log_id: self.id,
                     prev_end,
                     segment: seg.log.clone(),

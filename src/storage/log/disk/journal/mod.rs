@@ -12,6 +12,7 @@ mod checkpoint;
 pub(crate) mod file;
 pub(crate) mod replay;
 mod stage;
+mod sync_pool;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use file::JournalFile;
+use sync_pool::SyncPool;
 
 use super::handles::{lock, OpenFile, Slot};
 use super::syncer::{Done, Health, Visible};
@@ -26,8 +28,11 @@ use crate::storage::StorageError;
 
 /// One append waiting to become durable and visible.
 pub(crate) struct Commit {
-    /// `format::encode_batch(file::ENTRY_HEADER_LEN, ..)`: the journal frames it.
+    /// `format::encode_batch(file::ENTRY_HEADER_LEN, ..)`: the journal frames it. Cut
+    /// to its first `file::MARKER_LEN` bytes when `in_segment`.
     pub entry: Vec<u8>,
+    /// Synced in its segment, with only a marker in the journal ([`in_segment`]).
+    pub in_segment: bool,
     pub log_id: u64,
     /// Where the log ended before this batch, so recovery knows what the journal covers.
     pub prev_end: u64,
@@ -46,8 +51,10 @@ pub(crate) struct Commit {
 /// a third of the throughput of `none`, against 8% for syncing the segments.
 const IN_SEGMENT_MIN: usize = 64 << 10;
 
-fn in_segment(c: &Commit) -> bool {
-    c.entry.len() - file::ENTRY_HEADER_LEN > IN_SEGMENT_MIN
+/// Whether a batch of `batch_len` encoded bytes is synced in its segment rather than
+/// journaled whole.
+pub(crate) fn in_segment(batch_len: usize) -> bool {
+    batch_len > IN_SEGMENT_MIN
 }
 
 /// How the journal writes its files.
@@ -203,6 +210,7 @@ impl Journal {
     }
 
     fn commit_loop(&self, mut active: JournalFile) {
+        let mut pool = SyncPool::new(self.health.clone());
         loop {
             let mut st = self.lock();
             while st.pending.is_empty() && !st.stopping {
@@ -219,7 +227,7 @@ impl Journal {
             let round = std::mem::take(&mut st.pending);
             st.busy = true;
             drop(st);
-            let result = self.write_round(&mut active, round);
+            let result = self.write_round(&mut active, &mut pool, round);
             if let Err(e) = result {
                 tracing::error!(error = %e, "journal write failed; the store refuses further writes");
                 self.health.poison(e.to_string());
@@ -237,44 +245,38 @@ impl Journal {
     }
 
     /// Writes and syncs a round, then acknowledges it in order. Large batches' segments
-    /// are synced side by side with the journal, so a round costs one fdatasync's time.
+    /// are synced by `pool` side by side with the journal, so a round costs one
+    /// fdatasync's time.
     fn write_round(
         &self,
         active: &mut JournalFile,
+        pool: &mut SyncPool,
         mut round: Vec<Commit>,
     ) -> Result<(), StorageError> {
         let written = (|| {
             self.health.check()?;
             let mut segments: Vec<Arc<OpenFile>> = Vec::new();
-            for c in round.iter().filter(|c| in_segment(c)) {
+            for c in round.iter().filter(|c| c.in_segment) {
                 if !segments.iter().any(|f| Arc::ptr_eq(f, &c.file)) {
                     segments.push(c.file.clone());
                 }
             }
-            std::thread::scope(|s| {
-                let workers: Vec<_> = segments
-                    .iter()
-                    .map(|f| s.spawn(|| self.health.sync(f)))
-                    .collect();
-                let journaled = (|| {
-                    let mut small = round.iter_mut().filter(|c| !in_segment(c)).peekable();
-                    if small.peek().is_none() {
-                        return Ok(());
-                    }
-                    small.try_for_each(|c| self.append(active, c, false))?;
-                    active.commit(&self.health)
-                })();
-                let synced = workers
-                    .into_iter()
-                    .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-                journaled.and(synced)
-            })?;
+            let synced = pool.start(segments);
+            let journaled = (|| {
+                let mut small = round.iter_mut().filter(|c| !c.in_segment).peekable();
+                if small.peek().is_none() {
+                    return Ok(());
+                }
+                small.try_for_each(|c| self.append(active, c, false))?;
+                active.commit(&self.health)
+            })();
+            journaled.and(pool.wait(&synced))?;
             // A marker says its batch is durable, so it is written only now that the
             // segment is synced; the next round's commit makes it durable. Until then,
             // losing it costs only the check that a synced batch is present.
             round
                 .iter_mut()
-                .filter(|c| in_segment(c))
+                .filter(|c| c.in_segment)
                 .try_for_each(|c| self.append(active, c, true))?;
             active.flush()
         })();
