@@ -144,7 +144,15 @@ impl Shared {
                 q.idle -= 1;
             };
             drop(q);
-            round.finish(self.health.sync(&file));
+            // A panic must still finish the job, or the committer would wait forever.
+            let synced =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.health.sync(&file)))
+                    .unwrap_or_else(|_| {
+                        let why = format!("the sync of {} panicked", file.path.display());
+                        self.health.poison(why.clone());
+                        Err(StorageError::Poisoned(why))
+                    });
+            round.finish(synced);
         }
     }
 }
