@@ -73,8 +73,9 @@ impl Health {
             r
         };
         result.map_err(|e| {
-            tracing::error!(path = %path.display(), error = %e, "fsync failed; the store refuses further writes");
-            let why = format!("fsync of {} failed: {e}", path.display());
+            tracing::error!(path = %path.display(), error = %e, "a sync failed; the store refuses further writes");
+            // Names both ways of making writes durable: an fdatasync, or a direct write.
+            let why = format!("making writes to {} durable failed: {e}", path.display());
             self.poison(why);
             StorageError::io("sync", path, e)
         })

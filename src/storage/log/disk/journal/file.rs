@@ -180,12 +180,18 @@ impl JournalFile {
     }
 
     /// Adds one framed entry (see [`frame`]) at the end; it reaches the file at the
-    /// next `flush` or `commit` (or earlier, when the staged bytes grow large).
-    pub fn write(&mut self, mut entry: &[u8]) -> Result<(), StorageError> {
+    /// next `flush` or `commit` (or earlier, when the staged bytes grow large: a direct
+    /// write then waits for the disk, so `health` times it like a commit).
+    pub fn write(&mut self, mut entry: &[u8], health: &Health) -> Result<(), StorageError> {
         while !entry.is_empty() {
             if self.stage.room() == 0 {
-                self.write_out()
-                    .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+                if self.direct.is_some() {
+                    let file = self.file.clone();
+                    health.durably(&file.path, || self.write_out())?;
+                } else {
+                    self.write_out()
+                        .map_err(|e| StorageError::io("write", &self.file.path, e))?;
+                }
             }
             let n = self.stage.room().min(entry.len());
             self.stage.push(&entry[..n]);

@@ -317,7 +317,7 @@ impl Journal {
             }
         }
         file::frame(&mut c.entry, active.seq, c.log_id, c.prev_end, marker);
-        active.write(&c.entry[..len])
+        active.write(&c.entry[..len], &self.health)
     }
 
     /// Syncs the active file, hands it to the checkpointer and moves to the next one.
