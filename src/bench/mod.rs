@@ -205,7 +205,18 @@ fn report(args: &BenchArgs, stats: &Stats, o: &Outcome) -> Value {
 /// run created it.
 async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, String> {
     let describe = json!({ "StreamName": name });
-    let created = match c.call("DescribeStreamSummary", &describe).await {
+    // A server that is still opening its store answers 503 to everything: started
+    // together with it, a run waits for it (at most two minutes) instead of failing.
+    let mut first = c.call("DescribeStreamSummary", &describe).await;
+    for _ in 0..1200 {
+        match &first {
+            Err(e) if e.is_retryable() => {}
+            _ => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first = c.call("DescribeStreamSummary", &describe).await;
+    }
+    let created = match first {
         Ok(_) => false,
         Err(e) if e.code == "ResourceNotFoundException" => {
             let input = json!({ "StreamName": name, "ShardCount": shards });
