@@ -3,12 +3,9 @@
 //! with aws-sdk-rust, not through the CLI's own output.
 
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kinesis::types::ShardIteratorType;
-use shoal::broker::SystemClock;
-use shoal::server::{open_broker, serve, BrokerSource, Listeners};
 
 use crate::common::*;
 
@@ -284,39 +281,16 @@ async fn bench_reports_what_it_put_and_received() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_waits_for_a_server_still_opening_its_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = test_config(Some(&dir));
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let endpoint = format!("http://{}", listeners.plain_addr().unwrap());
-    let (release, opened) = std::sync::mpsc::channel::<()>();
-    let for_open = config.clone();
-    let source = BrokerSource::Open(Box::new(move || {
-        opened.recv().unwrap();
-        open_broker(&for_open, Arc::new(SystemClock))
-    }));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve(listeners, source, &config, async {
-            let _ = stopped.await;
-        })
-        .await
+    let server = Opening::start().await;
+    let endpoint = format!("http://{}", server.addr);
+    let args = "bench put-records --duration 30 --max-records 200 --batch 100 --shards 1";
+    let bench = tokio::spawn(async move {
+        let args: Vec<&str> = args.split(' ').collect();
+        shoal(&endpoint, &args, "").await
     });
-    let args = [
-        "bench",
-        "put-records",
-        "--duration",
-        "30",
-        "--max-records",
-        "200",
-        "--batch",
-        "100",
-        "--shards",
-        "1",
-    ];
-    let bench = tokio::spawn(async move { shoal(&endpoint, &args, "").await });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(!bench.is_finished(), "the run waits while the store opens");
-    release.send(()).unwrap();
+    server.open_store();
     let out = bench.await.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -326,6 +300,5 @@ async fn bench_waits_for_a_server_still_opening_its_store() {
     );
     let report = json(stdout.lines().last().unwrap());
     assert_eq!(report["records"].as_u64(), Some(200), "{report}");
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -18,9 +18,11 @@ use tokio::net::TcpStream;
 
 mod control;
 mod data;
+mod opening;
 mod process;
 pub use control::*;
 pub use data::*;
+pub use opening::*;
 pub use process::*;
 
 pub struct TestServer {

@@ -3,12 +3,9 @@
 //! `/metrics` moves with traffic, and the binary runs as the Dockerfile starts it.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::ShardIteratorType;
-use shoal::broker::SystemClock;
-use shoal::server::{open_broker, serve, BrokerSource, Listeners};
 
 use crate::common::*;
 
@@ -22,25 +19,8 @@ async fn get(addr: SocketAddr, path: &str) -> Resp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_wait_behind_a_503_while_the_store_opens() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = test_config(Some(&dir));
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let addr = listeners.plain_addr().unwrap();
-    let (release, opened) = std::sync::mpsc::channel::<()>();
-    let for_open = config.clone();
-    let source = BrokerSource::Open(Box::new(move || {
-        // Stands for a long recovery: the store opens when the test says so.
-        opened.recv().unwrap();
-        open_broker(&for_open, Arc::new(SystemClock))
-    }));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve(listeners, source, &config, async {
-            let _ = stopped.await;
-        })
-        .await
-    });
-
+    let server = Opening::start().await;
+    let addr = server.addr;
     let health = get(addr, "/health").await;
     assert_eq!(health.status, 503);
     assert_eq!(health.json()["status"], "starting");
@@ -48,15 +28,14 @@ async fn requests_wait_behind_a_503_while_the_store_opens() {
     let err = c.list_streams().send().await.unwrap_err();
     assert_eq!(code(&err), "ServiceUnavailableException");
 
-    release.send(()).unwrap();
+    server.open_store();
     let deadline = Instant::now() + Duration::from_secs(10);
     while get(addr, "/health").await.status != 200 {
         assert!(Instant::now() < deadline, "never became healthy");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     c.list_streams().send().await.unwrap();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 /// A data dir, declared streams that take a while to become ACTIVE, through the binary.
