@@ -29,8 +29,11 @@ impl Opening {
         let (release, opened) = mpsc::channel::<()>();
         let for_open = config.clone();
         let source = BrokerSource::Open(Box::new(move || {
-            // A test that ends before releasing the store drops the sender.
-            let _ = opened.recv();
+            // A test that ends before releasing the store drops the sender: then its
+            // temp dir is gone, and nothing is opened in its place.
+            opened
+                .recv()
+                .map_err(|_| "the test ended before the store was released".to_string())?;
             open_broker(&for_open, Arc::new(SystemClock))
         }));
         let (stop, stopped) = oneshot::channel::<()>();
