@@ -17,13 +17,19 @@ use super::journal::file::{ENTRY_HEADER_LEN, MARKER_LEN};
 use super::journal::{self, Commit};
 use super::reader;
 use super::recovery::Recovered;
-use super::segment::Segment;
+use super::segment::{self, Segment};
 use super::syncer::{SyncMsg, Visible};
 use super::{paths, StoreShared};
 use crate::storage::log::{
     Appended, Durability, DurableWait, LogBounds, LogId, ReadBatch, RecordIn, ShardLog,
 };
 use crate::storage::StorageError;
+
+/// Unsynced segment bytes after which their writeback is started. A roll syncs the
+/// whole segment under the writer lock: with all 64 MiB of it still in the page cache,
+/// that stalled the shard's appends for 100 ms and more (`none`, PutRecords of 500 x 1
+/// KiB: p99 138-156 ms; 19-28 ms with this).
+const WRITEBACK_AHEAD: u64 = 4 << 20;
 
 pub(crate) struct DiskShardLog {
     id: LogId,
@@ -49,6 +55,8 @@ struct Writer {
     sealed: bool,
     /// One past the last record written (below `next_offset` after a restart's gap).
     written_end: u64,
+    /// Active-segment bytes below this are synced, or their writeback has started.
+    writeback_from: u64,
 }
 
 impl DiskShardLog {
@@ -61,6 +69,7 @@ impl DiskShardLog {
         r: Recovered,
         next_offset: u64,
     ) -> DiskShardLog {
+        let writeback_from = r.segments.last().map_or(0, |s| s.size());
         DiskShardLog {
             id,
             dir,
@@ -73,6 +82,7 @@ impl DiskShardLog {
                 index: r.index_builder,
                 sealed: false,
                 written_end: r.end,
+                writeback_from,
             }),
             visible: Arc::new(Visible::new(next_offset, r.last_ts)),
             removed: AtomicBool::new(false),
@@ -126,6 +136,7 @@ impl DiskShardLog {
             v
         });
         w.index = IndexBuilder::new(self.store.opts.index_interval_bytes);
+        w.writeback_from = seg.size();
         Ok(seg)
     }
 
@@ -219,7 +230,16 @@ impl ShardLog for DiskShardLog {
                 timestamp_ms: ts,
             });
         }
-        seg.size.store(pos + batch.len() as u64, Ordering::Release);
+        let seg_end = pos + batch.len() as u64;
+        seg.size.store(seg_end, Ordering::Release);
+        let synced_by_round =
+            self.store.opts.durability == Durability::Sync && journal::in_segment(batch.len());
+        if synced_by_round {
+            w.writeback_from = seg_end;
+        } else if seg_end - w.writeback_from >= WRITEBACK_AHEAD {
+            segment::start_writeback(&file, w.writeback_from, seg_end);
+            w.writeback_from = seg_end;
+        }
         w.next_offset = end;
         w.last_ts = Some(ts);
         let prev_end = std::mem::replace(&mut w.written_end, end);
