@@ -20,6 +20,7 @@ mod tests_crash;
 mod tests_files;
 #[cfg(test)]
 mod tests_journal;
+mod writeback;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -122,29 +122,6 @@ impl Segment {
     }
 }
 
-/// Starts writing `from..to` of `file` back to the disk without waiting for it, so that
-/// its next fdatasync finds little left to write. Best effort: a failed writeback shows
-/// again in that fdatasync, which poisons the store.
-pub(crate) fn start_writeback(file: &OpenFile, from: u64, to: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open for as long as `file` is borrowed.
-    let r = unsafe {
-        libc::sync_file_range(
-            file.file.as_raw_fd(),
-            offset,
-            len,
-            libc::SYNC_FILE_RANGE_WRITE,
-        )
-    };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        tracing::debug!(path = %file.path.display(), error = %e, "could not start writeback");
-    }
-}
-
 /// Reads the batch header at `pos`; `None` when the file ends first.
 pub(crate) fn read_header(
     file: &OpenFile,

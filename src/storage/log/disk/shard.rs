@@ -17,8 +17,9 @@ use super::journal::file::{ENTRY_HEADER_LEN, MARKER_LEN};
 use super::journal::{self, Commit};
 use super::reader;
 use super::recovery::Recovered;
-use super::segment::{self, Segment};
+use super::segment::Segment;
 use super::syncer::{SyncMsg, Visible};
+use super::writeback;
 use super::{paths, StoreShared};
 use crate::storage::log::{
     Appended, Durability, DurableWait, LogBounds, LogId, ReadBatch, RecordIn, ShardLog,
@@ -237,7 +238,7 @@ impl ShardLog for DiskShardLog {
         if synced_by_round {
             w.writeback_from = seg_end;
         } else if seg_end - w.writeback_from >= WRITEBACK_AHEAD {
-            segment::start_writeback(&file, w.writeback_from, seg_end);
+            writeback::start(&file.file, w.writeback_from, seg_end);
             w.writeback_from = seg_end;
         }
         w.next_offset = end;
