@@ -237,7 +237,7 @@ impl ShardLog for DiskShardLog {
             self.store.opts.durability == Durability::Sync && journal::in_segment(batch.len());
         if synced_by_round {
             w.writeback_from = seg_end;
-        } else if seg_end - w.writeback_from >= WRITEBACK_AHEAD {
+        } else if seg_end.saturating_sub(w.writeback_from) >= WRITEBACK_AHEAD {
             writeback::start(&file.file, w.writeback_from, seg_end);
             w.writeback_from = seg_end;
         }

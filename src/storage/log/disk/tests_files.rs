@@ -7,6 +7,7 @@ use std::os::unix::fs::FileExt;
 use super::tests_crash::{fill, opts, segment_files};
 use super::*;
 use crate::storage::log::tests::{put, read_all, rec};
+use crate::storage::log::RecordIn;
 
 #[test]
 fn segments_roll_by_size_and_reads_span_them() {
@@ -138,6 +139,46 @@ fn reads_below_the_start_jump_to_it() {
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Appends past the writeback threshold (4 MiB) and across a roll, in the modes whose
+/// segments are written back ahead (`sync` here with batches small enough to journal).
+#[test]
+fn segments_written_back_ahead_keep_every_record() {
+    for durability in [Durability::None, Durability::Sync] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = DiskOptions {
+            segment_max_bytes: 6 << 20,
+            index_interval_bytes: 4096,
+            ..opts(durability)
+        };
+        let store = DiskLogStore::open(dir.path(), o.clone()).unwrap();
+        let log = store.create(1).unwrap();
+        let batch = |i: usize| -> Vec<RecordIn> {
+            (0..7)
+                .map(|j| rec("k", vec![(i * 7 + j) as u8; 8 << 10]))
+                .collect()
+        };
+        for i in 0..140 {
+            put(&*log, i as i64, &batch(i));
+        }
+        assert!(segment_files(dir.path(), 1).len() >= 2, "{durability:?}");
+        let check = |log: &dyn ShardLog| {
+            let got = read_all(log, 0);
+            assert_eq!(got.len(), 140 * 7, "{durability:?}");
+            for (n, r) in got.iter().enumerate() {
+                assert_eq!(r.offset, n as u64);
+                assert_eq!(r.data.len(), 8 << 10);
+                assert!(r.data.iter().all(|&b| b == n as u8), "record {n}");
+            }
+        };
+        check(&*log);
+        drop(log);
+        store.shutdown().unwrap();
+        drop(store);
+        let store = DiskLogStore::open(dir.path(), o).unwrap();
+        check(&*store.open(1).unwrap());
+    }
 }
 
 #[test]
