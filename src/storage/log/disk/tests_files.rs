@@ -152,7 +152,7 @@ fn segments_written_back_ahead_keep_every_record() {
             index_interval_bytes: 4096,
             ..opts(durability)
         };
-        let store = DiskLogStore::open(dir.path(), o.clone()).unwrap();
+        let store = DiskLogStore::open(dir.path(), o).unwrap();
         let log = store.create(1).unwrap();
         let batch = |i: usize| -> Vec<RecordIn> {
             (0..7)
