@@ -29,7 +29,7 @@ use crate::storage::StorageError;
 /// Unsynced segment bytes after which their writeback is started. A roll syncs the
 /// whole segment under the writer lock: with all 64 MiB of it still in the page cache,
 /// that stalled the shard's appends for 100 ms and more (`none`, PutRecords of 500 x 1
-/// KiB: p99 138-156 ms; 19-28 ms with this).
+/// KiB: p99 138-156 ms; 19-39 ms with this).
 const WRITEBACK_AHEAD: u64 = 4 << 20;
 
 pub(crate) struct DiskShardLog {
