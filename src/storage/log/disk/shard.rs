@@ -233,9 +233,9 @@ impl ShardLog for DiskShardLog {
         }
         let seg_end = pos + batch.len() as u64;
         seg.size.store(seg_end, Ordering::Release);
-        let synced_by_round =
-            self.store.opts.durability == Durability::Sync && journal::in_segment(batch.len());
-        if synced_by_round {
+        // Synced in its segment by its commit round, with only a marker in the journal.
+        let in_segment = journaled && journal::in_segment(batch.len());
+        if in_segment {
             w.writeback_from = seg_end;
         } else if seg_end.saturating_sub(w.writeback_from) >= WRITEBACK_AHEAD {
             writeback::start(&file.file, w.writeback_from, seg_end);
@@ -256,7 +256,6 @@ impl ShardLog for DiskShardLog {
                 DurableWait::Ready
             }
             Durability::Sync => {
-                let in_segment = journal::in_segment(buf.len() - prefix);
                 if in_segment {
                     // Only its marker goes to the journal: the batch is freed here, on
                     // the thread that allocated it, instead of being held to the ack.

@@ -5,23 +5,19 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
-fn range(file: &File, from: u64, to: u64, flags: libc::c_uint) -> std::io::Result<()> {
-    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
-        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    };
-    // SAFETY: the descriptor is open for as long as `file` is borrowed.
-    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
 /// Starts writing `from..to` back without waiting for it. Best effort: a failed
 /// writeback shows again in the file's next fdatasync, which poisons the store.
 pub(crate) fn start(file: &File, from: u64, to: u64) {
-    if let Err(e) = range(file, from, to, libc::SYNC_FILE_RANGE_WRITE) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to.saturating_sub(from)))
+    else {
+        return;
+    };
+    // SAFETY: the descriptor is open for as long as `file` is borrowed.
+    let r = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+    if r != 0 {
+        let e = std::io::Error::last_os_error();
         tracing::debug!(error = %e, "could not start writeback");
     }
 }
