@@ -11,6 +11,7 @@
 mod checkpoint;
 pub(crate) mod file;
 pub(crate) mod replay;
+mod sched;
 mod stage;
 mod sync_pool;
 
@@ -210,6 +211,7 @@ impl Journal {
     }
 
     fn commit_loop(&self, mut active: JournalFile) {
+        sched::as_batch_thread();
         let mut pool = SyncPool::new(self.health.clone());
         loop {
             let mut st = self.lock();
