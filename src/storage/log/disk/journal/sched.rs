@@ -23,6 +23,7 @@ mod tests {
     use crate::storage::log::disk::DiskLogStore;
     use crate::storage::log::Durability;
     use crate::storage::log::LogStore;
+
     /// The scheduling policies of this process's threads named `name`.
     fn thread_policies(name: &str) -> Vec<i32> {
         let mut policies = Vec::new();
