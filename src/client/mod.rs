@@ -3,15 +3,21 @@
 //! connection, every request SigV4-signed as the AWS SDKs sign it, so the commands work
 //! against any Kinesis endpoint that speaks plain HTTP, not only Shoal.
 
+mod sign;
+mod wire;
+
+use std::io::Write;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use crate::api::sigv4::{self, canonical::format_amz_date};
+use self::sign::{SignedHead, Signer};
+use self::wire::{Conn, Failure};
+use crate::api::sigv4;
 
 /// The key requests are signed with; without one in the environment, a placeholder
 /// (Shoal accepts any key unless it verifies credentials).
@@ -83,11 +89,8 @@ pub struct Client {
     host: String,
     port: u16,
     authority: String,
-    region: String,
-    credentials: Credentials,
-    conn: Mutex<Option<SendRequest<Full<Bytes>>>>,
-    /// The SigV4 signing key and the day (`YYYYMMDD`) it is for.
-    signing_key: std::sync::Mutex<Option<(String, Vec<u8>)>>,
+    signer: Signer,
+    conn: Mutex<Option<Conn>>,
 }
 
 impl Client {
@@ -118,14 +121,12 @@ impl Client {
             host,
             port,
             authority,
-            region: region.to_string(),
-            credentials,
+            signer: Signer::new(credentials, region),
             conn: Mutex::new(None),
-            signing_key: std::sync::Mutex::new(None),
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ClientError> {
+    async fn dial(&self) -> Result<TcpStream, ClientError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| {
@@ -135,50 +136,30 @@ impl Client {
                 ))
             })?;
         let _ = tcp.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| ClientError::transport(format!("HTTP handshake failed: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(send)
+        Ok(tcp)
     }
 
-    /// Sends one request, dialling (once more) if the kept-alive connection is gone.
-    async fn send(
-        &self,
-        req: impl Fn() -> http::Request<Full<Bytes>>,
-    ) -> Result<(u16, Bytes), ClientError> {
+    /// Sends one request on the kept-alive connection, dialling once more if the server
+    /// had closed it before answering.
+    async fn exchange(&self, head: &[u8], body: &[u8]) -> Result<(u16, Bytes), ClientError> {
         let mut guard = self.conn.lock().await;
-        for attempt in 0..2 {
-            let mut send = match guard.take() {
-                Some(s) if !s.is_closed() => s,
-                _ => self.connect().await?,
+        let mut reused = guard.is_some();
+        loop {
+            let mut conn = match guard.take() {
+                Some(c) => c,
+                None => Conn::new(self.dial().await?),
             };
-            if send.ready().await.is_err() {
-                continue;
-            }
-            match send.send_request(req()).await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let body = resp
-                        .into_body()
-                        .collect()
-                        .await
-                        .map_err(|e| ClientError::transport(format!("reading the answer: {e}")))?
-                        .to_bytes();
-                    *guard = Some(send);
-                    return Ok((status, body));
+            match conn.exchange(head, body).await {
+                Ok(answer) => {
+                    if answer.reusable {
+                        *guard = Some(conn);
+                    }
+                    return Ok((answer.status, answer.body));
                 }
-                // A kept-alive connection the server closed: dial again, once.
-                Err(e) if attempt == 0 && e.is_closed() => continue,
+                Err(Failure::Unanswered(_)) if reused => reused = false,
                 Err(e) => return Err(ClientError::transport(format!("request failed: {e}"))),
             }
         }
-        Err(ClientError::transport(format!(
-            "{}:{} closed the connection",
-            self.host, self.port
-        )))
     }
 
     /// Calls operation `op` (e.g. `"ListStreams"`) with a JSON input.
@@ -204,8 +185,17 @@ impl Client {
     /// Sends a prepared JSON body for `op`; the status and the raw answer. Errors are
     /// only transport failures: the caller reads the status (see [`error_from_body`]).
     pub async fn call_raw(&self, op: &str, body: &Prepared) -> Result<(u16, Bytes), ClientError> {
-        let parts = self.signed_parts(op, body)?;
-        self.send(|| request_of(&parts, body.body.clone())).await
+        let signed = self.sign(op, body);
+        let mut head = Vec::with_capacity(640);
+        head.extend_from_slice(b"POST / HTTP/1.1\r\n");
+        for (name, value) in signed.headers() {
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        let _ = write!(head, "content-length: {}\r\n\r\n", body.body.len());
+        self.exchange(&head, &body.body).await
     }
 
     /// Like `call_raw`, on a connection of its own, answering the response body as it
@@ -215,80 +205,35 @@ impl Client {
         op: &str,
         body: &Prepared,
     ) -> Result<(u16, hyper::body::Incoming), ClientError> {
-        let parts = self.signed_parts(op, body)?;
-        let mut send = self.connect().await?;
-        send.ready()
-            .await
-            .map_err(|e| ClientError::transport(format!("connection not ready: {e}")))?;
+        let signed = self.sign(op, body);
+        let mut req = http::Request::post("/");
+        for (name, value) in signed.headers() {
+            req = req.header(name, value);
+        }
+        let req = req
+            .body(Full::new(body.body.clone()))
+            .map_err(|e| ClientError::transport(format!("cannot build the request: {e}")))?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(self.dial().await?))
+                .await
+                .map_err(|e| ClientError::transport(format!("HTTP handshake failed: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
         let resp = send
-            .send_request(request_of(&parts, body.body.clone()))
+            .send_request(req)
             .await
             .map_err(|e| ClientError::transport(format!("request failed: {e}")))?;
         Ok((resp.status().as_u16(), resp.into_body()))
     }
 
-    /// The request head for `op`, signed with SigV4 as the SDKs sign.
-    fn signed_parts(&self, op: &str, body: &Prepared) -> Result<http::request::Parts, ClientError> {
+    /// The headers of a request for `op`, signed now.
+    fn sign<'a>(&'a self, op: &str, body: &'a Prepared) -> SignedHead<'a> {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let amz_date = format_amz_date(secs);
-        let mut builder = http::Request::post("/")
-            .header("host", &self.authority)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-date", &amz_date)
-            .header("x-amz-target", format!("Kinesis_20131202.{op}"))
-            .header("x-amz-content-sha256", &body.sha256);
-        let mut signed = vec![
-            "content-type",
-            "host",
-            "x-amz-content-sha256",
-            "x-amz-date",
-            "x-amz-target",
-        ];
-        if let Some(t) = &self.credentials.session_token {
-            builder = builder.header("x-amz-security-token", t);
-            signed.push("x-amz-security-token");
-        }
-        let (mut parts, ()) = builder
-            .body(())
-            .map_err(|e| ClientError::transport(format!("cannot build the request: {e}")))?
-            .into_parts();
-        let auth = sigv4::authorization_with_key(
-            &parts,
-            &body.body,
-            &self.credentials.access_key_id,
-            &self.day_key(&amz_date[..8]),
-            &self.region,
-            &amz_date,
-            &signed,
-        );
-        parts.headers.insert(
-            http::header::AUTHORIZATION,
-            auth.parse().map_err(|_| {
-                ClientError::transport("the access key is not a valid header".into())
-            })?,
-        );
-        Ok(parts)
-    }
-
-    /// The signing key for `day`, derived once per day rather than per request.
-    fn day_key(&self, day: &str) -> Vec<u8> {
-        let mut cached = self.signing_key.lock().unwrap_or_else(|p| p.into_inner());
-        match &*cached {
-            Some((d, key)) if d == day => key.clone(),
-            _ => {
-                let key = sigv4::canonical::signing_key(
-                    &self.credentials.secret_access_key,
-                    day,
-                    &self.region,
-                    sigv4::SERVICE,
-                );
-                *cached = Some((day.to_string(), key.clone()));
-                key
-            }
-        }
+        self.signer.sign(&self.authority, op, body, secs)
     }
 
     /// A plain GET (`/health`): the status and body.
@@ -296,16 +241,9 @@ impl Client {
         let uri: http::Uri = path
             .parse()
             .map_err(|e| ClientError::transport(format!("bad path {path:?}: {e}")))?;
-        let (status, body) = self
-            .send(|| {
-                let mut r = http::Request::new(Full::new(Bytes::new()));
-                *r.uri_mut() = uri.clone();
-                if let Ok(v) = self.authority.parse() {
-                    r.headers_mut().insert(http::header::HOST, v);
-                }
-                r
-            })
-            .await?;
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let head = format!("GET {target} HTTP/1.1\r\nhost: {}\r\n\r\n", self.authority);
+        let (status, body) = self.exchange(head.as_bytes(), b"").await?;
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }
@@ -327,14 +265,6 @@ impl Prepared {
             sha256,
         }
     }
-}
-
-fn request_of(parts: &http::request::Parts, body: Bytes) -> http::Request<Full<Bytes>> {
-    let mut r = http::Request::new(Full::new(body));
-    *r.method_mut() = parts.method.clone();
-    *r.uri_mut() = parts.uri.clone();
-    *r.headers_mut() = parts.headers.clone();
-    r
 }
 
 /// The service error a non-200 JSON answer carries.

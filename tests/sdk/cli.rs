@@ -11,8 +11,17 @@ use crate::common::*;
 
 /// Runs `shoal <args>` against `endpoint`, feeding `stdin`.
 async fn shoal(endpoint: &str, args: &[&str], stdin: &str) -> Output {
+    shoal_with(endpoint, args, stdin, &[]).await
+}
+
+/// `shoal`, with variables set in its environment.
+async fn shoal_with(endpoint: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let (endpoint, stdin) = (endpoint.to_string(), stdin.to_string());
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
@@ -20,6 +29,8 @@ async fn shoal(endpoint: &str, args: &[&str], stdin: &str) -> Output {
             .env("SHOAL_ENDPOINT", endpoint)
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_SESSION_TOKEN")
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -211,6 +222,47 @@ async fn errors_go_to_stderr_with_a_failing_exit() {
         .await
         .status
         .success());
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_sign_as_a_verifying_server_expects() {
+    let s = start_with(false, |c| {
+        c.auth.credentials =
+            vec![
+                shoal::config::CredentialConfig::parse("AKIDCLI:cli/secret+:111111111111").unwrap(),
+            ];
+    })
+    .await;
+    let as_key = |secret: &'static str, token: Option<&'static str>| {
+        let mut env = vec![
+            ("AWS_ACCESS_KEY_ID", "AKIDCLI"),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ];
+        env.extend(token.map(|t| ("AWS_SESSION_TOKEN", t)));
+        env
+    };
+    let create = ["stream", "create", "signed", "--shards", "1"];
+    let out = shoal_with(&s.endpoint, &create, "", &as_key("cli/secret+", None)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = ["stream", "list"];
+    let out = shoal_with(
+        &s.endpoint,
+        &list,
+        "",
+        &as_key("cli/secret+", Some("tok/en=")),
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("signed"));
+
+    let out = shoal_with(&s.endpoint, &list, "", &as_key("wrong", None)).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("InvalidSignatureException"), "{err}");
     s.running.stop().await.unwrap();
 }
 
