@@ -276,6 +276,7 @@ impl ShardLog for DiskShardLog {
                     end,
                     timestamp_ms: ts,
                     done,
+                    synced: None,
                 })?;
                 DurableWait::Pending(rx)
             }

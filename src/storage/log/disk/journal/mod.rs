@@ -45,6 +45,8 @@ pub(crate) struct Commit {
     pub end: u64,
     pub timestamp_ms: i64,
     pub done: Done,
+    /// The segment sync begun when an `in_segment` batch was submitted.
+    pub synced: Option<Arc<sync_pool::Round>>,
 }
 
 /// Batches above this are synced in their segment instead of written to the journal
@@ -103,6 +105,8 @@ pub(crate) struct Journal {
     /// Nothing is pending.
     idle: Condvar,
     health: Arc<Health>,
+    /// Syncs large batches' segments, each from the moment it is submitted.
+    segment_syncs: SyncPool,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -136,6 +140,7 @@ impl Journal {
             commit_wake: Condvar::new(),
             checkpoint_wake: Condvar::new(),
             idle: Condvar::new(),
+            segment_syncs: SyncPool::new(health.clone()),
             health,
             threads: Mutex::default(),
         });
@@ -172,10 +177,15 @@ impl Journal {
 
     /// Queues an append; called under the log's writer lock, so a log's entries reach
     /// the journal in offset order.
-    pub fn submit(&self, c: Commit) -> Result<(), StorageError> {
+    pub fn submit(&self, mut c: Commit) -> Result<(), StorageError> {
         let mut st = self.lock();
         if st.stopping {
             return Err(StorageError::Poisoned("the store is closing".into()));
+        }
+        if c.in_segment {
+            // Begun now rather than with the round that takes it: a batch submitted
+            // while a round runs would otherwise wait for that round, then for its sync.
+            c.synced = Some(self.segment_syncs.start_one(c.file.clone()));
         }
         st.dirty
             .entry(Arc::as_ptr(&c.segment) as usize)
@@ -212,7 +222,6 @@ impl Journal {
 
     fn commit_loop(&self, mut active: JournalFile) {
         sched::as_batch_thread();
-        let mut pool = SyncPool::new(self.health.clone());
         loop {
             let mut st = self.lock();
             while st.pending.is_empty() && !st.stopping {
@@ -223,13 +232,14 @@ impl Journal {
                 // A direct file still stages the last round's markers; a failure here
                 // has poisoned the store, which `stop` reports.
                 let _reported_by_stop = active.commit(&self.health);
+                self.segment_syncs.stop();
                 self.idle.notify_all();
                 return;
             }
             let round = std::mem::take(&mut st.pending);
             st.busy = true;
             drop(st);
-            let result = self.write_round(&mut active, &mut pool, round);
+            let result = self.write_round(&mut active, round);
             if let Err(e) = result {
                 tracing::error!(error = %e, "journal write failed; the store refuses further writes");
                 self.health.poison(e.to_string());
@@ -247,23 +257,22 @@ impl Journal {
     }
 
     /// Writes and syncs a round, then acknowledges it in order. Large batches' segments
-    /// are synced by `pool` side by side with the journal, so a round costs one
-    /// fdatasync's time.
+    /// are synced side by side with the journal, so a round costs one fdatasync's time
+    /// at most.
     fn write_round(
         &self,
         active: &mut JournalFile,
-        pool: &mut SyncPool,
         mut round: Vec<Commit>,
     ) -> Result<(), StorageError> {
         let written = (|| {
             self.health.check()?;
-            let mut segments: Vec<Arc<OpenFile>> = Vec::new();
-            for c in round.iter().filter(|c| c.in_segment) {
-                if !segments.iter().any(|f| Arc::ptr_eq(f, &c.file)) {
-                    segments.push(c.file.clone());
+            let mut synced: Vec<&Arc<sync_pool::Round>> = Vec::new();
+            for r in round.iter().filter_map(|c| c.synced.as_ref()) {
+                if !synced.iter().any(|s| Arc::ptr_eq(s, r)) {
+                    synced.push(r);
                 }
             }
-            let synced = pool.start(segments);
+            let synced: Vec<Arc<sync_pool::Round>> = synced.into_iter().cloned().collect();
             let journaled = (|| {
                 let mut small = round.iter_mut().filter(|c| !c.in_segment).peekable();
                 if small.peek().is_none() {
@@ -272,7 +281,8 @@ impl Journal {
                 small.try_for_each(|c| self.append(active, c, false))?;
                 active.commit(&self.health)
             })();
-            journaled.and(pool.wait(&synced))?;
+            journaled?;
+            synced.iter().try_for_each(|r| self.segment_syncs.wait(r))?;
             // A marker says its batch is durable, so it is written only now that the
             // segment is synced; the next round's commit makes it durable. Until then,
             // losing it costs only the check that a synced batch is present.

@@ -1,7 +1,8 @@
-//! The threads that fdatasync large batches' segments while the committer writes the
-//! journal. They live as long as the committer: spawning a thread per segment per
-//! round cost the kernel a stack, a malloc arena hand-off and a futex wake-up each time,
-//! about a tenth of `sync` PutRecords' CPU (docs/performance.md).
+//! The threads that fdatasync large batches' segments, each sync begun when its batch
+//! is submitted, while the committer writes the journal. They live as long as the
+//! journal: spawning a thread per segment per round cost the kernel a stack, a malloc
+//! arena hand-off and a futex wake-up each time, about a tenth of `sync` PutRecords'
+//! CPU (docs/performance.md).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,7 +18,7 @@ const MAX_THREADS: usize = 8;
 
 pub(crate) struct SyncPool {
     shared: Arc<Shared>,
-    threads: Vec<JoinHandle<()>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -34,9 +35,10 @@ struct Queue {
     stopping: bool,
 }
 
-/// The syncs of one round: how many are left, and the first failure.
+/// A set of syncs: how many are left, and the first failure (several commits may
+/// wait on one set, so each is told of it).
 pub(crate) struct Round {
-    left: Mutex<(usize, Option<StorageError>)>,
+    left: Mutex<(usize, Option<String>)>,
     done: Condvar,
 }
 
@@ -45,7 +47,7 @@ impl Round {
         let mut left = lock(&self.left);
         left.0 -= 1;
         if let Err(e) = result {
-            left.1.get_or_insert(e);
+            left.1.get_or_insert(e.to_string());
         }
         if left.0 == 0 {
             self.done.notify_all();
@@ -61,12 +63,23 @@ impl SyncPool {
                 work: Condvar::new(),
                 health,
             }),
-            threads: Vec::new(),
+            threads: Mutex::default(),
         }
     }
 
+    /// A sync of `file` that begins after this call: a queued one that has not begun
+    /// yet, or a new one.
+    pub fn start_one(&self, file: Arc<OpenFile>) -> Arc<Round> {
+        let q = lock(&self.shared.state);
+        if let Some((_, round)) = q.jobs.iter().find(|(f, _)| Arc::ptr_eq(f, &file)) {
+            return round.clone();
+        }
+        drop(q);
+        self.start(vec![file])
+    }
+
     /// Queues one sync per file and returns at once; [`SyncPool::wait`] collects them.
-    pub fn start(&mut self, files: Vec<Arc<OpenFile>>) -> Arc<Round> {
+    pub fn start(&self, files: Vec<Arc<OpenFile>>) -> Arc<Round> {
         let round = Arc::new(Round {
             left: Mutex::new((files.len(), None)),
             done: Condvar::new(),
@@ -82,14 +95,15 @@ impl SyncPool {
             self.shared.work.notify_one();
         }
         let unserved = jobs.saturating_sub(idle);
-        let room = MAX_THREADS - self.threads.len();
+        let mut threads = lock(&self.threads);
+        let room = MAX_THREADS - threads.len();
         for _ in 0..unserved.min(room) {
             let shared = self.shared.clone();
             let spawned = std::thread::Builder::new()
                 .name("shoal-segsync".into())
                 .spawn(move || shared.serve());
             match spawned {
-                Ok(t) => self.threads.push(t),
+                Ok(t) => threads.push(t),
                 // The jobs still run: on the threads there are, or in `wait`.
                 Err(e) => {
                     tracing::warn!(error = %e, "could not start a segment sync thread");
@@ -112,19 +126,27 @@ impl SyncPool {
         while left.0 > 0 {
             left = round.done.wait(left).unwrap_or_else(|p| p.into_inner());
         }
-        left.1.take().map_or(Ok(()), Err)
+        left.1
+            .clone()
+            .map_or(Ok(()), |why| Err(StorageError::Poisoned(why)))
+    }
+
+    /// Runs what is queued and stops the threads.
+    pub fn stop(&self) {
+        lock(&self.shared.state).stopping = true;
+        self.shared.work.notify_all();
+        let threads: Vec<_> = lock(&self.threads).drain(..).collect();
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a segment sync thread panicked");
+            }
+        }
     }
 }
 
 impl Drop for SyncPool {
     fn drop(&mut self) {
-        lock(&self.shared.state).stopping = true;
-        self.shared.work.notify_all();
-        for t in self.threads.drain(..) {
-            if t.join().is_err() {
-                tracing::error!("a segment sync thread panicked");
-            }
-        }
+        self.stop();
     }
 }
 
@@ -176,13 +198,13 @@ mod tests {
     fn every_file_of_a_round_is_synced_on_a_bounded_set_of_threads() {
         let dir = tempfile::tempdir().unwrap();
         let health = Arc::new(Health::default());
-        let mut pool = SyncPool::new(health.clone());
+        let pool = SyncPool::new(health.clone());
         for round in 1..=3u64 {
             let r = pool.start(files(dir.path(), 3 * MAX_THREADS));
             pool.wait(&r).unwrap();
             let synced = health.syncs.load(Ordering::Relaxed);
             assert_eq!(synced, round * 3 * MAX_THREADS as u64);
-            assert!(pool.threads.len() <= MAX_THREADS);
+            assert!(lock(&pool.threads).len() <= MAX_THREADS);
         }
         let empty = pool.start(Vec::new());
         pool.wait(&empty).unwrap();
@@ -192,11 +214,44 @@ mod tests {
     fn a_failed_sync_fails_its_round_and_poisons_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let health = Arc::new(Health::default());
-        let mut pool = SyncPool::new(health.clone());
+        let pool = SyncPool::new(health.clone());
         health.fail_next_sync.store(true, Ordering::Release);
         let r = pool.start(files(dir.path(), 4));
         assert!(pool.wait(&r).is_err());
         assert!(health.check().is_err());
         drop(pool);
+    }
+
+    #[test]
+    fn a_batch_shares_a_sync_of_its_file_that_has_not_begun() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Arc::new(Health::default());
+        let pool = SyncPool::new(health.clone());
+        let fs = files(dir.path(), 2);
+        // A job queued with no thread to take it yet.
+        let queued = Arc::new(Round {
+            left: Mutex::new((1, None)),
+            done: Condvar::new(),
+        });
+        lock(&pool.shared.state)
+            .jobs
+            .push_back((fs[0].clone(), queued.clone()));
+        assert!(Arc::ptr_eq(&pool.start_one(fs[0].clone()), &queued));
+        let other = pool.start_one(fs[1].clone());
+        assert!(!Arc::ptr_eq(&other, &queued));
+        pool.wait(&queued).unwrap();
+        pool.wait(&other).unwrap();
+        assert_eq!(health.syncs.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn every_batch_waiting_on_a_failed_sync_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Arc::new(Health::default());
+        let pool = SyncPool::new(health.clone());
+        health.fail_next_sync.store(true, Ordering::Release);
+        let r = pool.start_one(files(dir.path(), 1).remove(0));
+        assert!(pool.wait(&r).is_err());
+        assert!(pool.wait(&r).is_err());
     }
 }
