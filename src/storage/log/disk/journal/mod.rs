@@ -46,7 +46,7 @@ pub(crate) struct Commit {
     pub timestamp_ms: i64,
     pub done: Done,
     /// The segment sync begun when an `in_segment` batch was submitted.
-    pub synced: Option<Arc<sync_pool::Round>>,
+    pub synced: Option<Arc<sync_pool::Syncs>>,
 }
 
 /// Batches above this are synced in their segment instead of written to the journal
@@ -266,13 +266,13 @@ impl Journal {
     ) -> Result<(), StorageError> {
         let written = (|| {
             self.health.check()?;
-            let mut synced: Vec<&Arc<sync_pool::Round>> = Vec::new();
+            let mut synced: Vec<&Arc<sync_pool::Syncs>> = Vec::new();
             for r in round.iter().filter_map(|c| c.synced.as_ref()) {
                 if !synced.iter().any(|s| Arc::ptr_eq(s, r)) {
                     synced.push(r);
                 }
             }
-            let synced: Vec<Arc<sync_pool::Round>> = synced.into_iter().cloned().collect();
+            let synced: Vec<Arc<sync_pool::Syncs>> = synced.into_iter().cloned().collect();
             let journaled = (|| {
                 let mut small = round.iter_mut().filter(|c| !c.in_segment).peekable();
                 if small.peek().is_none() {

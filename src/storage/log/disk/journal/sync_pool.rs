@@ -12,7 +12,7 @@ use super::super::handles::{lock, OpenFile};
 use super::super::syncer::Health;
 use crate::storage::StorageError;
 
-/// At most this many threads; more segments in a round queue behind them, and the
+/// At most this many threads; more syncs queue behind them, and the
 /// committer takes jobs from the queue too once its own write is done.
 const MAX_THREADS: usize = 8;
 
@@ -29,7 +29,7 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<(Arc<OpenFile>, Arc<Round>)>,
+    jobs: VecDeque<(Arc<OpenFile>, Arc<Syncs>)>,
     /// Threads waiting for a job.
     idle: usize,
     stopping: bool,
@@ -37,12 +37,12 @@ struct Queue {
 
 /// A set of syncs: how many are left, and the first failure (several commits may
 /// wait on one set, so each is told of it).
-pub(crate) struct Round {
+pub(crate) struct Syncs {
     left: Mutex<(usize, Option<String>)>,
     done: Condvar,
 }
 
-impl Round {
+impl Syncs {
     fn finish(&self, result: Result<(), StorageError>) {
         let mut left = lock(&self.left);
         left.0 -= 1;
@@ -69,26 +69,26 @@ impl SyncPool {
 
     /// A sync of `file` that begins after this call: a queued one that has not begun
     /// yet, or a new one.
-    pub fn start_one(&self, file: Arc<OpenFile>) -> Arc<Round> {
+    pub fn start_one(&self, file: Arc<OpenFile>) -> Arc<Syncs> {
         let q = lock(&self.shared.state);
-        if let Some((_, round)) = q.jobs.iter().find(|(f, _)| Arc::ptr_eq(f, &file)) {
-            return round.clone();
+        if let Some((_, syncs)) = q.jobs.iter().find(|(f, _)| Arc::ptr_eq(f, &file)) {
+            return syncs.clone();
         }
         drop(q);
         self.start(vec![file])
     }
 
     /// Queues one sync per file and returns at once; [`SyncPool::wait`] collects them.
-    pub fn start(&self, files: Vec<Arc<OpenFile>>) -> Arc<Round> {
-        let round = Arc::new(Round {
+    pub fn start(&self, files: Vec<Arc<OpenFile>>) -> Arc<Syncs> {
+        let syncs = Arc::new(Syncs {
             left: Mutex::new((files.len(), None)),
             done: Condvar::new(),
         });
         if files.is_empty() {
-            return round;
+            return syncs;
         }
         let mut q = lock(&self.shared.state);
-        q.jobs.extend(files.into_iter().map(|f| (f, round.clone())));
+        q.jobs.extend(files.into_iter().map(|f| (f, syncs.clone())));
         let (jobs, idle) = (q.jobs.len(), q.idle);
         drop(q);
         for _ in 0..jobs.min(idle) {
@@ -111,20 +111,25 @@ impl SyncPool {
                 }
             }
         }
-        round
+        syncs
     }
 
-    /// Runs queued syncs on this thread until none is left, then waits for the rest of
-    /// `round`.
-    pub fn wait(&self, round: &Round) -> Result<(), StorageError> {
+    /// Runs the queued syncs of `syncs` on this thread, then waits for the rest of them.
+    /// Syncs begun later for other batches are left to the threads: running them here
+    /// would hold up this round's acknowledgements.
+    pub fn wait(&self, syncs: &Syncs) -> Result<(), StorageError> {
         loop {
-            let job = lock(&self.shared.state).jobs.pop_front();
+            let job = {
+                let mut q = lock(&self.shared.state);
+                let mine = q.jobs.iter().position(|(_, s)| std::ptr::eq(&**s, syncs));
+                mine.and_then(|i| q.jobs.remove(i))
+            };
             let Some((file, of)) = job else { break };
             of.finish(self.shared.health.sync(&file));
         }
-        let mut left = lock(&round.left);
+        let mut left = lock(&syncs.left);
         while left.0 > 0 {
-            left = round.done.wait(left).unwrap_or_else(|p| p.into_inner());
+            left = syncs.done.wait(left).unwrap_or_else(|p| p.into_inner());
         }
         left.1
             .clone()
@@ -154,7 +159,7 @@ impl Shared {
     fn serve(&self) {
         loop {
             let mut q = lock(&self.state);
-            let (file, round) = loop {
+            let (file, syncs) = loop {
                 if let Some(job) = q.jobs.pop_front() {
                     break job;
                 }
@@ -174,7 +179,7 @@ impl Shared {
                         self.health.poison(why.clone());
                         Err(StorageError::Poisoned(why))
                     });
-            round.finish(synced);
+            syncs.finish(synced);
         }
     }
 }
@@ -231,7 +236,7 @@ mod tests {
         let (dir, health, pool) = setup();
         let fs = files(dir.path(), 2);
         // A job queued with no thread to take it yet.
-        let queued = Arc::new(Round {
+        let queued = Arc::new(Syncs {
             left: Mutex::new((1, None)),
             done: Condvar::new(),
         });
