@@ -266,13 +266,12 @@ impl Journal {
     ) -> Result<(), StorageError> {
         let written = (|| {
             self.health.check()?;
-            let mut synced: Vec<&Arc<sync_pool::Syncs>> = Vec::new();
+            let mut synced: Vec<Arc<sync_pool::Syncs>> = Vec::new();
             for r in round.iter().filter_map(|c| c.synced.as_ref()) {
                 if !synced.iter().any(|s| Arc::ptr_eq(s, r)) {
-                    synced.push(r);
+                    synced.push(r.clone());
                 }
             }
-            let synced: Vec<Arc<sync_pool::Syncs>> = synced.into_iter().cloned().collect();
             let journaled = (|| {
                 let mut small = round.iter_mut().filter(|c| !c.in_segment).peekable();
                 if small.peek().is_none() {

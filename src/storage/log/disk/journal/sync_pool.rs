@@ -79,7 +79,7 @@ impl SyncPool {
     }
 
     /// Queues one sync per file and returns at once; [`SyncPool::wait`] collects them.
-    pub fn start(&self, files: Vec<Arc<OpenFile>>) -> Arc<Syncs> {
+    fn start(&self, files: Vec<Arc<OpenFile>>) -> Arc<Syncs> {
         let syncs = Arc::new(Syncs {
             left: Mutex::new((files.len(), None)),
             done: Condvar::new(),
