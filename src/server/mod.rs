@@ -21,6 +21,7 @@ use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
 use crate::config::Config;
 use crate::storage::catalog::{Catalog, MemoryCatalog, RedbCatalog};
+use crate::storage::fs::{self, Fs};
 use crate::storage::log::disk::{DiskLogStore, DiskOptions};
 use crate::storage::log::memory::MemoryLogStore;
 use crate::storage::log::LogStore;
@@ -28,11 +29,20 @@ use crate::tls;
 
 /// Opens the stores the configuration names and the broker on top of them.
 pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>, String> {
+    open_broker_on(config, clock, fs::os())
+}
+
+/// [`open_broker`] with the data dir on `fs` (a simulated disk in tests).
+pub fn open_broker_on(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    fs: Arc<dyn Fs>,
+) -> Result<Arc<Broker>, String> {
     let (logs, catalog): (Arc<dyn LogStore>, Arc<dyn Catalog>) = if config.storage.in_memory {
         (MemoryLogStore::new(), Arc::new(MemoryCatalog::default()))
     } else {
         let dir = &config.storage.data_dir;
-        std::fs::create_dir_all(dir)
+        fs.create_dir_all(dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
         let options = DiskOptions {
             durability: config.durability()?,
@@ -45,13 +55,13 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
         };
         // The catalog first: its file lock keeps a second server off this data dir
         // before log recovery could truncate tails the first one is still writing.
-        let catalog = RedbCatalog::open(&dir.join("catalog.redb")).map_err(|e| {
+        let catalog = RedbCatalog::open_on(&fs, &dir.join("catalog.redb")).map_err(|e| {
             format!(
                 "cannot open the catalog in {} (is another shoal using this data dir?): {e}",
                 dir.display()
             )
         })?;
-        let logs = DiskLogStore::open(dir, options).map_err(|e| e.to_string())?;
+        let logs = DiskLogStore::open_on(fs, dir, options).map_err(|e| e.to_string())?;
         (logs, Arc::new(catalog))
     };
     let (s, l) = (&config.streams, &config.limits);
@@ -338,7 +348,16 @@ pub async fn spawn(config: Config) -> Result<Running, String> {
 }
 
 pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Running, String> {
-    let broker = open_broker(&config, clock)?;
+    spawn_on(config, clock, fs::os()).await
+}
+
+/// [`spawn_with_clock`] with the data dir on `fs` (a simulated disk in tests).
+pub async fn spawn_on(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    fs: Arc<dyn Fs>,
+) -> Result<Running, String> {
+    let broker = open_broker_on(&config, clock, fs)?;
     let listeners = Listeners::bind(&config).await?;
     let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
     let tls_addr = listeners.tls_addr();

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::fs::{Fs, FsBackend, OpenMode};
 use super::log::LogId;
 use super::StorageError;
 
@@ -222,6 +223,36 @@ fn catalog_err(path: &Path, what: &str, e: impl std::fmt::Display) -> StorageErr
 impl RedbCatalog {
     pub fn open(path: &Path) -> Result<RedbCatalog, StorageError> {
         let db = Database::create(path).map_err(|e| catalog_err(path, "open", e))?;
+        RedbCatalog::init(db, path)
+    }
+
+    /// The catalog on `fs`: redb's own file (with its lock) on the machine's filesystem,
+    /// the same database through [`FsBackend`] on a simulated one.
+    pub fn open_on(fs: &Arc<dyn Fs>, path: &Path) -> Result<RedbCatalog, StorageError> {
+        if fs.is_os() {
+            return RedbCatalog::open(path);
+        }
+        let mode = match fs.exists(path) {
+            Ok(true) => OpenMode::ReadWrite,
+            Ok(false) => OpenMode::CreateNew,
+            Err(e) => return Err(catalog_err(path, "stat", e)),
+        };
+        let file = fs
+            .open(path, mode)
+            .map_err(|e| catalog_err(path, "open", e))?;
+        if mode == OpenMode::CreateNew {
+            if let Some(dir) = path.parent() {
+                fs.sync_dir(dir)
+                    .map_err(|e| catalog_err(path, "sync directory", e))?;
+            }
+        }
+        let db = Database::builder()
+            .create_with_backend(FsBackend(file))
+            .map_err(|e| catalog_err(path, "open", e))?;
+        RedbCatalog::init(db, path)
+    }
+
+    fn init(db: Database, path: &Path) -> Result<RedbCatalog, StorageError> {
         let txn = db
             .begin_write()
             .map_err(|e| catalog_err(path, "begin", e))?;

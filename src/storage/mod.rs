@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod fs;
 pub mod log;
 
 pub use error::StorageError;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::number_file::NumberFile;
 use super::paths;
+use crate::storage::fs::Fs;
 use crate::storage::StorageError;
 
 pub(crate) const FLOOR_CHUNK: u64 = 1 << 20;
@@ -18,13 +19,14 @@ const FLOOR: NumberFile = NumberFile {
 };
 
 /// Reads the floor; a log without a floor file (a crash during create) has floor 0.
-pub(crate) fn read_floor(log_dir: &Path) -> Result<u64, StorageError> {
-    Ok(FLOOR.read(&paths::floor(log_dir))?.unwrap_or(0))
+pub(crate) fn read_floor(fs: &dyn Fs, log_dir: &Path) -> Result<u64, StorageError> {
+    Ok(FLOOR.read(fs, &paths::floor(log_dir))?.unwrap_or(0))
 }
 
 /// Durably replaces the floor.
-pub(crate) fn write_floor(log_dir: &Path, floor: u64) -> Result<(), StorageError> {
+pub(crate) fn write_floor(fs: &dyn Fs, log_dir: &Path, floor: u64) -> Result<(), StorageError> {
     FLOOR.write(
+        fs,
         log_dir,
         &paths::floor(log_dir),
         &paths::floor_tmp(log_dir),

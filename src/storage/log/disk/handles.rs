@@ -7,11 +7,11 @@
 //! dirty file is still synced through the descriptor that wrote it.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
+use crate::storage::fs::{Fs, FsFile, OpenMode};
 use crate::storage::StorageError;
 
 /// A mutex whose poisoning we ignore: every critical section leaves the data consistent
@@ -23,12 +23,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// An open file and the path it came from, so errors can name it.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
-    pub file: File,
+    pub file: Box<dyn FsFile>,
     pub path: PathBuf,
 }
 
 #[derive(Debug)]
 pub(crate) struct HandleCache {
+    /// Where the files are: the machine's filesystem, or a simulated disk in tests.
+    pub fs: Arc<dyn Fs>,
     max_open: usize,
     open: AtomicUsize,
     /// Clock order of slots that were opened; entries may be stale (closed or dropped).
@@ -36,8 +38,9 @@ pub(crate) struct HandleCache {
 }
 
 impl HandleCache {
-    pub fn new(max_open: usize) -> Arc<HandleCache> {
+    pub fn new(fs: Arc<dyn Fs>, max_open: usize) -> Arc<HandleCache> {
         Arc::new(HandleCache {
+            fs,
             max_open: max_open.max(2),
             open: AtomicUsize::new(0),
             queue: Mutex::new(VecDeque::new()),
@@ -124,10 +127,15 @@ impl Slot {
             self.referenced.store(true, Ordering::Relaxed);
             return Ok(f.clone());
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(self.writable)
-            .open(&self.path)
+        let mode = if self.writable {
+            OpenMode::ReadWrite
+        } else {
+            OpenMode::Read
+        };
+        let file = self
+            .cache
+            .fs
+            .open(&self.path, mode)
             .map_err(|e| StorageError::io("open", &self.path, e))?;
         let f = Arc::new(OpenFile {
             file,

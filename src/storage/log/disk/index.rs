@@ -2,11 +2,11 @@
 //! timestamp) that serve both offset and time lookups. It is advisory: whenever it is
 //! missing or inconsistent it is rebuilt from the log, so it is never synced per write.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::format::{self, FILE_HEADER_LEN, INDEX_MAGIC};
 use super::paths;
+use crate::storage::fs::{self, Fs, OpenMode};
 use crate::storage::StorageError;
 
 pub(crate) const INDEX_ENTRY_LEN: u64 = 16;
@@ -68,11 +68,12 @@ impl IndexBuilder {
 
 /// Loads and checks an index. `Ok(Err(reason))` means it must be rebuilt.
 pub(crate) fn load(
+    fs: &dyn Fs,
     path: &Path,
     base_offset: u64,
     log_len: u64,
 ) -> Result<Result<Vec<IndexEntry>, String>, StorageError> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match fs::read_file(fs, path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("missing".into())),
         Err(e) => return Err(StorageError::io("read", path, e)),
@@ -106,6 +107,7 @@ pub(crate) fn load(
 
 /// Replaces an index file with `entries` (temporary name, then rename).
 pub(crate) fn write_all(
+    fs: &dyn Fs,
     log_dir: &Path,
     base_offset: u64,
     entries: &[IndexEntry],
@@ -116,11 +118,14 @@ pub(crate) fn write_all(
     for e in entries {
         buf.extend_from_slice(&e.encode());
     }
-    let mut f = std::fs::File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
-    f.write_all(&buf)
+    let f = fs
+        .open(&tmp, OpenMode::CreateTruncate)
+        .map_err(|e| StorageError::io("create", &tmp, e))?;
+    f.write_all_at(&buf, 0)
         .map_err(|e| StorageError::io("write", &tmp, e))?;
     let path = paths::segment_index(log_dir, base_offset);
-    std::fs::rename(&tmp, &path).map_err(|e| StorageError::io("rename", &path, e))
+    fs.rename(&tmp, &path)
+        .map_err(|e| StorageError::io("rename", &path, e))
 }
 
 /// The last entry for a batch starting at or before `offset`.

@@ -20,7 +20,6 @@ mod tests_crash;
 mod tests_files;
 #[cfg(test)]
 mod tests_journal;
-mod writeback;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +35,7 @@ use syncer::{Health, SyncMsg};
 
 use super::table::LogTable;
 use super::{Durability, LogId, LogStore, ShardLog};
+use crate::storage::fs::{self, Fs};
 use crate::storage::StorageError;
 
 /// Tuning of a [`DiskLogStore`].
@@ -98,6 +98,10 @@ impl Drop for StoreShared {
 const FIRST_JOURNAL_FILE: u64 = 1 << 20;
 
 impl StoreShared {
+    fn fs(&self) -> &dyn Fs {
+        &*self.cache.fs
+    }
+
     fn commit(&self, c: journal::Commit) -> Result<(), StorageError> {
         let journal = self.journal.as_ref().expect("sync mode has a journal");
         journal.submit(c)
@@ -122,11 +126,21 @@ pub struct DiskLogStore {
 impl DiskLogStore {
     /// Opens (creating if needed) the store in `dir` and recovers every log in it.
     pub fn open(dir: &Path, opts: DiskOptions) -> Result<Arc<DiskLogStore>, StorageError> {
+        DiskLogStore::open_on(fs::os(), dir, opts)
+    }
+
+    /// [`DiskLogStore::open`] on the filesystem `fs` (a simulated disk in tests).
+    pub fn open_on(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        opts: DiskOptions,
+    ) -> Result<Arc<DiskLogStore>, StorageError> {
         let mut opts = opts;
         // Index entries hold 32-bit positions.
         opts.segment_max_bytes = opts.segment_max_bytes.clamp(1, u64::from(u32::MAX));
         let root = paths::logs_root(dir);
-        std::fs::create_dir_all(&root).map_err(|e| StorageError::io("create", &root, e))?;
+        fs.create_dir_all(&root)
+            .map_err(|e| StorageError::io("create", &root, e))?;
         let health = Arc::new(Health::default());
         let (syncer, sync_thread) = match opts.durability {
             Durability::None | Durability::Sync => (None, None),
@@ -141,20 +155,21 @@ impl DiskLogStore {
                 (Some(tx), Some(thread))
             }
         };
-        let cache = HandleCache::new(opts.max_open_files);
+        let cache = HandleCache::new(fs.clone(), opts.max_open_files);
         let journal_dir = paths::journal_dir(dir);
         // Read before the logs: it says how far each log's unsynced tail is covered.
-        let mut replay = journal::replay::read(&journal_dir)?;
+        let mut replay = journal::replay::read(&fs, &journal_dir)?;
         let mut recovered_logs = Vec::new();
-        let entries = std::fs::read_dir(&root).map_err(|e| StorageError::io("list", &root, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io("list", &root, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+        let mut names = fs
+            .read_dir(&root)
+            .map_err(|e| StorageError::io("list", &root, e))?;
+        names.sort_unstable();
+        for name in names {
+            let log_dir = root.join(&name);
             let Some(id) = paths::parse_log_dir_name(&name) else {
-                tracing::warn!(path = %entry.path().display(), "ignoring an unknown entry");
+                tracing::warn!(path = %log_dir.display(), "ignoring an unknown entry");
                 continue;
             };
-            let log_dir = entry.path();
             let mut recovered = recovery::recover_log(
                 &log_dir,
                 &cache,
@@ -173,8 +188,14 @@ impl DiskLogStore {
                     first_file: FIRST_JOURNAL_FILE,
                     direct: opts.journal_direct_io,
                 };
-                let j =
-                    journal::Journal::start(&journal_dir, jopts, health.clone(), spares, next_seq)?;
+                let j = journal::Journal::start(
+                    fs.clone(),
+                    &journal_dir,
+                    jopts,
+                    health.clone(),
+                    spares,
+                    next_seq,
+                )?;
                 Some(j)
             }
             _ => None,
@@ -241,12 +262,14 @@ impl LogStore for DiskLogStore {
     fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
         self.check_open()?;
         let dir = paths::log_dir(&self.dir, id);
+        let fs = self.shared.fs();
         let log = self.logs.create(id, &dir, || {
-            std::fs::create_dir(&dir).map_err(|e| StorageError::io("create log", &dir, e))?;
+            fs.create_dir(&dir)
+                .map_err(|e| StorageError::io("create log", &dir, e))?;
             let seg = segment::Segment::create(&self.shared.cache, &dir, 0)?;
             // Syncs the log directory too, which makes the segment names durable.
-            floor::write_floor(&dir, floor::FLOOR_CHUNK)?;
-            paths::sync_dir(&paths::logs_root(&self.dir))?;
+            floor::write_floor(fs, &dir, floor::FLOOR_CHUNK)?;
+            paths::sync_dir(fs, &paths::logs_root(&self.dir))?;
             let recovered = recovery::Recovered {
                 segments: vec![Arc::new(seg)],
                 end: 0,
@@ -277,8 +300,9 @@ impl LogStore for DiskLogStore {
         let log = self.logs.take(id)?;
         log.mark_removed();
         let dir = paths::log_dir(&self.dir, id);
-        std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io("remove", &dir, e))?;
-        paths::sync_dir(&paths::logs_root(&self.dir))
+        let fs = self.shared.fs();
+        fs::remove_dir_all(fs, &dir).map_err(|e| StorageError::io("remove", &dir, e))?;
+        paths::sync_dir(fs, &paths::logs_root(&self.dir))
     }
 
     fn shutdown(&self) -> Result<(), StorageError> {

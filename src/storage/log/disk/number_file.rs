@@ -2,10 +2,10 @@
 //! checkpoint. 28 bytes: magic (8), version (4), reserved (4), the number (8), CRC32C
 //! of the first 24 (4). They are only ever replaced by rename, so any damage is real.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::paths;
+use crate::storage::fs::{self, Fs, OpenMode};
 use crate::storage::StorageError;
 
 const LEN: usize = 28;
@@ -20,8 +20,8 @@ pub(crate) struct NumberFile {
 
 impl NumberFile {
     /// The number in `path`; `None` when there is no file.
-    pub fn read(&self, path: &Path) -> Result<Option<u64>, StorageError> {
-        let bytes = match std::fs::read(path) {
+    pub fn read(&self, fs: &dyn Fs, path: &Path) -> Result<Option<u64>, StorageError> {
+        let bytes = match fs::read_file(fs, path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::io("read", path, e)),
@@ -49,6 +49,7 @@ impl NumberFile {
     /// it over `path`, syncs `dir`.
     pub fn write(
         &self,
+        fs: &dyn Fs,
         dir: &Path,
         path: &Path,
         tmp: &Path,
@@ -60,12 +61,16 @@ impl NumberFile {
         bytes[16..24].copy_from_slice(&value.to_le_bytes());
         let crc = crc32c::crc32c(&bytes[..24]);
         bytes[24..28].copy_from_slice(&crc.to_le_bytes());
-        let mut f = std::fs::File::create(tmp).map_err(|e| StorageError::io("create", tmp, e))?;
-        f.write_all(&bytes)
+        let f = fs
+            .open(tmp, OpenMode::CreateTruncate)
+            .map_err(|e| StorageError::io("create", tmp, e))?;
+        f.write_all_at(&bytes, 0)
             .map_err(|e| StorageError::io("write", tmp, e))?;
-        f.sync_all().map_err(|e| StorageError::io("sync", tmp, e))?;
+        f.sync_data()
+            .map_err(|e| StorageError::io("sync", tmp, e))?;
         drop(f);
-        std::fs::rename(tmp, path).map_err(|e| StorageError::io("rename", path, e))?;
-        paths::sync_dir(dir)
+        fs.rename(tmp, path)
+            .map_err(|e| StorageError::io("rename", path, e))?;
+        paths::sync_dir(fs, dir)
     }
 }

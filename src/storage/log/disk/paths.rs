@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::storage::fs::Fs;
 use crate::storage::StorageError;
 
 pub(crate) fn logs_root(dir: &Path) -> PathBuf {
@@ -75,8 +76,7 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// Makes created, renamed or removed entries of `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    let f = std::fs::File::open(dir).map_err(|e| StorageError::io("open directory", dir, e))?;
-    f.sync_all()
+pub(crate) fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), StorageError> {
+    fs.sync_dir(dir)
         .map_err(|e| StorageError::io("sync directory", dir, e))
 }

@@ -3,7 +3,6 @@
 //! that are missing or inconsistent. Sealed segments are only header-checked (their
 //! batches are CRC-checked when read), so start-up does not scan gigabytes.
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use super::handles::{HandleCache, OpenFile};
 use super::index::{self, IndexBuilder, IndexEntry};
 use super::paths;
 use super::segment::{read_batch, read_full, read_header, Segment};
+use crate::storage::fs::{Fs, OpenMode};
 use crate::storage::StorageError;
 
 /// What a recovered log continues from.
@@ -44,23 +44,24 @@ pub(crate) fn recover_log(
     index_interval: u32,
     covered_from: Option<u64>,
 ) -> Result<Recovered, StorageError> {
-    let floor = floor::read_floor(log_dir)?;
+    let fs = &*cache.fs;
+    let floor = floor::read_floor(fs, log_dir)?;
     let mut bases = Vec::new();
-    let entries = std::fs::read_dir(log_dir).map_err(|e| StorageError::io("list", log_dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| StorageError::io("list", log_dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    let names = fs
+        .read_dir(log_dir)
+        .map_err(|e| StorageError::io("list", log_dir, e))?;
+    for name in names {
         if let Some(base) = paths::parse_segment_name(&name) {
             bases.push(base);
         } else if name.ends_with(".tmp") {
             // Left by a crash between write and rename; the old file is still in place.
-            let _best_effort = std::fs::remove_file(entry.path());
+            let _best_effort = fs.remove_file(&log_dir.join(&name));
         }
     }
     bases.sort_unstable();
     let Some((&last, sealed)) = bases.split_last() else {
         let seg = Segment::create(cache, log_dir, floor)?;
-        paths::sync_dir(log_dir)?;
+        paths::sync_dir(fs, log_dir)?;
         return Ok(Recovered {
             segments: vec![Arc::new(seg)],
             end: floor,
@@ -85,7 +86,7 @@ pub(crate) fn recover_log(
     } else if let Some(prev) = segments.last() {
         // The active segment is empty (a crash right after a roll): the previous one has
         // the newest records.
-        let file = open(&paths::segment_log(log_dir, prev.base))?;
+        let file = open(fs, &paths::segment_log(log_dir, prev.base))?;
         let start = index_start(
             &prev.index.read().unwrap_or_else(|e| e.into_inner()),
             prev.base,
@@ -106,11 +107,9 @@ pub(crate) fn recover_log(
     })
 }
 
-fn open(path: &Path) -> Result<OpenFile, StorageError> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
+fn open(fs: &dyn Fs, path: &Path) -> Result<OpenFile, StorageError> {
+    let file = fs
+        .open(path, OpenMode::ReadWrite)
         .map_err(|e| StorageError::io("open", path, e))?;
     Ok(OpenFile {
         file,
@@ -120,8 +119,7 @@ fn open(path: &Path) -> Result<OpenFile, StorageError> {
 
 fn file_len(f: &OpenFile) -> Result<u64, StorageError> {
     f.file
-        .metadata()
-        .map(|m| m.len())
+        .len()
         .map_err(|e| StorageError::io("stat", &f.path, e))
 }
 
@@ -144,7 +142,8 @@ fn recover_sealed(
     base: u64,
     interval: u32,
 ) -> Result<Segment, StorageError> {
-    let file = open(&paths::segment_log(log_dir, base))?;
+    let fs = &*cache.fs;
+    let file = open(fs, &paths::segment_log(log_dir, base))?;
     if let Err(reason) = check_header(&file, base)? {
         return Err(StorageError::Corrupt {
             path: file.path,
@@ -154,7 +153,7 @@ fn recover_sealed(
     }
     let len = file_len(&file)?;
     let index_path = paths::segment_index(log_dir, base);
-    let entries = match index::load(&index_path, base, len)? {
+    let entries = match index::load(fs, &index_path, base, len)? {
         Ok(entries) => entries,
         Err(why) => {
             tracing::warn!(path = %index_path.display(), why, "rebuilding index");
@@ -167,7 +166,7 @@ fn recover_sealed(
                 });
             }
             let entries = build_index(&batches, base, interval, false).0;
-            index::write_all(log_dir, base, &entries)?;
+            index::write_all(fs, log_dir, base, &entries)?;
             entries
         }
     };
@@ -210,7 +209,8 @@ fn recover_active(
     covered_from: Option<u64>,
 ) -> Result<(Segment, Tail), StorageError> {
     let covered = |end: u64| covered_from.is_some_and(|c| end >= c);
-    let file = open(&paths::segment_log(log_dir, base))?;
+    let fs = &*cache.fs;
+    let file = open(fs, &paths::segment_log(log_dir, base))?;
     let mut len = file_len(&file)?;
     if let Err(reason) = check_header(&file, base)? {
         let mut head = [0u8; FILE_HEADER_LEN as usize];
@@ -237,7 +237,7 @@ fn recover_active(
         len = FILE_HEADER_LEN;
     }
     let index_path = paths::segment_index(log_dir, base);
-    let (mut entries, mut rewrite) = match index::load(&index_path, base, len)? {
+    let (mut entries, mut rewrite) = match index::load(fs, &index_path, base, len)? {
         Ok(entries) => (entries, false),
         Err(why) => {
             tracing::warn!(path = %index_path.display(), why, "rebuilding index");
@@ -280,7 +280,7 @@ fn recover_active(
     let (added, builder) = build_index(&batches, base, interval, !entries.is_empty());
     if rewrite || !added.is_empty() {
         entries.extend(added);
-        index::write_all(log_dir, base, &entries)?;
+        index::write_all(fs, log_dir, base, &entries)?;
     }
     let tail = Tail {
         last: batches

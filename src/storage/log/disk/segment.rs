@@ -1,6 +1,5 @@
 //! One segment: a `.log` file of batches starting at a base offset, plus its index.
 
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -14,6 +13,7 @@ use super::format::{
 use super::handles::{HandleCache, OpenFile, Slot};
 use super::index::{IndexEntry, INDEX_ENTRY_LEN};
 use super::paths;
+use crate::storage::fs::OpenMode;
 use crate::storage::StorageError;
 
 #[derive(Debug)]
@@ -59,10 +59,9 @@ impl Segment {
             (paths::segment_log(log_dir, base), SEGMENT_MAGIC),
             (paths::segment_index(log_dir, base), INDEX_MAGIC),
         ] {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
+            let f = cache
+                .fs
+                .open(&path, OpenMode::CreateNew)
                 .map_err(|e| StorageError::io("create", &path, e))?;
             f.write_all_at(&format::encode_file_header(magic, base), 0)
                 .map_err(|e| StorageError::io("write", &path, e))?;

@@ -1,7 +1,6 @@
 //! One log of the disk store: the append path (under the log's own mutex), segment
 //! rolls, floor reservations, and the hand-off to the journal or the sync thread.
 
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +18,6 @@ use super::reader;
 use super::recovery::Recovered;
 use super::segment::Segment;
 use super::syncer::{SyncMsg, Visible};
-use super::writeback;
 use super::{paths, StoreShared};
 use crate::storage::log::{
     Appended, Durability, DurableWait, LogBounds, LogId, ReadBatch, RecordIn, ShardLog,
@@ -130,7 +128,7 @@ impl DiskShardLog {
             .sync_data()
             .map_err(|e| StorageError::io("sync", &index.path, e))?;
         let seg = Arc::new(Segment::create(&self.store.cache, &self.dir, base)?);
-        paths::sync_dir(&self.dir)?;
+        paths::sync_dir(self.store.fs(), &self.dir)?;
         self.segments.rcu(|segs| {
             let mut v = Vec::clone(segs);
             v.push(seg.clone());
@@ -167,7 +165,7 @@ impl DiskShardLog {
                 .file
                 .sync_data()
                 .map_err(|e| StorageError::io("sync", &index.path, e))?;
-            floor::write_floor(&self.dir, w.next_offset)
+            floor::write_floor(self.store.fs(), &self.dir, w.next_offset)
         })();
         for seg in segs.iter() {
             seg.log.close();
@@ -196,7 +194,7 @@ impl ShardLog for DiskShardLog {
         let end = first + records.len() as u64;
         if end > w.floor {
             let floor = end + FLOOR_CHUNK;
-            floor::write_floor(&self.dir, floor)?;
+            floor::write_floor(self.store.fs(), &self.dir, floor)?;
             w.floor = floor;
         }
         let journaled = self.store.opts.durability == Durability::Sync;
@@ -238,7 +236,7 @@ impl ShardLog for DiskShardLog {
         if in_segment {
             w.writeback_from = seg_end;
         } else if seg_end.saturating_sub(w.writeback_from) >= WRITEBACK_AHEAD {
-            writeback::start(&file.file, w.writeback_from, seg_end);
+            file.file.start_writeback(w.writeback_from, seg_end);
             w.writeback_from = seg_end;
         }
         w.next_offset = end;
@@ -338,10 +336,13 @@ impl ShardLog for DiskShardLog {
                 paths::segment_log(&self.dir, seg.base),
                 paths::segment_index(&self.dir, seg.base),
             ] {
-                std::fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+                self.store
+                    .fs()
+                    .remove_file(&path)
+                    .map_err(|e| StorageError::io("remove", &path, e))?;
             }
         }
-        paths::sync_dir(&self.dir)?;
+        paths::sync_dir(self.store.fs(), &self.dir)?;
         Ok(freed)
     }
 

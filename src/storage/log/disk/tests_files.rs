@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 
 use super::tests_crash::{fill, opts, segment_files};
 use super::*;
+use crate::storage::fs::OsFs;
 use crate::storage::log::tests::{put, read_all, rec};
 use crate::storage::log::RecordIn;
 
@@ -103,7 +104,7 @@ fn bad_indexes_are_rebuilt_and_lookups_stay_right() {
                 .unwrap()
                 .len();
             assert!(
-                index::load(&path, base, log_len).unwrap().is_ok(),
+                index::load(&OsFs, &path, base, log_len).unwrap().is_ok(),
                 "damage {how}: index rewritten"
             );
         }

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use super::journal::file::{self as jfile, JournalFile};
 use super::tests_crash::{fill, opts, segment_files};
 use super::*;
+use crate::storage::fs::OsFs;
 use crate::storage::log::tests::{put, read_all, rec};
 use crate::storage::log::RecordIn;
 
 fn journal_files(dir: &Path) -> Vec<PathBuf> {
-    journal::file::list(&paths::journal_dir(dir))
+    journal::file::list(&OsFs, &paths::journal_dir(dir))
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -182,11 +183,16 @@ fn a_torn_journal_tail_and_removed_logs_are_ignored() {
     let (path, entries) = journal_files(dir.path())
         .into_iter()
         .filter_map(|p| {
-            let seq = journal::file::read_seq(&p).unwrap()?;
+            let seq = journal::file::read_seq(&OsFs, &p).unwrap()?;
             Some((seq, p))
         })
         .max()
-        .map(|(seq, p)| (p.clone(), journal::file::read_entries(&p, seq).unwrap()))
+        .map(|(seq, p)| {
+            (
+                p.clone(),
+                journal::file::read_entries(&OsFs, &p, seq).unwrap(),
+            )
+        })
         .unwrap();
     assert_eq!(entries.last().unwrap().log_id, 1);
     let end: usize = 24 + entries.iter().map(|e| 32 + e.batch.len()).sum::<usize>();
@@ -229,8 +235,10 @@ fn large_batches_are_synced_in_their_segment_and_marked_in_the_journal() {
     drop((log, store));
     let seg = segment_files(dir.path(), 1)[0].clone();
     let journal = journal_files(dir.path());
-    let seq = journal::file::read_seq(&journal[0]).unwrap().unwrap();
-    let marked: Vec<bool> = journal::file::read_entries(&journal[0], seq)
+    let seq = journal::file::read_seq(&OsFs, &journal[0])
+        .unwrap()
+        .unwrap();
+    let marked: Vec<bool> = journal::file::read_entries(&OsFs, &journal[0], seq)
         .unwrap()
         .iter()
         .map(|e| e.in_segment)
@@ -273,8 +281,8 @@ fn journal_files_read_back_every_entry_direct_or_buffered() {
     for direct in [true, false] {
         let dir = tempfile::tempdir_in(&under).unwrap();
         let health = Health::default();
-        let mut f = JournalFile::create(dir.path(), 0, 64 << 10).unwrap();
-        f.activate(5, direct).unwrap();
+        let mut f = JournalFile::create(&OsFs, dir.path(), 0, 64 << 10).unwrap();
+        f.activate(&OsFs, 5, direct).unwrap();
         if direct && !f.is_direct() {
             eprintln!(
                 "no direct I/O under {}: only the buffered path is checked",
@@ -311,7 +319,7 @@ fn journal_files_read_back_every_entry_direct_or_buffered() {
         } else {
             assert!(timed <= commits, "{timed} syncs for {commits} commits");
         }
-        let got = jfile::read_entries(&paths::journal_file(dir.path(), 0), 5).unwrap();
+        let got = jfile::read_entries(&OsFs, &paths::journal_file(dir.path(), 0), 5).unwrap();
         let got: Vec<Vec<u8>> = got.into_iter().map(|e| e.batch).collect();
         assert_eq!(got.len(), written.len(), "direct {direct}");
         assert!(got == written, "direct {direct}: entries differ");

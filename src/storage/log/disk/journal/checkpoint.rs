@@ -55,8 +55,10 @@ impl Journal {
             drop(st);
             let result = match work {
                 Work::Checkpoint(full, dirty) => self.checkpoint(full, dirty),
-                Work::Prepare(number, size) => JournalFile::create(&self.dir, number, size)
-                    .map(|f| lock(&self.state).spares.push(f)),
+                Work::Prepare(number, size) => {
+                    JournalFile::create(&*self.fs, &self.dir, number, size)
+                        .map(|f| lock(&self.state).spares.push(f))
+                }
             };
             if let Err(e) = result {
                 // The journal keeps working without spares or checkpoints (files pile
@@ -84,7 +86,7 @@ impl Journal {
                 .into_iter()
                 .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })?;
-        file::write_checkpoint(&self.dir, live_from)?;
+        file::write_checkpoint(&*self.fs, &self.dir, live_from)?;
         let mut st = self.lock();
         for mut f in full {
             // Files from before the sizes stopped doubling are dropped, so that a busy
@@ -93,7 +95,7 @@ impl Journal {
             if st.spares.len() < MAX_SPARES && current {
                 f.seq = 0;
                 st.spares.push(f);
-            } else if let Err(e) = std::fs::remove_file(&f.file.path) {
+            } else if let Err(e) = self.fs.remove_file(&f.file.path) {
                 tracing::warn!(path = %f.file.path.display(), error = %e, "could not delete a spare journal file");
             }
         }

@@ -2,8 +2,6 @@
 //! `docs/on-disk-format.md`), and the file operations the journal needs: creating a
 //! zero-filled file, activating one under a new sequence number, reading its entries.
 
-use std::io::{BufReader, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,6 +11,7 @@ use super::super::number_file::NumberFile;
 use super::super::paths;
 use super::super::syncer::Health;
 use super::stage::{Stage, BLOCK};
+use crate::storage::fs::{Fs, FsFile, OpenMode};
 use crate::storage::StorageError;
 
 pub(crate) const JOURNAL_MAGIC: [u8; 8] = *b"SHOALJNL";
@@ -60,15 +59,7 @@ pub(crate) struct JournalFile {
     /// its fdatasync take two and the page cache's writeback (0.09-0.10 ms against
     /// 0.12-0.14 ms per 4 KiB here). Direct writes cover whole blocks from a block
     /// boundary, so the stage keeps the last partial block and the next write repeats it.
-    direct: Option<std::fs::File>,
-}
-
-fn open_direct(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_DIRECT | libc::O_DSYNC)
-        .open(path)
+    direct: Option<Box<dyn FsFile>>,
 }
 
 fn header(seq: u64) -> [u8; JOURNAL_HEADER_LEN as usize] {
@@ -79,21 +70,27 @@ fn header(seq: u64) -> [u8; JOURNAL_HEADER_LEN as usize] {
     h
 }
 
-fn open_rw(path: &Path, create: bool) -> Result<std::fs::File, StorageError> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(create)
-        .open(path)
+fn open_rw(fs: &dyn Fs, path: &Path, create: bool) -> Result<Box<dyn FsFile>, StorageError> {
+    let mode = if create {
+        OpenMode::CreateNew
+    } else {
+        OpenMode::ReadWrite
+    };
+    fs.open(path, mode)
         .map_err(|e| StorageError::io(if create { "create" } else { "open" }, path, e))
 }
 
 impl JournalFile {
     /// Creates a spare: a header with sequence 0, then zeros up to `len`, synced, with
     /// its name synced into the directory.
-    pub fn create(dir: &Path, number: u64, len: u64) -> Result<JournalFile, StorageError> {
+    pub fn create(
+        fs: &dyn Fs,
+        dir: &Path,
+        number: u64,
+        len: u64,
+    ) -> Result<JournalFile, StorageError> {
         let path = paths::journal_file(dir, number);
-        let file = open_rw(&path, true)?;
+        let file = open_rw(fs, &path, true)?;
         let io = |e| StorageError::io("write", &path, e);
         file.write_all_at(&header(0), 0).map_err(io)?;
         let zeros = vec![0u8; ZERO_CHUNK];
@@ -105,12 +102,12 @@ impl JournalFile {
         }
         file.sync_data()
             .map_err(|e| StorageError::io("sync", &path, e))?;
-        paths::sync_dir(dir)?;
+        paths::sync_dir(fs, dir)?;
         Ok(JournalFile::spare(number, file, path, len))
     }
 
     /// A spare over `file`, of which `len` bytes are allocated.
-    fn spare(number: u64, file: std::fs::File, path: PathBuf, len: u64) -> JournalFile {
+    fn spare(number: u64, file: Box<dyn FsFile>, path: PathBuf, len: u64) -> JournalFile {
         JournalFile {
             number,
             seq: 0,
@@ -126,20 +123,17 @@ impl JournalFile {
     }
 
     /// Opens an existing file as a spare (recovery has replayed what it held).
-    pub fn reopen(dir: &Path, number: u64) -> Result<JournalFile, StorageError> {
+    pub fn reopen(fs: &dyn Fs, dir: &Path, number: u64) -> Result<JournalFile, StorageError> {
         let path = paths::journal_file(dir, number);
-        let file = open_rw(&path, false)?;
-        let len = file
-            .metadata()
-            .map_err(|e| StorageError::io("stat", &path, e))?
-            .len();
+        let file = open_rw(fs, &path, false)?;
+        let len = file.len().map_err(|e| StorageError::io("stat", &path, e))?;
         Ok(JournalFile::spare(number, file, path, len))
     }
 
     /// Starts writing the file as sequence `seq`, with direct writes when `direct` and
     /// the filesystem takes them. Entries left from an earlier use carry another
     /// sequence number, so a reader stops at them.
-    pub fn activate(&mut self, seq: u64, direct: bool) -> Result<(), StorageError> {
+    pub fn activate(&mut self, fs: &dyn Fs, seq: u64, direct: bool) -> Result<(), StorageError> {
         self.seq = seq;
         self.stage.allocate();
         self.stage.push(&header(seq));
@@ -153,10 +147,12 @@ impl JournalFile {
         if direct {
             // The header goes out at once with the first direct write, which is also
             // the probe: tmpfs refuses O_DIRECT at open, some filesystems at the write.
-            let probe = open_direct(&self.file.path).and_then(|f| {
-                let written = f.write_all_at(self.stage.padded(), 0);
-                written.map(|()| f)
-            });
+            let probe = fs
+                .open(&self.file.path, OpenMode::DirectWrite)
+                .and_then(|f| {
+                    let written = f.write_all_at(self.stage.padded(), 0);
+                    written.map(|()| f)
+                });
             match probe {
                 Ok(f) => {
                     self.direct = Some(f);
@@ -286,13 +282,17 @@ pub(crate) struct Entry {
 }
 
 /// The sequence number in a file's header; `None` if it is not a journal file header.
-pub(crate) fn read_seq(path: &Path) -> Result<Option<u64>, StorageError> {
-    let mut f = std::fs::File::open(path).map_err(|e| StorageError::io("open", path, e))?;
+pub(crate) fn read_seq(fs: &dyn Fs, path: &Path) -> Result<Option<u64>, StorageError> {
+    let f = fs
+        .open(path, OpenMode::Read)
+        .map_err(|e| StorageError::io("open", path, e))?;
     let mut h = [0u8; JOURNAL_HEADER_LEN as usize];
-    match f.read_exact(&mut h) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(StorageError::io("read", path, e)),
+    let mut r = Reader::new(&*f);
+    if !r
+        .read(&mut h)
+        .map_err(|e| StorageError::io("read", path, e))?
+    {
+        return Ok(None);
     }
     let version = u32::from_le_bytes(h[8..12].try_into().unwrap());
     if h[0..8] != JOURNAL_MAGIC || version != FORMAT_VERSION {
@@ -304,16 +304,20 @@ pub(crate) fn read_seq(path: &Path) -> Result<Option<u64>, StorageError> {
 /// Every entry of a file written as `seq`, in order. Reading stops at the first entry
 /// that is incomplete, fails a CRC or carries another sequence number: entries are
 /// acknowledged only after an fdatasync, so whatever follows was never acknowledged.
-pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageError> {
-    let f = std::fs::File::open(path).map_err(|e| StorageError::io("open", path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
+pub(crate) fn read_entries(fs: &dyn Fs, path: &Path, seq: u64) -> Result<Vec<Entry>, StorageError> {
+    let f = fs
+        .open(path, OpenMode::Read)
+        .map_err(|e| StorageError::io("open", path, e))?;
+    let mut r = Reader::new(&*f);
     let io = |e| StorageError::io("read", path, e);
     let mut skip = [0u8; JOURNAL_HEADER_LEN as usize];
-    r.read_exact(&mut skip).map_err(io)?;
+    if !r.read(&mut skip).map_err(io)? {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     loop {
         let mut head = [0u8; ENTRY_CRC_END];
-        if !read_or_eof(&mut r, &mut head).map_err(io)? {
+        if !r.read(&mut head).map_err(io)? {
             break;
         }
         let crc = u32::from_le_bytes(head[0..4].try_into().unwrap());
@@ -323,7 +327,7 @@ pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageE
         }
         let mut batch = head[ENTRY_HEADER_LEN..].to_vec();
         batch.resize(BATCH_HEADER_LEN as usize, 0);
-        if !read_or_eof(&mut r, &mut batch[8..]).map_err(io)? {
+        if !r.read(&mut batch[8..]).map_err(io)? {
             break;
         }
         let Ok(header) = BatchHeader::parse(batch[..].try_into().unwrap()) else {
@@ -333,7 +337,10 @@ pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageE
         let in_segment = flags & FLAG_IN_SEGMENT != 0;
         if !in_segment {
             batch.resize(header.total_len() as usize, 0);
-            if !read_or_eof(&mut r, &mut batch[BATCH_HEADER_LEN as usize..]).map_err(io)? {
+            if !r
+                .read(&mut batch[BATCH_HEADER_LEN as usize..])
+                .map_err(io)?
+            {
                 break;
             }
             if super::super::format::check_crc(&header, &batch).is_err() {
@@ -351,23 +358,67 @@ pub(crate) fn read_entries(path: &Path, seq: u64) -> Result<Vec<Entry>, StorageE
     Ok(out)
 }
 
-/// `read_exact`, but `false` at the end of the file instead of an error.
-fn read_or_eof(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
-    match r.read_exact(buf) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(e),
+/// Reads a file front to back in large pieces, as a journal is read at open.
+struct Reader<'a> {
+    file: &'a dyn FsFile,
+    buf: Vec<u8>,
+    /// Unread bytes of `buf` start here.
+    at: usize,
+    /// The file position after `buf`.
+    pos: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(file: &'a dyn FsFile) -> Reader<'a> {
+        Reader {
+            file,
+            buf: Vec::new(),
+            at: 0,
+            pos: 0,
+        }
+    }
+
+    /// Fills `out` from the file; `false` when the file ends first.
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<bool> {
+        let mut done = 0;
+        while done < out.len() {
+            if self.at == self.buf.len() {
+                self.buf.resize(1 << 20, 0);
+                let n = loop {
+                    match self.file.read_at(&mut self.buf, self.pos) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        r => break r?,
+                    }
+                };
+                self.buf.truncate(n);
+                self.at = 0;
+                self.pos += n as u64;
+                if n == 0 {
+                    return Ok(false);
+                }
+            }
+            let n = (self.buf.len() - self.at).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.at..self.at + n]);
+            self.at += n;
+            done += n;
+        }
+        Ok(true)
     }
 }
 
 /// Files of sequence numbers below this hold nothing that is not durable in segments.
-pub(crate) fn read_checkpoint(dir: &Path) -> Result<u64, StorageError> {
-    Ok(CHECKPOINT.read(&paths::checkpoint(dir))?.unwrap_or(0))
+pub(crate) fn read_checkpoint(fs: &dyn Fs, dir: &Path) -> Result<u64, StorageError> {
+    Ok(CHECKPOINT.read(fs, &paths::checkpoint(dir))?.unwrap_or(0))
 }
 
 /// Durably replaces the checkpoint.
-pub(crate) fn write_checkpoint(dir: &Path, live_from: u64) -> Result<(), StorageError> {
+pub(crate) fn write_checkpoint(
+    fs: &dyn Fs,
+    dir: &Path,
+    live_from: u64,
+) -> Result<(), StorageError> {
     CHECKPOINT.write(
+        fs,
         dir,
         &paths::checkpoint(dir),
         &paths::checkpoint_tmp(dir),
@@ -376,17 +427,16 @@ pub(crate) fn write_checkpoint(dir: &Path, live_from: u64) -> Result<(), Storage
 }
 
 /// The journal files in `dir` by number (an absent directory has none).
-pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
-    let entries = match std::fs::read_dir(dir) {
+pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let names = match fs.read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StorageError::io("list", dir, e)),
     };
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| StorageError::io("list", dir, e))?;
-        if let Some(n) = paths::parse_journal_name(&entry.file_name().to_string_lossy()) {
-            out.push((n, entry.path()));
+    for name in names {
+        if let Some(n) = paths::parse_journal_name(&name) {
+            out.push((n, dir.join(name)));
         }
     }
     out.sort_unstable();

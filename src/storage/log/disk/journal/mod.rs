@@ -25,6 +25,7 @@ use sync_pool::SyncPool;
 
 use super::handles::{lock, OpenFile, Slot};
 use super::syncer::{Done, Health, Visible};
+use crate::storage::fs::Fs;
 use crate::storage::StorageError;
 
 /// One append waiting to become durable and visible.
@@ -95,6 +96,7 @@ struct State {
 }
 
 pub(crate) struct Journal {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     opts: Options,
     state: Mutex<State>,
@@ -114,20 +116,26 @@ impl Journal {
     /// Starts the journal in `dir` after recovery: `spares` are the files it found
     /// (their entries replayed), `next_seq` is above every sequence number used.
     pub fn start(
+        fs: Arc<dyn Fs>,
         dir: &Path,
         opts: Options,
         health: Arc<Health>,
         spares: Vec<JournalFile>,
         next_seq: u64,
     ) -> Result<Arc<Journal>, StorageError> {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(|e| StorageError::io("create", dir, e))?;
+        let exists = fs
+            .exists(dir)
+            .map_err(|e| StorageError::io("stat", dir, e))?;
+        if !exists {
+            fs.create_dir_all(dir)
+                .map_err(|e| StorageError::io("create", dir, e))?;
             if let Some(parent) = dir.parent() {
-                super::paths::sync_dir(parent)?;
+                super::paths::sync_dir(&*fs, parent)?;
             }
         }
         let next_number = spares.iter().map(|f| f.number + 1).max().unwrap_or(0);
         let journal = Arc::new(Journal {
+            fs,
             dir: dir.to_path_buf(),
             opts,
             state: Mutex::new(State {
@@ -153,7 +161,7 @@ impl Journal {
             st.next_number += 1;
             st.next_zeroed = (size * 2).min(opts.max_file);
             drop(st);
-            let f = JournalFile::create(dir, number, size)?;
+            let f = JournalFile::create(&*journal.fs, dir, number, size)?;
             journal.lock().spares.push(f);
         }
         let active = journal.next_file()?;
@@ -209,14 +217,14 @@ impl Journal {
                 let number = st.next_number;
                 st.next_number += 1;
                 drop(st);
-                let f = JournalFile::create(&self.dir, number, 0)?;
+                let f = JournalFile::create(&*self.fs, &self.dir, number, 0)?;
                 st = self.lock();
                 f
             }
         };
         st.active_fill = (0, f.len);
         drop(st);
-        f.activate(seq, self.opts.direct)?;
+        f.activate(&*self.fs, seq, self.opts.direct)?;
         Ok(f)
     }
 
@@ -350,7 +358,7 @@ impl Journal {
             return Ok(());
         }
         let live_from = self.lock().next_seq;
-        file::write_checkpoint(&self.dir, live_from)
+        file::write_checkpoint(&*self.fs, &self.dir, live_from)
     }
 
     /// Waits until every queued append is acknowledged.

@@ -3,16 +3,18 @@
 //! the whole journal is redundant and its files become spares.
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::file::{self, Entry, JournalFile};
+use crate::storage::fs::Fs;
 use crate::storage::log::disk::index::IndexEntry;
 use crate::storage::log::disk::recovery::Recovered;
 use crate::storage::StorageError;
 
 /// What the live journal holds.
 pub(crate) struct Replay {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     /// Each log's entries in the order they were written.
     by_log: HashMap<u64, Vec<Entry>>,
@@ -23,14 +25,14 @@ pub(crate) struct Replay {
 }
 
 /// Reads the journal in `dir` (absent on a store that never ran in `Sync` mode).
-pub(crate) fn read(dir: &Path) -> Result<Replay, StorageError> {
-    let live_from = file::read_checkpoint(dir)?;
+pub(crate) fn read(fs: &Arc<dyn Fs>, dir: &Path) -> Result<Replay, StorageError> {
+    let live_from = file::read_checkpoint(&**fs, dir)?;
     let mut next_seq = live_from.max(1);
     let mut live = Vec::new();
     let mut files = Vec::new();
-    for (number, path) in file::list(dir)? {
+    for (number, path) in file::list(&**fs, dir)? {
         files.push(number);
-        if let Some(seq) = file::read_seq(&path)? {
+        if let Some(seq) = file::read_seq(&**fs, &path)? {
             next_seq = next_seq.max(seq + 1);
             if seq >= live_from && seq > 0 {
                 live.push((seq, path));
@@ -40,11 +42,12 @@ pub(crate) fn read(dir: &Path) -> Result<Replay, StorageError> {
     live.sort_unstable();
     let mut by_log: HashMap<u64, Vec<Entry>> = HashMap::new();
     for (seq, path) in &live {
-        for e in file::read_entries(path, *seq)? {
+        for e in file::read_entries(&**fs, path, *seq)? {
             by_log.entry(e.log_id).or_default().push(e);
         }
     }
     Ok(Replay {
+        fs: fs.clone(),
         dir: dir.to_path_buf(),
         by_log,
         files,
@@ -127,11 +130,11 @@ impl Replay {
     /// hands its files back as spares.
     pub fn finish(self) -> Result<Vec<JournalFile>, StorageError> {
         if self.had_live {
-            file::write_checkpoint(&self.dir, self.next_seq)?;
+            file::write_checkpoint(&*self.fs, &self.dir, self.next_seq)?;
         }
         self.files
             .iter()
-            .map(|&n| JournalFile::reopen(&self.dir, n))
+            .map(|&n| JournalFile::reopen(&*self.fs, &self.dir, n))
             .collect()
     }
 }

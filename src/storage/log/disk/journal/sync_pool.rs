@@ -194,7 +194,10 @@ mod tests {
             .map(|i| {
                 let path = dir.join(format!("f{i}"));
                 let file = std::fs::File::create(&path).unwrap();
-                Arc::new(OpenFile { file, path })
+                Arc::new(OpenFile {
+                    file: Box::new(file),
+                    path,
+                })
             })
             .collect()
     }
