@@ -42,7 +42,7 @@ pub fn open_broker_on(
         (MemoryLogStore::new(), Arc::new(MemoryCatalog::default()))
     } else {
         let dir = &config.storage.data_dir;
-        fs.create_dir_all(dir)
+        fs::create_dir_all_durably(&*fs, dir)
             .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
         let options = DiskOptions {
             durability: config.durability()?,
@@ -52,6 +52,7 @@ pub fn open_broker_on(
             max_open_files: config.storage.max_open_files,
             journal_file_bytes: config.storage.journal_file_bytes,
             journal_direct_io: config.storage.journal_direct_io,
+            by_hand: false,
         };
         // The catalog first: its file lock keeps a second server off this data dir
         // before log recovery could truncate tails the first one is still writing.

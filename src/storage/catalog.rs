@@ -230,7 +230,13 @@ impl RedbCatalog {
     /// the same database through [`FsBackend`] on a simulated one.
     pub fn open_on(fs: &Arc<dyn Fs>, path: &Path) -> Result<RedbCatalog, StorageError> {
         if fs.is_os() {
-            return RedbCatalog::open(path);
+            let catalog = RedbCatalog::open(path)?;
+            // redb syncs the file, not the name it was just given.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs.sync_dir(dir)
+                    .map_err(|e| catalog_err(path, "sync directory", e))?;
+            }
+            return Ok(catalog);
         }
         let mode = match fs.exists(path) {
             Ok(true) => OpenMode::ReadWrite,

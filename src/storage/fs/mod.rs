@@ -5,6 +5,7 @@
 
 mod os;
 mod redb_backend;
+pub mod sim;
 
 use std::fmt::Debug;
 use std::io;
@@ -96,6 +97,32 @@ pub fn read_file(fs: &dyn Fs, path: &Path) -> io::Result<Vec<u8>> {
     }
     buf.truncate(done);
     Ok(buf)
+}
+
+/// Creates `dir` and any missing parents so that they survive a power cut: each new
+/// directory's name is synced into its parent.
+pub fn create_dir_all_durably(fs: &dyn Fs, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() || fs.exists(p)? {
+            break;
+        }
+        missing.push(p);
+        at = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        match fs.create_dir(p) {
+            Ok(()) => {}
+            // Another creator got there first; its name may not be synced yet.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = p.parent().filter(|q| !q.as_os_str().is_empty()) {
+            fs.sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a directory and everything under it, deepest first.

@@ -66,43 +66,62 @@ impl IndexBuilder {
     }
 }
 
-/// Loads and checks an index. `Ok(Err(reason))` means it must be rebuilt.
+/// An index file as read back.
+pub(crate) struct Loaded {
+    /// Its longest consistent prefix.
+    pub entries: Vec<IndexEntry>,
+    /// Why the rest (if any) was left out; the file should then be rewritten.
+    pub rest: Option<String>,
+}
+
+/// Loads and checks an index: entries must be increasing and point inside a log of
+/// `log_len` bytes. The file is only ever appended to, so the entries before the first
+/// bad one (a crash's lost or torn write) still hold.
 pub(crate) fn load(
     fs: &dyn Fs,
     path: &Path,
     base_offset: u64,
     log_len: u64,
-) -> Result<Result<Vec<IndexEntry>, String>, StorageError> {
+) -> Result<Loaded, StorageError> {
     let bytes = match fs::read_file(fs, path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Err("missing".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(rejected("missing")),
         Err(e) => return Err(StorageError::io("read", path, e)),
     };
     if let Err(why) = format::check_file_header(&bytes, INDEX_MAGIC, base_offset) {
-        return Ok(Err(why));
+        return Ok(rejected(why));
     }
     let body = &bytes[FILE_HEADER_LEN as usize..];
-    if body.len() as u64 % INDEX_ENTRY_LEN != 0 {
-        return Ok(Err("truncated entry".into()));
-    }
-    let entries: Vec<IndexEntry> = body
+    let mut entries: Vec<IndexEntry> = Vec::with_capacity(body.len() / INDEX_ENTRY_LEN as usize);
+    for (i, e) in body
         .chunks_exact(INDEX_ENTRY_LEN as usize)
         .map(IndexEntry::decode)
-        .collect();
-    for (i, e) in entries.iter().enumerate() {
-        if u64::from(e.position) < FILE_HEADER_LEN || u64::from(e.position) >= log_len {
-            return Ok(Err(format!("entry {i} points outside the log")));
+        .enumerate()
+    {
+        let inside = u64::from(e.position) >= FILE_HEADER_LEN && u64::from(e.position) < log_len;
+        let increasing = entries.last().is_none_or(|prev| {
+            e.rel_offset > prev.rel_offset
+                && e.position > prev.position
+                && e.timestamp_ms >= prev.timestamp_ms
+        });
+        if !inside || !increasing {
+            let why = format!("entry {i} points outside the log or goes backwards");
+            return Ok(Loaded {
+                entries,
+                rest: Some(why),
+            });
         }
-        if let Some(prev) = i.checked_sub(1).map(|j| entries[j]) {
-            if e.rel_offset <= prev.rel_offset
-                || e.position <= prev.position
-                || e.timestamp_ms < prev.timestamp_ms
-            {
-                return Ok(Err(format!("entry {i} is not monotonic")));
-            }
-        }
+        entries.push(e);
     }
-    Ok(Ok(entries))
+    let rest = (body.len() as u64 % INDEX_ENTRY_LEN != 0).then(|| "truncated entry".to_string());
+    Ok(Loaded { entries, rest })
+}
+
+fn rejected(why: impl Into<String>) -> Loaded {
+    Loaded {
+        entries: Vec::new(),
+        rest: Some(why.into()),
+    }
 }
 
 /// Replaces an index file with `entries` (temporary name, then rename).

@@ -2,6 +2,8 @@
 //! a sparse index per segment, a durable offset floor per log, and in `Sync` mode one
 //! commit journal shared by every log. The byte layout is in `docs/on-disk-format.md`.
 
+#[cfg(test)]
+mod explore;
 mod floor;
 mod format;
 mod handles;
@@ -24,7 +26,7 @@ mod tests_journal;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -58,6 +60,10 @@ pub struct DiskOptions {
     /// `Sync` mode's journal writes bypass the page cache (`O_DIRECT | O_DSYNC`) where
     /// the filesystem allows it: one trip to the disk per round instead of two.
     pub journal_direct_io: bool,
+    /// For deterministic tests: no background threads; the group commit, checkpoints
+    /// and `Interval` syncs run only when [`DiskLogStore::step`] is called.
+    #[doc(hidden)]
+    pub by_hand: bool,
 }
 
 impl Default for DiskOptions {
@@ -70,6 +76,7 @@ impl Default for DiskOptions {
             max_open_files: 256,
             journal_file_bytes: 64 << 20,
             journal_direct_io: true,
+            by_hand: false,
         }
     }
 }
@@ -82,6 +89,8 @@ pub(crate) struct StoreShared {
     closed: AtomicBool,
     /// `Interval` mode's sync thread.
     syncer: Option<Sender<SyncMsg>>,
+    /// What that thread would read, when the store is stepped by hand.
+    syncer_by_hand: Option<Mutex<Receiver<SyncMsg>>>,
     /// `Sync` mode's group commit.
     journal: Option<Arc<journal::Journal>>,
 }
@@ -139,11 +148,15 @@ impl DiskLogStore {
         // Index entries hold 32-bit positions.
         opts.segment_max_bytes = opts.segment_max_bytes.clamp(1, u64::from(u32::MAX));
         let root = paths::logs_root(dir);
-        fs.create_dir_all(&root)
+        fs::create_dir_all_durably(&*fs, &root)
             .map_err(|e| StorageError::io("create", &root, e))?;
         let health = Arc::new(Health::default());
-        let (syncer, sync_thread) = match opts.durability {
-            Durability::None | Durability::Sync => (None, None),
+        let (syncer, sync_thread, syncer_by_hand) = match opts.durability {
+            Durability::None | Durability::Sync => (None, None, None),
+            Durability::Interval { .. } if opts.by_hand => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                (Some(tx), None, Some(Mutex::new(rx)))
+            }
             Durability::Interval { ms } => {
                 let interval = Some(Duration::from_millis(ms.max(1)));
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -152,7 +165,7 @@ impl DiskLogStore {
                     .name("shoal-log-sync".into())
                     .spawn(move || syncer::run(rx, h, interval))
                     .map_err(|e| StorageError::io("spawn sync thread", dir, e))?;
-                (Some(tx), Some(thread))
+                (Some(tx), Some(thread), None)
             }
         };
         let cache = HandleCache::new(fs.clone(), opts.max_open_files);
@@ -166,16 +179,17 @@ impl DiskLogStore {
         names.sort_unstable();
         for name in names {
             let log_dir = root.join(&name);
+            if name.ends_with(paths::REMOVED) {
+                fs::remove_dir_all(&*fs, &log_dir)
+                    .map_err(|e| StorageError::io("remove", &log_dir, e))?;
+                paths::sync_dir(&*fs, &root)?;
+                continue;
+            }
             let Some(id) = paths::parse_log_dir_name(&name) else {
                 tracing::warn!(path = %log_dir.display(), "ignoring an unknown entry");
                 continue;
             };
-            let mut recovered = recovery::recover_log(
-                &log_dir,
-                &cache,
-                opts.index_interval_bytes,
-                replay.covered_from(id),
-            )?;
+            let mut recovered = recovery::recover_log(&log_dir, &cache, opts.index_interval_bytes)?;
             replay.apply(id, &mut recovered)?;
             recovered_logs.push((id, log_dir, recovered));
         }
@@ -187,6 +201,7 @@ impl DiskLogStore {
                     max_file: opts.journal_file_bytes.max(1),
                     first_file: FIRST_JOURNAL_FILE,
                     direct: opts.journal_direct_io,
+                    by_hand: opts.by_hand,
                 };
                 let j = journal::Journal::start(
                     fs.clone(),
@@ -206,6 +221,7 @@ impl DiskLogStore {
             health,
             closed: AtomicBool::new(false),
             syncer,
+            syncer_by_hand,
             journal,
         });
         let mut logs = HashMap::new();
@@ -222,6 +238,19 @@ impl DiskLogStore {
             logs: LogTable::new(logs),
             sync_thread: Mutex::new(sync_thread),
         }))
+    }
+
+    /// When opened with `by_hand`: runs the background work due now (the group commit
+    /// of every append so far and any checkpoint, or `Interval` mode's syncs).
+    #[doc(hidden)]
+    pub fn step(&self) {
+        if let Some(j) = &self.shared.journal {
+            j.step();
+        }
+        if let Some(rx) = &self.shared.syncer_by_hand {
+            // A failure has poisoned the store, which the next append reports.
+            let _reported_by_appends = syncer::sync_queued(&lock(rx), &self.shared.health);
+        }
     }
 
     /// Makes the next fsync fail, to test poisoning.
@@ -299,10 +328,19 @@ impl LogStore for DiskLogStore {
     fn remove(&self, id: LogId) -> Result<(), StorageError> {
         let log = self.logs.take(id)?;
         log.mark_removed();
-        let dir = paths::log_dir(&self.dir, id);
         let fs = self.shared.fs();
-        fs::remove_dir_all(fs, &dir).map_err(|e| StorageError::io("remove", &dir, e))?;
-        paths::sync_dir(fs, &paths::logs_root(&self.dir))
+        let (dir, gone) = (
+            paths::log_dir(&self.dir, id),
+            paths::removed_log_dir(&self.dir, id),
+        );
+        let root = paths::logs_root(&self.dir);
+        // Renamed first and the rename synced: from then on the log is gone for good,
+        // and a crash while its files are deleted leaves a directory `open` finishes off.
+        fs.rename(&dir, &gone)
+            .map_err(|e| StorageError::io("rename", &dir, e))?;
+        paths::sync_dir(fs, &root)?;
+        fs::remove_dir_all(fs, &gone).map_err(|e| StorageError::io("remove", &gone, e))?;
+        paths::sync_dir(fs, &root)
     }
 
     fn shutdown(&self) -> Result<(), StorageError> {
@@ -320,7 +358,11 @@ impl LogStore for DiskLogStore {
                 result = result.and(Err(e));
             }
         }
-        if let Some(tx) = &self.shared.syncer {
+        if let Some(rx) = &self.shared.syncer_by_hand {
+            if let Err(e) = syncer::sync_queued(&lock(rx), &self.shared.health) {
+                result = result.and(Err(e));
+            }
+        } else if let Some(tx) = &self.shared.syncer {
             let (reply, rx) = std::sync::mpsc::channel();
             if tx.send(SyncMsg::Stop(reply)).is_ok() {
                 if let Ok(Err(e)) = rx.recv() {

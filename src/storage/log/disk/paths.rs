@@ -1,7 +1,8 @@
 //! Every path of the disk store is derived here, so the directory layout is defined once.
 //!
-//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`;
-//! `<dir>/journal/<file number, 20 digits>.jnl` and `checkpoint`.
+//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`
+//! (`<log id>.removed/` while a log is deleted); `<dir>/journal/<file number, 20
+//! digits>.jnl` and `checkpoint`.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,14 @@ pub(crate) fn logs_root(dir: &Path) -> PathBuf {
 pub(crate) fn log_dir(dir: &Path, id: u64) -> PathBuf {
     logs_root(dir).join(format!("{id:020}"))
 }
+
+/// A log being removed: renamed here first, so a crash leaves it whole or gone.
+pub(crate) fn removed_log_dir(dir: &Path, id: u64) -> PathBuf {
+    logs_root(dir).join(format!("{id:020}{REMOVED}"))
+}
+
+/// The suffix of a log directory being removed.
+pub(crate) const REMOVED: &str = ".removed";
 
 pub(crate) fn segment_log(log_dir: &Path, base: u64) -> PathBuf {
     log_dir.join(format!("{base:020}.log"))

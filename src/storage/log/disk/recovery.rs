@@ -1,13 +1,13 @@
 //! Brings one log back at open: checks the active segment's tail batch by batch,
-//! truncates a torn tail, refuses damage followed by valid data, and rebuilds indexes
-//! that are missing or inconsistent. Sealed segments are only header-checked (their
+//! truncates what a crash cut short after the synced part, refuses damage inside the
+//! synced part, and rebuilds indexes that are missing or inconsistent. Sealed segments are only header-checked (their
 //! batches are CRC-checked when read), so start-up does not scan gigabytes.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::floor;
-use super::format::{self, BatchHeader, BATCH_HEADER_LEN, FILE_HEADER_LEN, SEGMENT_MAGIC};
+use super::format::{self, BatchHeader, FILE_HEADER_LEN, SEGMENT_MAGIC};
 use super::handles::{HandleCache, OpenFile};
 use super::index::{self, IndexBuilder, IndexEntry};
 use super::paths;
@@ -36,13 +36,12 @@ struct Bad {
     reason: String,
 }
 
-/// `covered_from`: the journal holds every batch of this log after this offset (see
-/// `journal::replay`), so damage past it is an unsynced write the journal restores.
+/// Recovers the segments of the log in `log_dir`; the journal's batches are applied
+/// after (`journal::replay`).
 pub(crate) fn recover_log(
     log_dir: &Path,
     cache: &Arc<HandleCache>,
     index_interval: u32,
-    covered_from: Option<u64>,
 ) -> Result<Recovered, StorageError> {
     let fs = &*cache.fs;
     let floor = floor::read_floor(fs, log_dir)?;
@@ -79,7 +78,7 @@ pub(crate) fn recover_log(
             index_interval,
         )?));
     }
-    let (seg, tail) = recover_active(log_dir, cache, last, index_interval, covered_from)?;
+    let (seg, tail) = recover_active(log_dir, cache, last, index_interval)?;
     let (mut end, mut last_ts) = (last, None);
     if let Some((e, ts)) = tail.last {
         (end, last_ts) = (e, Some(ts));
@@ -153,9 +152,11 @@ fn recover_sealed(
     }
     let len = file_len(&file)?;
     let index_path = paths::segment_index(log_dir, base);
-    let entries = match index::load(fs, &index_path, base, len)? {
-        Ok(entries) => entries,
-        Err(why) => {
+    let loaded = index::load(fs, &index_path, base, len)?;
+    let entries = match loaded.rest {
+        // A sealed segment's index was completed and synced when it was sealed.
+        None => loaded.entries,
+        Some(why) => {
             tracing::warn!(path = %index_path.display(), why, "rebuilding index");
             let (batches, bad) = scan(&file, FILE_HEADER_LEN, len, base)?;
             if let Some(bad) = bad {
@@ -165,7 +166,13 @@ fn recover_sealed(
                     reason: bad.reason,
                 });
             }
-            let entries = build_index(&batches, base, interval, false).0;
+            let mut entries = build_index(&batches, base, interval, false).0;
+            // As sealing left it: the last batch marks how far the sync reached.
+            if let Some(b) = batches.last() {
+                if entries.last().is_none_or(|e| u64::from(e.position) < b.pos) {
+                    entries.push(entry_of(b, base));
+                }
+            }
             index::write_all(fs, log_dir, base, &entries)?;
             entries
         }
@@ -185,11 +192,7 @@ fn build_index(
     let mut out = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         if builder.observe(b.header.total_len()) && !(i == 0 && first_indexed) {
-            out.push(IndexEntry {
-                rel_offset: (b.header.base_offset - base) as u32,
-                position: b.pos as u32,
-                timestamp_ms: b.header.timestamp_ms,
-            });
+            out.push(entry_of(b, base));
         }
     }
     (out, builder)
@@ -206,26 +209,23 @@ fn recover_active(
     cache: &Arc<HandleCache>,
     base: u64,
     interval: u32,
-    covered_from: Option<u64>,
 ) -> Result<(Segment, Tail), StorageError> {
-    let covered = |end: u64| covered_from.is_some_and(|c| end >= c);
     let fs = &*cache.fs;
     let file = open(fs, &paths::segment_log(log_dir, base))?;
     let mut len = file_len(&file)?;
     if let Err(reason) = check_header(&file, base)? {
         let mut head = [0u8; FILE_HEADER_LEN as usize];
         let n = read_full(&file, &mut head, 0)?;
-        let never_written = n < head.len()
-            || covered(base)
-            || (head.iter().all(|&b| b == 0) && !valid_batch_after(&file, 0, len, base)?);
-        if !never_written {
+        // A header of zeros never reached the disk, so the file was never synced (any
+        // sync would have taken the header along) and nothing in it was promised, even
+        // if some of its batches were written back before the crash.
+        if n == head.len() && head.iter().any(|&b| b != 0) {
             return Err(StorageError::Corrupt {
                 path: file.path,
                 offset: 0,
                 reason,
             });
         }
-        // A crash before the unsynced header reached the disk, with nothing valid after it.
         file.file
             .set_len(0)
             .map_err(|e| StorageError::io("truncate", &file.path, e))?;
@@ -237,13 +237,15 @@ fn recover_active(
         len = FILE_HEADER_LEN;
     }
     let index_path = paths::segment_index(log_dir, base);
-    let (mut entries, mut rewrite) = match index::load(fs, &index_path, base, len)? {
-        Ok(entries) => (entries, false),
-        Err(why) => {
-            tracing::warn!(path = %index_path.display(), why, "rebuilding index");
-            (Vec::new(), true)
-        }
-    };
+    let loaded = index::load(fs, &index_path, base, len)?;
+    if let Some(why) = &loaded.rest {
+        tracing::warn!(path = %index_path.display(), why, "index entries past a crash dropped");
+    }
+    let mut rewrite = loaded.rest.is_some();
+    let mut entries = loaded.entries;
+    // The batch the file's last entry points at, and every byte before it, were synced
+    // before that entry was written (see segment.rs): damage up to there is real.
+    let synced = entries.last().map(|e| u64::from(e.position));
     let (batches, bad) = loop {
         let (start, min_base) = index_start(&entries, base);
         let (batches, bad) = scan(&file, start, len, min_base)?;
@@ -262,24 +264,39 @@ fn recover_active(
         rewrite = true;
     };
     if let Some(bad) = bad {
-        let next_base = batches.last().map_or(base, |b| b.header.end_offset());
-        if !covered(next_base) && valid_batch_after(&file, bad.pos, len, next_base)? {
+        if synced.is_some_and(|s| bad.pos <= s) {
             return Err(StorageError::Corrupt {
                 path: file.path,
                 offset: bad.pos,
-                reason: format!("{}, and valid batches follow", bad.reason),
+                reason: format!("{}, before the end of what was synced", bad.reason),
             });
         }
-        tracing::warn!(path = %file.path.display(), offset = bad.pos, reason = bad.reason, "truncating a torn tail");
+        // Past the synced part: a write the crash cut short or lost, with whatever
+        // came after it, none of which was synced (so none acknowledged, or the
+        // journal holds it).
+        tracing::warn!(path = %file.path.display(), offset = bad.pos, reason = bad.reason, "truncating writes a crash cut short");
         file.file
             .set_len(bad.pos)
-            .and_then(|()| file.file.sync_data())
             .map_err(|e| StorageError::io("truncate", &file.path, e))?;
         len = bad.pos;
     }
+    // What the scan accepted becomes readable, so it must be durable first: after a
+    // process crash it may be only in the page cache. After a clean stop or a reboot
+    // there is nothing dirty and the sync costs next to nothing.
+    file.file
+        .sync_data()
+        .map_err(|e| StorageError::io("sync", &file.path, e))?;
     let (added, builder) = build_index(&batches, base, interval, !entries.is_empty());
-    if rewrite || !added.is_empty() {
-        entries.extend(added);
+    rewrite |= !added.is_empty();
+    entries.extend(added);
+    // The last batch is synced now: its entry marks how far.
+    if let Some(b) = batches.last() {
+        if entries.last().is_none_or(|e| u64::from(e.position) < b.pos) {
+            entries.push(entry_of(b, base));
+            rewrite = true;
+        }
+    }
+    if rewrite {
         index::write_all(fs, log_dir, base, &entries)?;
     }
     let tail = Tail {
@@ -289,6 +306,14 @@ fn recover_active(
         builder,
     };
     Ok((Segment::existing(cache, log_dir, base, len, entries), tail))
+}
+
+fn entry_of(b: &Scanned, base: u64) -> IndexEntry {
+    IndexEntry {
+        rel_offset: (b.header.base_offset - base) as u32,
+        position: b.pos as u32,
+        timestamp_ms: b.header.timestamp_ms,
+    }
 }
 
 /// Reads batches from `pos` to `len`, checking lengths, CRCs and offset order.
@@ -323,31 +348,4 @@ fn scan(
         pos += header.total_len();
     }
     Ok((out, None))
-}
-
-/// Whether any complete, CRC-valid batch starts after the damage at `bad_pos`; only
-/// then is the damage more than a torn write.
-fn valid_batch_after(
-    file: &OpenFile,
-    bad_pos: u64,
-    len: u64,
-    min_base: u64,
-) -> Result<bool, StorageError> {
-    let mut rest = vec![0u8; (len - bad_pos) as usize];
-    let n = read_full(file, &mut rest, bad_pos)?;
-    rest.truncate(n);
-    let hl = BATCH_HEADER_LEN as usize;
-    for q in 1..rest.len().saturating_sub(hl - 1) {
-        let Ok(h) = BatchHeader::parse(rest[q..q + hl].try_into().unwrap()) else {
-            continue;
-        };
-        let end = q as u64 + h.total_len();
-        if h.base_offset >= min_base
-            && end <= rest.len() as u64
-            && format::check_crc(&h, &rest[q..end as usize]).is_ok()
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

@@ -16,7 +16,7 @@ use super::journal::file::{ENTRY_HEADER_LEN, MARKER_LEN};
 use super::journal::{self, Commit};
 use super::reader;
 use super::recovery::Recovered;
-use super::segment::Segment;
+use super::segment::{Segment, SyncPoint};
 use super::syncer::{SyncMsg, Visible};
 use super::{paths, StoreShared};
 use crate::storage::log::{
@@ -121,7 +121,7 @@ impl DiskShardLog {
             .last()
             .cloned()
             .expect("a log has a segment");
-        self.store.health.sync(&*old.log.get()?)?;
+        old.sync(&self.store.health)?;
         let index = old.index_file.get()?;
         index
             .file
@@ -159,7 +159,7 @@ impl DiskShardLog {
                 return Ok(());
             }
             let active = segs.last().expect("a log has a segment");
-            self.store.health.sync(&*active.log.get()?)?;
+            active.sync(&self.store.health)?;
             let index = active.index_file.get()?;
             index
                 .file
@@ -222,15 +222,16 @@ impl ShardLog for DiskShardLog {
             }
             return Err(StorageError::io("write", &file.path, e));
         }
+        let entry = IndexEntry {
+            rel_offset: (first - seg.base) as u32,
+            position: pos as u32,
+            timestamp_ms: ts,
+        };
         if w.index.observe(batch.len() as u64) {
-            seg.push_index(IndexEntry {
-                rel_offset: (first - seg.base) as u32,
-                position: pos as u32,
-                timestamp_ms: ts,
-            });
+            seg.push_index(entry);
         }
         let seg_end = pos + batch.len() as u64;
-        seg.size.store(seg_end, Ordering::Release);
+        seg.appended(entry, seg_end);
         // Synced in its segment by its commit round, with only a marker in the journal.
         let in_segment = journaled && journal::in_segment(batch.len());
         if in_segment {
@@ -250,7 +251,7 @@ impl ShardLog for DiskShardLog {
             }
             Durability::Interval { .. } => {
                 self.visible.advance(end, ts);
-                self.store.send(SyncMsg::Dirty(file))?;
+                self.store.send(SyncMsg::Dirty(seg.clone(), file))?;
                 DurableWait::Ready
             }
             Durability::Sync => {
@@ -268,7 +269,11 @@ impl ShardLog for DiskShardLog {
                     in_segment,
                     log_id: self.id,
                     prev_end,
-                    segment: seg.log.clone(),
+                    point: SyncPoint {
+                        len: seg_end,
+                        last: Some(entry),
+                    },
+                    segment: seg.clone(),
                     file,
                     visible: self.visible.clone(),
                     end,

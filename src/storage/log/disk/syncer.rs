@@ -2,14 +2,15 @@
 //! the visible end of each log, and the one sync thread of `Interval` mode (periodic
 //! syncs of every dirty file). `Sync` mode's group commit is in `journal`.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::handles::{lock, OpenFile};
+use super::segment::Segment;
 use crate::storage::StorageError;
 
 /// Whether the store may still write; shared by appenders and the sync thread.
@@ -111,22 +112,24 @@ impl Visible {
 pub(crate) type Done = tokio::sync::oneshot::Sender<crate::storage::log::Acked>;
 
 pub(crate) enum SyncMsg {
-    /// `file` has unsynced writes.
-    Dirty(Arc<OpenFile>),
+    /// The segment has unsynced writes, made through this descriptor.
+    Dirty(Arc<Segment>, Arc<OpenFile>),
     /// Sync everything queued so far, reply, and stop.
     Stop(std::sync::mpsc::Sender<Result<(), StorageError>>),
 }
 
 struct Round {
-    dirty: HashMap<*const OpenFile, Arc<OpenFile>>,
+    /// By path, so that syncs run in one order (a store stepped by hand makes the
+    /// same I/O every run).
+    dirty: BTreeMap<PathBuf, (Arc<Segment>, Arc<OpenFile>)>,
     stop: Option<std::sync::mpsc::Sender<Result<(), StorageError>>>,
 }
 
 impl Round {
     fn take(&mut self, msg: SyncMsg) {
         match msg {
-            SyncMsg::Dirty(file) => {
-                self.dirty.insert(Arc::as_ptr(&file), file);
+            SyncMsg::Dirty(seg, file) => {
+                self.dirty.entry(file.path.clone()).or_insert((seg, file));
             }
             SyncMsg::Stop(reply) => self.stop = Some(reply),
         }
@@ -134,17 +137,29 @@ impl Round {
 
     /// Syncs each dirty file once.
     fn complete(&mut self, health: &Health) -> Result<(), StorageError> {
-        self.dirty
-            .drain()
-            .try_for_each(|(_, file)| health.sync(&file))
+        std::mem::take(&mut self.dirty)
+            .into_values()
+            .try_for_each(|(seg, file)| seg.sync_through(&file, health))
     }
+}
+
+/// By hand (no sync thread): syncs every file queued so far.
+pub(crate) fn sync_queued(rx: &Receiver<SyncMsg>, health: &Health) -> Result<(), StorageError> {
+    let mut round = Round {
+        dirty: BTreeMap::new(),
+        stop: None,
+    };
+    while let Ok(m) = rx.try_recv() {
+        round.take(m);
+    }
+    round.complete(health)
 }
 
 /// `Interval` mode's thread: runs until told to stop or until every sender is gone (the
 /// store was dropped).
 pub(crate) fn run(rx: Receiver<SyncMsg>, health: Arc<Health>, interval: Option<Duration>) {
     let mut round = Round {
-        dirty: HashMap::new(),
+        dirty: BTreeMap::new(),
         stop: None,
     };
     let mut next_tick = interval.map(|d| Instant::now() + d);

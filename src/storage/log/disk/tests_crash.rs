@@ -192,31 +192,70 @@ fn torn_tail_is_truncated() {
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), len);
 }
 
-#[test]
-fn damage_followed_by_valid_data_fails_open() {
+/// One segment of five batches, one index entry for the first and, once synced, one
+/// for the last.
+fn five_batches(sync: bool) -> (tempfile::TempDir, DiskOptions, PathBuf, Vec<StoredRecord>) {
     let dir = tempfile::tempdir().unwrap();
-    // Without a journal covering the tail (see tests_journal.rs for `Sync`).
-    // Recovery scans from the last index entry; one entry puts the damage in the tail.
     let big = DiskOptions {
         segment_max_bytes: 1 << 20,
         index_interval_bytes: 1 << 20,
         ..opts(Durability::None)
     };
     let store = DiskLogStore::open(dir.path(), big).unwrap();
-    fill(&*store.create(1).unwrap(), 5, 0);
+    let expected = fill(&*store.create(1).unwrap(), 5, 0);
+    if sync {
+        store.shutdown().unwrap();
+    }
     drop(store);
     let seg = segment_files(dir.path(), 1)[0].clone();
-    let damaged_batch = 24 + 2 * BATCH;
-    flip_byte(&seg, damaged_batch + 45);
+    (dir, big, seg, expected)
+}
 
+#[test]
+fn damage_in_the_synced_part_fails_open_or_its_read() {
+    // Recovery scans from the index's last entry, the last synced batch.
+    let (dir, big, seg, expected) = five_batches(true);
+    let last_batch = 24 + 4 * BATCH;
+    flip_byte(&seg, last_batch + 45);
     match DiskLogStore::open(dir.path(), big) {
         Err(StorageError::Corrupt { path, offset, .. }) => {
-            assert_eq!(path, seg);
-            assert_eq!(offset, damaged_batch);
+            assert_eq!((path, offset), (seg.clone(), last_batch));
         }
         Err(e) => panic!("wrong error: {e}"),
-        Ok(_) => panic!("opened a store with damaged data"),
+        Ok(_) => panic!("opened a store with damaged synced data"),
     }
+    flip_byte(&seg, last_batch + 45);
+
+    // Before the scan's start, damage is found by the read that meets it.
+    let middle = 24 + 2 * BATCH;
+    flip_byte(&seg, middle + 45);
+    let store = DiskLogStore::open(dir.path(), big).unwrap();
+    let log = store.open(1).unwrap();
+    match log.read(0, 100, 1 << 20) {
+        Err(StorageError::Corrupt { path, offset, .. }) => {
+            assert_eq!((path, offset), (seg, middle))
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert_eq!(
+        log.read(4, 1, 1 << 20).unwrap().records,
+        vec![expected[4].clone()]
+    );
+}
+
+#[test]
+fn damage_past_the_synced_part_is_cut_off_with_what_follows() {
+    // Nothing synced: a crash may lose any unsynced page, and keep later ones.
+    let (dir, big, seg, expected) = five_batches(false);
+    flip_byte(&seg, 24 + 2 * BATCH + 45);
+    let store = DiskLogStore::open(dir.path(), big).unwrap();
+    let log = store.open(1).unwrap();
+    assert_eq!(read_all(&*log, 0), expected[..2].to_vec());
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), 24 + 2 * BATCH);
+    assert!(
+        put(&*log, 0, &[rec("k", b"x".to_vec())]).0 >= 5,
+        "offsets are not reused"
+    );
 }
 
 #[test]

@@ -104,7 +104,10 @@ fn bad_indexes_are_rebuilt_and_lookups_stay_right() {
                 .unwrap()
                 .len();
             assert!(
-                index::load(&OsFs, &path, base, log_len).unwrap().is_ok(),
+                index::load(&OsFs, &path, base, log_len)
+                    .unwrap()
+                    .rest
+                    .is_none(),
                 "damage {how}: index rewritten"
             );
         }

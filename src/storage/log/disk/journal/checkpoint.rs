@@ -3,9 +3,10 @@
 //! as spares; it also zero-fills a new spare before the committer needs one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::file::{self, JournalFile, JOURNAL_HEADER_LEN};
-use super::{lock, Journal, Slot, State};
+use super::{lock, Journal, Segment, State};
 use crate::storage::StorageError;
 
 /// Spares kept for reuse; files freed beyond these are deleted.
@@ -22,71 +23,107 @@ pub(super) fn wants_spare(st: &State) -> bool {
     st.spares.is_empty() && !st.stopping && written > 0 && written * 2 >= room
 }
 
-enum Work {
-    Checkpoint(Vec<JournalFile>, Vec<Arc<Slot>>),
+pub(super) enum Work {
+    Checkpoint(Vec<JournalFile>, Vec<Arc<Segment>>),
     Prepare(u64, u64),
 }
 
+/// How long the checkpointer waits before trying failed work again: a full disk or a
+/// passing I/O error must not stop checkpoints for good, or journal files pile up.
+const RETRY: Duration = Duration::from_secs(1);
+
 impl Journal {
     pub(super) fn checkpoint_loop(&self) {
+        let mut st = self.lock();
         loop {
-            let mut st = self.lock();
-            let work = loop {
-                if st.stopping {
-                    return;
-                }
-                if !st.full.is_empty() {
-                    let full = std::mem::take(&mut st.full);
-                    let dirty = std::mem::take(&mut st.dirty).into_values().collect();
-                    break Work::Checkpoint(full, dirty);
-                }
-                if wants_spare(&st) {
-                    let number = st.next_number;
-                    st.next_number += 1;
-                    let size = st.next_zeroed;
-                    st.next_zeroed = (size * 2).min(self.opts.max_file);
-                    break Work::Prepare(number, size);
-                }
+            if st.stopping {
+                return;
+            }
+            let Some(work) = self.checkpoint_work(&mut st) else {
                 st = self
                     .checkpoint_wake
                     .wait(st)
                     .unwrap_or_else(|p| p.into_inner());
+                continue;
             };
             drop(st);
-            let result = match work {
-                Work::Checkpoint(full, dirty) => self.checkpoint(full, dirty),
-                Work::Prepare(number, size) => {
-                    JournalFile::create(&*self.fs, &self.dir, number, size)
-                        .map(|f| lock(&self.state).spares.push(f))
-                }
-            };
-            if let Err(e) = result {
-                // The journal keeps working without spares or checkpoints (files pile
-                // up); a failed segment sync has already poisoned the store.
-                tracing::error!(error = %e, "journal checkpoint failed");
-                return;
+            let failed = self.run_checkpoint_work(work).is_err();
+            st = self.lock();
+            if failed && !st.stopping {
+                st = self
+                    .checkpoint_wake
+                    .wait_timeout(st, RETRY)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
         }
     }
 
+    /// What the checkpointer should do next, taken out of the state.
+    pub(super) fn checkpoint_work(&self, st: &mut State) -> Option<Work> {
+        if !st.full.is_empty() {
+            let full = std::mem::take(&mut st.full);
+            let mut dirty: Vec<Arc<Segment>> =
+                std::mem::take(&mut st.dirty).into_values().collect();
+            // In one order, so a journal stepped by hand makes the same I/O every run.
+            dirty.sort_by(|a, b| a.log_path().cmp(b.log_path()));
+            return Some(Work::Checkpoint(full, dirty));
+        }
+        if wants_spare(st) {
+            let number = st.next_number;
+            st.next_number += 1;
+            let size = st.next_zeroed;
+            st.next_zeroed = (size * 2).min(self.opts.max_file);
+            return Some(Work::Prepare(number, size));
+        }
+        None
+    }
+
+    /// Runs `work`; a checkpoint that fails is put back to be tried again whole.
+    pub(super) fn run_checkpoint_work(&self, work: Work) -> Result<(), StorageError> {
+        let result = match work {
+            Work::Checkpoint(full, dirty) => match self.checkpoint(&full, &dirty) {
+                Ok(()) => {
+                    self.recycle(full);
+                    Ok(())
+                }
+                Err(e) => {
+                    let mut st = self.lock();
+                    st.full.splice(0..0, full);
+                    for seg in dirty {
+                        st.dirty.entry(Arc::as_ptr(&seg) as usize).or_insert(seg);
+                    }
+                    Err(e)
+                }
+            },
+            Work::Prepare(number, size) => JournalFile::create(&*self.fs, &self.dir, number, size)
+                .map(|f| lock(&self.state).spares.push(f)),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "journal checkpoint failed; it is tried again later");
+        }
+        result
+    }
+
     /// Syncs `dirty`, then records that every file of `full` is redundant.
-    fn checkpoint(
-        &self,
-        full: Vec<JournalFile>,
-        dirty: Vec<Arc<Slot>>,
-    ) -> Result<(), StorageError> {
+    fn checkpoint(&self, full: &[JournalFile], dirty: &[Arc<Segment>]) -> Result<(), StorageError> {
         let live_from = full.iter().map(|f| f.seq).max().unwrap_or(0) + 1;
-        let chunk = dirty.len().div_ceil(SYNC_THREADS).max(1);
+        let threads = if self.opts.by_hand { 1 } else { SYNC_THREADS };
+        let chunk = dirty.len().div_ceil(threads).max(1);
         std::thread::scope(|s| {
             let workers: Vec<_> = dirty
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().try_for_each(|slot| self.sync(slot))))
+                .map(|part| s.spawn(move || part.iter().try_for_each(|seg| self.sync(seg))))
                 .collect();
             workers
                 .into_iter()
                 .try_for_each(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         })?;
-        file::write_checkpoint(&*self.fs, &self.dir, live_from)?;
+        file::write_checkpoint(&*self.fs, &self.dir, live_from)
+    }
+
+    /// Keeps checkpointed files as spares, up to [`MAX_SPARES`], and deletes the rest.
+    fn recycle(&self, full: Vec<JournalFile>) {
         let mut st = self.lock();
         for mut f in full {
             // Files from before the sizes stopped doubling are dropped, so that a busy
@@ -99,19 +136,17 @@ impl Journal {
                 tracing::warn!(path = %f.file.path.display(), error = %e, "could not delete a spare journal file");
             }
         }
-        Ok(())
     }
 
     /// Syncs one segment; one deleted since (trimmed, or its log removed) needs none.
-    fn sync(&self, slot: &Arc<Slot>) -> Result<(), StorageError> {
-        match slot.get() {
-            Ok(f) => self.health.sync(&f),
+    fn sync(&self, seg: &Segment) -> Result<(), StorageError> {
+        match seg.sync(&self.health) {
             Err(StorageError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Ok(())
             }
-            Err(e) => Err(e),
+            other => other,
         }
     }
 }

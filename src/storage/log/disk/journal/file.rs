@@ -91,18 +91,25 @@ impl JournalFile {
     ) -> Result<JournalFile, StorageError> {
         let path = paths::journal_file(dir, number);
         let file = open_rw(fs, &path, true)?;
-        let io = |e| StorageError::io("write", &path, e);
-        file.write_all_at(&header(0), 0).map_err(io)?;
-        let zeros = vec![0u8; ZERO_CHUNK];
-        let mut at = JOURNAL_HEADER_LEN;
-        while at < len {
-            let n = (len - at).min(ZERO_CHUNK as u64) as usize;
-            file.write_all_at(&zeros[..n], at).map_err(io)?;
-            at += n as u64;
+        let filled = (|| {
+            let io = |e| StorageError::io("write", &path, e);
+            file.write_all_at(&header(0), 0).map_err(io)?;
+            let zeros = vec![0u8; ZERO_CHUNK];
+            let mut at = JOURNAL_HEADER_LEN;
+            while at < len {
+                let n = (len - at).min(ZERO_CHUNK as u64) as usize;
+                file.write_all_at(&zeros[..n], at).map_err(io)?;
+                at += n as u64;
+            }
+            file.sync_data()
+                .map_err(|e| StorageError::io("sync", &path, e))?;
+            paths::sync_dir(fs, dir)
+        })();
+        if let Err(e) = filled {
+            // Most likely a full disk: give the space back rather than leave a stub.
+            let _best_effort = fs.remove_file(&path);
+            return Err(e);
         }
-        file.sync_data()
-            .map_err(|e| StorageError::io("sync", &path, e))?;
-        paths::sync_dir(fs, dir)?;
         Ok(JournalFile::spare(number, file, path, len))
     }
 

@@ -23,7 +23,8 @@ use std::thread::JoinHandle;
 use file::JournalFile;
 use sync_pool::SyncPool;
 
-use super::handles::{lock, OpenFile, Slot};
+use super::handles::{lock, OpenFile};
+use super::segment::{Segment, SyncPoint};
 use super::syncer::{Done, Health, Visible};
 use crate::storage::fs::Fs;
 use crate::storage::StorageError;
@@ -39,7 +40,9 @@ pub(crate) struct Commit {
     /// Where the log ended before this batch, so recovery knows what the journal covers.
     pub prev_end: u64,
     /// The segment the batch went to, synced at the next checkpoint.
-    pub segment: Arc<Slot>,
+    pub segment: Arc<Segment>,
+    /// How far a sync of the segment begun after this batch reaches.
+    pub point: SyncPoint,
     /// Its open file, synced before the ack when the batch is too large to journal.
     pub file: Arc<OpenFile>,
     pub visible: Arc<Visible>,
@@ -72,13 +75,16 @@ pub(crate) struct Options {
     /// Write with `O_DIRECT | O_DSYNC` where the filesystem takes it (see
     /// `JournalFile::direct`).
     pub direct: bool,
+    /// No threads: rounds, checkpoints and segment syncs run when [`Journal::step`]
+    /// is called, so a test's I/O happens in one order, replayable from a seed.
+    pub by_hand: bool,
 }
 
 #[derive(Default)]
 struct State {
     pending: Vec<Commit>,
-    /// Segments written since the last checkpoint took this set, by slot address.
-    dirty: HashMap<usize, Arc<Slot>>,
+    /// Segments written since the last checkpoint took this set, by address.
+    dirty: HashMap<usize, Arc<Segment>>,
     /// Rotated out, waiting for a checkpoint to make their entries redundant.
     full: Vec<JournalFile>,
     /// Ready to be activated: zero-filled, or checkpointed.
@@ -110,6 +116,8 @@ pub(crate) struct Journal {
     /// Syncs large batches' segments, each from the moment it is submitted.
     segment_syncs: SyncPool,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The active file when stepped by hand (the committer thread owns it otherwise).
+    by_hand: Mutex<Option<JournalFile>>,
 }
 
 impl Journal {
@@ -123,16 +131,8 @@ impl Journal {
         spares: Vec<JournalFile>,
         next_seq: u64,
     ) -> Result<Arc<Journal>, StorageError> {
-        let exists = fs
-            .exists(dir)
-            .map_err(|e| StorageError::io("stat", dir, e))?;
-        if !exists {
-            fs.create_dir_all(dir)
-                .map_err(|e| StorageError::io("create", dir, e))?;
-            if let Some(parent) = dir.parent() {
-                super::paths::sync_dir(&*fs, parent)?;
-            }
-        }
+        crate::storage::fs::create_dir_all_durably(&*fs, dir)
+            .map_err(|e| StorageError::io("create", dir, e))?;
         let next_number = spares.iter().map(|f| f.number + 1).max().unwrap_or(0);
         let journal = Arc::new(Journal {
             fs,
@@ -148,9 +148,10 @@ impl Journal {
             commit_wake: Condvar::new(),
             checkpoint_wake: Condvar::new(),
             idle: Condvar::new(),
-            segment_syncs: SyncPool::new(health.clone()),
+            segment_syncs: SyncPool::new(health.clone(), !opts.by_hand),
             health,
             threads: Mutex::default(),
+            by_hand: Mutex::default(),
         });
         if journal.lock().spares.is_empty() {
             // The first file is zero-filled here, so that appends overwrite from the
@@ -165,6 +166,10 @@ impl Journal {
             journal.lock().spares.push(f);
         }
         let active = journal.next_file()?;
+        if opts.by_hand {
+            *lock(&journal.by_hand) = Some(active);
+            return Ok(journal);
+        }
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -237,29 +242,65 @@ impl Journal {
             }
             if st.pending.is_empty() {
                 drop(st);
-                // A direct file still stages the last round's markers; a failure here
-                // has poisoned the store, which `stop` reports.
-                let _reported_by_stop = active.commit(&self.health);
-                self.segment_syncs.stop();
-                self.idle.notify_all();
+                self.finish(&mut active);
                 return;
             }
             let round = std::mem::take(&mut st.pending);
             st.busy = true;
             drop(st);
-            let result = self.write_round(&mut active, round);
-            if let Err(e) = result {
-                tracing::error!(error = %e, "journal write failed; the store refuses further writes");
-                self.health.poison(e.to_string());
-            }
+            self.run_round(&mut active, round);
+        }
+    }
+
+    /// Writes, syncs and acknowledges one round; a failure poisons the store.
+    fn run_round(&self, active: &mut JournalFile, round: Vec<Commit>) {
+        if let Err(e) = self.write_round(active, round) {
+            tracing::error!(error = %e, "journal write failed; the store refuses further writes");
+            self.health.poison(e.to_string());
+        }
+        let mut st = self.lock();
+        st.busy = false;
+        st.active_fill = (active.pos, active.len);
+        if st.pending.is_empty() {
+            self.idle.notify_all();
+        }
+        if checkpoint::wants_spare(&st) {
+            self.checkpoint_wake.notify_one();
+        }
+    }
+
+    /// The committer's last act: a direct file still stages the last round's markers.
+    fn finish(&self, active: &mut JournalFile) {
+        // A failure here has poisoned the store, which `stop` reports.
+        let _reported_by_stop = active.commit(&self.health);
+        self.segment_syncs.stop();
+        self.idle.notify_all();
+    }
+
+    /// By hand: runs the round of everything submitted so far, then whatever
+    /// checkpoint work is due. The threads do the same on their own otherwise.
+    pub fn step(&self) {
+        let mut guard = lock(&self.by_hand);
+        let Some(active) = guard.as_mut() else {
+            return;
+        };
+        let round = {
             let mut st = self.lock();
-            st.busy = false;
-            st.active_fill = (active.pos, active.len);
-            if st.pending.is_empty() {
-                self.idle.notify_all();
-            }
-            if checkpoint::wants_spare(&st) {
-                self.checkpoint_wake.notify_one();
+            st.busy = true;
+            std::mem::take(&mut st.pending)
+        };
+        if round.is_empty() {
+            self.lock().busy = false;
+        } else {
+            self.run_round(active, round);
+        }
+        drop(guard);
+        loop {
+            let Some(work) = self.checkpoint_work(&mut self.lock()) else {
+                break;
+            };
+            if self.run_checkpoint_work(work).is_err() {
+                break;
             }
         }
     }
@@ -290,6 +331,9 @@ impl Journal {
             })();
             journaled?;
             synced.iter().try_for_each(|r| self.segment_syncs.wait(r))?;
+            for c in round.iter().filter(|c| c.in_segment) {
+                c.segment.synced(c.point);
+            }
             // A marker says its batch is durable, so it is written only now that the
             // segment is synced; the next round's commit makes it durable. Until then,
             // losing it costs only the check that a synced batch is present.
@@ -363,6 +407,10 @@ impl Journal {
 
     /// Waits until every queued append is acknowledged.
     pub fn drain(&self) {
+        if lock(&self.by_hand).is_some() {
+            self.step();
+            return;
+        }
         let mut st = self.lock();
         while !st.pending.is_empty() || st.busy {
             st = self.idle.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -373,6 +421,13 @@ impl Journal {
     /// store dropped without closing leaves nothing writing into its directory, which a
     /// store opened next on it would race with.
     pub fn join(&self) {
+        if let Some(mut active) = lock(&self.by_hand).take() {
+            let round = std::mem::take(&mut self.lock().pending);
+            if !round.is_empty() {
+                self.run_round(&mut active, round);
+            }
+            self.finish(&mut active);
+        }
         self.lock().stopping = true;
         self.commit_wake.notify_all();
         self.checkpoint_wake.notify_all();

@@ -57,13 +57,6 @@ pub(crate) fn read(fs: &Arc<dyn Fs>, dir: &Path) -> Result<Replay, StorageError>
 }
 
 impl Replay {
-    /// Where the log ended before its first journal entry: everything the log holds
-    /// past that point is in the journal, so damage there is a lost unsynced write,
-    /// not lost data.
-    pub fn covered_from(&self, log_id: u64) -> Option<u64> {
-        self.by_log.get(&log_id)?.first().map(|e| e.prev_end)
-    }
-
     /// Writes the batches `r` lacks into its newest segment and syncs it.
     pub fn apply(&mut self, log_id: u64, r: &mut Recovered) -> Result<(), StorageError> {
         let Some(entries) = self.by_log.remove(&log_id) else {
@@ -87,14 +80,20 @@ impl Replay {
                     ),
                 });
             }
-            if h.base_offset < r.end || h.base_offset < seg.base || e.prev_end > r.end {
+            if e.prev_end > r.end {
+                // The batches between were neither synced in the segment (the scan
+                // would have found them) nor journaled: a round that never finished,
+                // so neither they nor anything after them was acknowledged.
+                tracing::warn!(path = %f.path.display(), from = e.prev_end, end = r.end, "dropping journal entries after a round the crash cut short");
+                break;
+            }
+            if h.base_offset < r.end || h.base_offset < seg.base {
                 return Err(StorageError::Corrupt {
                     path: f.path.clone(),
                     offset: seg.size(),
                     reason: format!(
-                        "the journal's batch at offset {} (after offset {}) does not continue \
-                         the log, which ends at {}: synced records are missing",
-                        h.base_offset, e.prev_end, r.end
+                        "the journal's batch at offset {} overlaps the log, which ends at {}",
+                        h.base_offset, r.end
                     ),
                 });
             }
@@ -102,25 +101,25 @@ impl Replay {
             f.file
                 .write_all_at(&e.batch, pos)
                 .map_err(|err| StorageError::io("write", &f.path, err))?;
+            let entry = IndexEntry {
+                rel_offset: (h.base_offset - seg.base) as u32,
+                position: pos as u32,
+                timestamp_ms: h.timestamp_ms,
+            };
             if r.index_builder.observe(e.batch.len() as u64) {
-                seg.push_index(IndexEntry {
-                    rel_offset: (h.base_offset - seg.base) as u32,
-                    position: pos as u32,
-                    timestamp_ms: h.timestamp_ms,
-                });
+                seg.push_index(entry);
             }
-            seg.size.store(
-                pos + e.batch.len() as u64,
-                std::sync::atomic::Ordering::Release,
-            );
+            seg.appended(entry, pos + e.batch.len() as u64);
             r.end = h.end_offset();
             r.last_ts = Some(h.timestamp_ms);
             replayed += 1;
         }
         if replayed > 0 {
+            let point = seg.sync_point();
             f.file
                 .sync_data()
                 .map_err(|err| StorageError::io("sync", &f.path, err))?;
+            seg.synced(point);
             tracing::warn!(path = %f.path.display(), batches = replayed, "restored batches from the journal");
         }
         Ok(())

@@ -19,6 +19,8 @@ const MAX_THREADS: usize = 8;
 pub(crate) struct SyncPool {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Without threads (a journal stepped by hand), `wait` runs every sync itself.
+    spawn: bool,
 }
 
 struct Shared {
@@ -56,7 +58,7 @@ impl Syncs {
 }
 
 impl SyncPool {
-    pub fn new(health: Arc<Health>) -> SyncPool {
+    pub fn new(health: Arc<Health>, spawn: bool) -> SyncPool {
         SyncPool {
             shared: Arc::new(Shared {
                 state: Mutex::default(),
@@ -64,6 +66,7 @@ impl SyncPool {
                 health,
             }),
             threads: Mutex::default(),
+            spawn,
         }
     }
 
@@ -96,7 +99,8 @@ impl SyncPool {
         }
         let unserved = jobs.saturating_sub(idle);
         let mut threads = lock(&self.threads);
-        let room = MAX_THREADS - threads.len();
+        let most = if self.spawn { MAX_THREADS } else { 0 };
+        let room = most.saturating_sub(threads.len());
         for _ in 0..unserved.min(room) {
             let shared = self.shared.clone();
             let spawned = std::thread::Builder::new()
@@ -204,7 +208,7 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, Arc<Health>, SyncPool) {
         let health = Arc::new(Health::default());
-        let pool = SyncPool::new(health.clone());
+        let pool = SyncPool::new(health.clone(), true);
         (tempfile::tempdir().unwrap(), health, pool)
     }
 
