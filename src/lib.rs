@@ -20,6 +20,8 @@ pub mod broker;
 pub mod cli;
 pub mod client;
 pub mod config;
+#[cfg(test)]
+mod explore;
 pub mod metrics;
 pub mod server;
 pub mod storage;

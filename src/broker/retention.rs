@@ -94,7 +94,8 @@ impl Broker {
     /// `retention_check_ms`, and directly from tests with a moved clock.
     pub fn enforce_retention(&self) -> BrokerResult<RetentionPass> {
         let mut pass = RetentionPass::default();
-        let streams: Vec<Arc<Stream>> = self.streams.load().values().cloned().collect();
+        // In name order, so that the I/O of a pass is the same every time.
+        let streams = self.all_streams();
         let now = self.clock.now_ms();
         for stream in streams {
             let cutoff = stream.retention_cutoff(now);

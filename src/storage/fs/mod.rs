@@ -47,6 +47,12 @@ pub trait FsFile: Send + Sync + Debug {
     fn sync_data(&self) -> io::Result<()>;
     /// Starts writing `from..to` back without waiting (a hint; no durability promised).
     fn start_writeback(&self, _from: u64, _to: u64) {}
+    /// Takes an exclusive lock on the file for as long as it is open, or fails at once
+    /// with `WouldBlock` when another process holds one (a simulated disk has no other
+    /// processes).
+    fn try_lock(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A filesystem: the operations the store makes on paths.

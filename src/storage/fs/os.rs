@@ -48,6 +48,14 @@ impl FsFile for File {
             tracing::debug!(error = %e, "could not start writeback");
         }
     }
+
+    fn try_lock(&self) -> io::Result<()> {
+        // SAFETY: the descriptor is open for as long as `self` is borrowed.
+        if unsafe { libc::flock(self.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 impl Fs for OsFs {

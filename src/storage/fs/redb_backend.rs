@@ -1,6 +1,5 @@
 //! The catalog's redb file on any [`Fs`], so the crash simulator sees the catalog's
-//! writes and syncs too. On the machine's own filesystem the catalog keeps redb's file
-//! backend instead, whose lock keeps a second server off the data dir.
+//! writes and syncs too, and growth of the file is durable before redb relies on it.
 
 use std::io;
 
@@ -28,7 +27,15 @@ impl redb::StorageBackend for FsBackend {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.0.set_len(len)
+        let grows = len > self.0.len()?;
+        self.0.set_len(len)?;
+        if grows {
+            // redb writes headers that count on the new length before it syncs: made
+            // durable now, a crash cannot leave a header describing a longer file
+            // than the disk kept (which redb's open refuses with a panic).
+            self.0.sync_data()?;
+        }
+        Ok(())
     }
 
     fn sync_data(&self, _eventual: bool) -> io::Result<()> {

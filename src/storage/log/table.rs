@@ -54,8 +54,12 @@ impl<T> LogTable<T> {
         logs.remove(&id).ok_or(StorageError::LogNotFound(id))
     }
 
+    /// Every log, by ascending id (one order, so a store stepped by hand makes the same
+    /// I/O every run).
     pub fn all(&self) -> Vec<Arc<T>> {
         let logs = self.logs.read().unwrap_or_else(|e| e.into_inner());
-        logs.values().cloned().collect()
+        let mut all: Vec<(LogId, Arc<T>)> = logs.iter().map(|(&id, l)| (id, l.clone())).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all.into_iter().map(|(_, l)| l).collect()
     }
 }

@@ -107,6 +107,8 @@ impl FileNode {
 pub(super) struct SimFile {
     state: Arc<Mutex<State>>,
     ino: u64,
+    /// Tells this handle's lock from another's.
+    id: u64,
     mode: OpenMode,
     /// The path it was opened by, for the operation log.
     path: PathBuf,
@@ -114,11 +116,21 @@ pub(super) struct SimFile {
 
 impl SimFile {
     /// The handle for `ino`, whose count of handles `State::open` has already raised.
-    pub fn new(state: Arc<Mutex<State>>, ino: u64, mode: OpenMode, path: &Path) -> SimFile {
+    /// `st` is the locked `state`.
+    pub fn new(
+        state: Arc<Mutex<State>>,
+        st: &mut State,
+        ino: u64,
+        mode: OpenMode,
+        path: &Path,
+    ) -> SimFile {
         let path = path.to_path_buf();
+        st.next_handle += 1;
+        let id = st.next_handle;
         SimFile {
             state,
             ino,
+            id,
             mode,
             path,
         }
@@ -181,6 +193,9 @@ impl fmt::Debug for SimFile {
 impl Drop for SimFile {
     fn drop(&mut self) {
         let mut st = lock(&self.state);
+        if st.locks.get(&self.ino) == Some(&self.id) {
+            st.locks.remove(&self.ino);
+        }
         if let Some(n) = st.handles.get_mut(&self.ino) {
             *n -= 1;
             if *n == 0 {
@@ -280,5 +295,18 @@ impl FsFile for SimFile {
         let desc = format!("start_writeback {} {from}..{to}", self.path.display());
         // A hint: nothing to report, even when it failed.
         let _ = st.begin(OpKind::Other, desc, Tear::None);
+    }
+
+    fn try_lock(&self) -> io::Result<()> {
+        let mut st = lock(&self.state);
+        let desc = format!("lock {}", self.path.display());
+        st.begin(OpKind::Other, desc, Tear::None)?;
+        match st.locks.get(&self.ino) {
+            Some(&holder) if holder != self.id => Err(err(libc::EWOULDBLOCK)),
+            _ => {
+                st.locks.insert(self.ino, self.id);
+                Ok(())
+            }
+        }
     }
 }

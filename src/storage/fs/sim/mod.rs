@@ -199,7 +199,7 @@ impl Fs for SimFs {
         let desc = format!("open {} {mode:?}", path.display());
         st.begin(kind, desc, Tear::None)?;
         let ino = st.open(path, mode)?;
-        let file = SimFile::new(Arc::clone(&self.state), ino, mode, path);
+        let file = SimFile::new(Arc::clone(&self.state), &mut st, ino, mode, path);
         Ok(Box::new(file))
     }
 

@@ -312,3 +312,16 @@ fn every_call_is_an_op_with_a_kind() {
     assert_eq!(fs.recent_ops(2), ["#4 sync_data /f", "#5 exists /f"]);
     assert_eq!(fs.recent_ops(99)[1], "#1 write /f @0+3");
 }
+
+#[test]
+fn a_lock_is_held_until_its_handle_closes() {
+    let fs = SimFs::new();
+    let path = Path::new("/db");
+    let a = fs.open(path, OpenMode::CreateNew).unwrap();
+    a.try_lock().unwrap();
+    a.try_lock().unwrap();
+    let b = fs.open(path, OpenMode::ReadWrite).unwrap();
+    assert_eq!(b.try_lock().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    drop(a);
+    b.try_lock().unwrap();
+}

@@ -72,6 +72,10 @@ pub(super) struct State {
     pub capacity: Option<u64>,
     /// Open handles per inode: an unlinked file lives, and takes space, while they do.
     pub handles: BTreeMap<u64, usize>,
+    /// Locked inodes, and the handle (by number) holding each lock.
+    pub locks: BTreeMap<u64, u64>,
+    /// Numbers handles, for the locks.
+    pub next_handle: u64,
 }
 
 impl State {
@@ -88,6 +92,8 @@ impl State {
             direct_io: true,
             capacity: None,
             handles: BTreeMap::new(),
+            locks: BTreeMap::new(),
+            next_handle: 0,
         }
     }
 

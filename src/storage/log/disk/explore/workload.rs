@@ -15,11 +15,14 @@ use crate::storage::log::{Durability, DurableWait, LogId, LogStore, RecordIn};
 /// The store's directory on the simulated disk.
 pub(super) const DIR: &str = "/data";
 
-/// Small files, so a short workload rolls segments and fills journal files.
-pub(super) fn options(durability: Durability) -> DiskOptions {
+/// Small files, so a short workload rolls segments and fills journal files. Half the
+/// seeds (those with bit 1 set) get segments that hold several large batches, so a
+/// round can carry a large batch (synced in its segment) and smaller ones after it.
+pub(super) fn options(durability: Durability, seed: u64) -> DiskOptions {
+    let segment_max_bytes = if seed & 2 == 0 { 6 << 10 } else { 192 << 10 };
     DiskOptions {
         durability,
-        segment_max_bytes: 6 << 10,
+        segment_max_bytes,
         index_interval_bytes: 512,
         journal_file_bytes: 24 << 10,
         by_hand: true,
@@ -27,8 +30,12 @@ pub(super) fn options(durability: Durability) -> DiskOptions {
     }
 }
 
-pub(super) fn open(sim: &Arc<SimFs>, durability: Durability) -> Result<Arc<DiskLogStore>, String> {
-    DiskLogStore::open_on(sim.clone(), Path::new(DIR), options(durability))
+pub(super) fn open(
+    sim: &Arc<SimFs>,
+    durability: Durability,
+    seed: u64,
+) -> Result<Arc<DiskLogStore>, String> {
+    DiskLogStore::open_on(sim.clone(), Path::new(DIR), options(durability, seed))
         .map_err(|e| format!("the store does not open: {e}"))
 }
 
@@ -36,6 +43,7 @@ pub(super) fn open(sim: &Arc<SimFs>, durability: Durability) -> Result<Arc<DiskL
 /// round), log creation and removal, retention trims and clean restarts.
 pub(super) struct Workload {
     rng: Rng,
+    seed: u64,
     sim: Arc<SimFs>,
     durability: Durability,
     pub store: Arc<DiskLogStore>,
@@ -65,6 +73,7 @@ impl Workload {
     ) -> Self {
         Workload {
             rng: Rng::new(seed ^ 0x5eed),
+            seed,
             sim,
             durability,
             store,
@@ -85,6 +94,12 @@ impl Workload {
     ) -> Self {
         let mut w = Workload::new(sim, store, durability, seed);
         w.next_id = model.logs.keys().next_back().map_or(1, |id| id + 1);
+        let newest = model
+            .logs
+            .values()
+            .flat_map(|l| l.records.values().map(|r| r.ts))
+            .max();
+        w.now = w.now.max(newest.unwrap_or(0));
         w.counter = model
             .logs
             .values()
@@ -116,10 +131,12 @@ impl Workload {
             .collect()
     }
 
-    /// Runs `steps` seeded steps.
+    /// Runs `steps` seeded steps (after creating three logs, on a new store).
     pub fn run(&mut self, steps: usize) -> Step {
-        for _ in 0..3 {
-            self.create()?;
+        if self.model.logs.is_empty() {
+            for _ in 0..3 {
+                self.create()?;
+            }
         }
         for _ in 0..steps {
             self.now += 1 + self.below(40) as i64;
@@ -178,7 +195,8 @@ impl Workload {
             .shutdown()
             .map_err(|e| self.failed("shutdown", e))?;
         self.model.all_durable(self.sim.ops());
-        self.store = open(&self.sim, self.durability).map_err(|e| self.failed("reopen", e))?;
+        self.store =
+            open(&self.sim, self.durability, self.seed).map_err(|e| self.failed("reopen", e))?;
         Ok(())
     }
 

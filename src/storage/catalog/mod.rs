@@ -2,19 +2,17 @@
 //! touching several records (a split closing a parent and opening two children) lands
 //! atomically or not at all. See `docs/adr/0001-catalog-store.md` for why redb.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod memory;
+mod redb;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::fs::{Fs, FsBackend, OpenMode};
 use super::log::LogId;
 use super::StorageError;
-
-const STREAMS: TableDefinition<&str, &[u8]> = TableDefinition::new("streams");
-const SETTINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("settings");
+pub use memory::MemoryCatalog;
+pub use redb::RedbCatalog;
 
 /// Life-cycle state of a stream as persisted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,175 +206,6 @@ pub trait Catalog: Send + Sync + 'static {
     fn load(&self) -> Result<CatalogState, StorageError>;
     /// Applies every op or none.
     fn commit(&self, ops: &[CatalogOp]) -> Result<(), StorageError>;
-}
-
-/// The on-disk catalog: one redb file.
-pub struct RedbCatalog {
-    db: Database,
-    path: PathBuf,
-}
-
-fn catalog_err(path: &Path, what: &str, e: impl std::fmt::Display) -> StorageError {
-    StorageError::Catalog(format!("{what} on {}: {e}", path.display()))
-}
-
-impl RedbCatalog {
-    pub fn open(path: &Path) -> Result<RedbCatalog, StorageError> {
-        let db = Database::create(path).map_err(|e| catalog_err(path, "open", e))?;
-        RedbCatalog::init(db, path)
-    }
-
-    /// The catalog on `fs`: redb's own file (with its lock) on the machine's filesystem,
-    /// the same database through [`FsBackend`] on a simulated one.
-    pub fn open_on(fs: &Arc<dyn Fs>, path: &Path) -> Result<RedbCatalog, StorageError> {
-        if fs.is_os() {
-            let catalog = RedbCatalog::open(path)?;
-            // redb syncs the file, not the name it was just given.
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                fs.sync_dir(dir)
-                    .map_err(|e| catalog_err(path, "sync directory", e))?;
-            }
-            return Ok(catalog);
-        }
-        let mode = match fs.exists(path) {
-            Ok(true) => OpenMode::ReadWrite,
-            Ok(false) => OpenMode::CreateNew,
-            Err(e) => return Err(catalog_err(path, "stat", e)),
-        };
-        let file = fs
-            .open(path, mode)
-            .map_err(|e| catalog_err(path, "open", e))?;
-        if mode == OpenMode::CreateNew {
-            if let Some(dir) = path.parent() {
-                fs.sync_dir(dir)
-                    .map_err(|e| catalog_err(path, "sync directory", e))?;
-            }
-        }
-        let db = Database::builder()
-            .create_with_backend(FsBackend(file))
-            .map_err(|e| catalog_err(path, "open", e))?;
-        RedbCatalog::init(db, path)
-    }
-
-    fn init(db: Database, path: &Path) -> Result<RedbCatalog, StorageError> {
-        let txn = db
-            .begin_write()
-            .map_err(|e| catalog_err(path, "begin", e))?;
-        txn.open_table(STREAMS)
-            .map_err(|e| catalog_err(path, "create table", e))?;
-        txn.open_table(SETTINGS)
-            .map_err(|e| catalog_err(path, "create table", e))?;
-        txn.commit().map_err(|e| catalog_err(path, "commit", e))?;
-        Ok(RedbCatalog {
-            db,
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Catalog for RedbCatalog {
-    fn load(&self) -> Result<CatalogState, StorageError> {
-        let p = &self.path;
-        let txn = self
-            .db
-            .begin_read()
-            .map_err(|e| catalog_err(p, "begin", e))?;
-        let mut state = CatalogState::default();
-        let streams = txn
-            .open_table(STREAMS)
-            .map_err(|e| catalog_err(p, "open table", e))?;
-        for item in streams.iter().map_err(|e| catalog_err(p, "scan", e))? {
-            let (k, v) = item.map_err(|e| catalog_err(p, "scan", e))?;
-            let meta: StreamMeta = serde_json::from_slice(v.value())
-                .map_err(|e| catalog_err(p, &format!("decode stream {}", k.value()), e))?;
-            state.streams.push(meta);
-        }
-        let settings = txn
-            .open_table(SETTINGS)
-            .map_err(|e| catalog_err(p, "open table", e))?;
-        for item in settings.iter().map_err(|e| catalog_err(p, "scan", e))? {
-            let (k, v) = item.map_err(|e| catalog_err(p, "scan", e))?;
-            state
-                .settings
-                .insert(k.value().to_string(), v.value().to_vec());
-        }
-        Ok(state)
-    }
-
-    fn commit(&self, ops: &[CatalogOp]) -> Result<(), StorageError> {
-        let p = &self.path;
-        let txn = self
-            .db
-            .begin_write()
-            .map_err(|e| catalog_err(p, "begin", e))?;
-        {
-            let mut streams = txn
-                .open_table(STREAMS)
-                .map_err(|e| catalog_err(p, "open table", e))?;
-            let mut settings = txn
-                .open_table(SETTINGS)
-                .map_err(|e| catalog_err(p, "open table", e))?;
-            for op in ops {
-                match op {
-                    CatalogOp::PutStream(meta) => {
-                        let bytes = serde_json::to_vec(meta)
-                            .map_err(|e| catalog_err(p, "encode stream", e))?;
-                        streams
-                            .insert(meta.key().as_str(), bytes.as_slice())
-                            .map_err(|e| catalog_err(p, "insert", e))?;
-                    }
-                    CatalogOp::DeleteStream { key } => {
-                        streams
-                            .remove(key.as_str())
-                            .map_err(|e| catalog_err(p, "remove", e))?;
-                    }
-                    CatalogOp::PutSetting { name, value } => {
-                        settings
-                            .insert(name.as_str(), value.as_slice())
-                            .map_err(|e| catalog_err(p, "insert", e))?;
-                    }
-                }
-            }
-        }
-        txn.commit().map_err(|e| catalog_err(p, "commit", e))
-    }
-}
-
-/// Streams by key, and settings by name.
-type MemoryState = (BTreeMap<String, StreamMeta>, BTreeMap<String, Vec<u8>>);
-
-/// The in-memory catalog, for tests and `--in-memory`.
-#[derive(Default)]
-pub struct MemoryCatalog {
-    state: Mutex<MemoryState>,
-}
-
-impl Catalog for MemoryCatalog {
-    fn load(&self) -> Result<CatalogState, StorageError> {
-        let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(CatalogState {
-            streams: g.0.values().cloned().collect(),
-            settings: g.1.clone(),
-        })
-    }
-
-    fn commit(&self, ops: &[CatalogOp]) -> Result<(), StorageError> {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for op in ops {
-            match op {
-                CatalogOp::PutStream(meta) => {
-                    g.0.insert(meta.key(), meta.clone());
-                }
-                CatalogOp::DeleteStream { key } => {
-                    g.0.remove(key);
-                }
-                CatalogOp::PutSetting { name, value } => {
-                    g.1.insert(name.clone(), value.clone());
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
