@@ -11,7 +11,46 @@
 
 use std::sync::Arc;
 
-use crate::storage::fs::sim::{Rng, SimFs};
+use crate::storage::fs::sim::{Fault, Rng, SimFs};
+
+/// Why a workload step did not finish.
+pub(crate) enum Stop {
+    /// The disk lost power, as the case asked: the workload ends.
+    PowerCut,
+    /// An operation met a fault the case injected: the workload goes on.
+    Injected,
+    /// Something failed on a healthy disk: a bug.
+    Failed(String),
+}
+
+impl Stop {
+    /// What `what` failing with `e` on `sim` means; `tolerant` when faults are injected.
+    pub fn after(sim: &SimFs, tolerant: bool, what: &str, e: impl std::fmt::Display) -> Stop {
+        if sim.is_off() {
+            Stop::PowerCut
+        } else if tolerant {
+            Stop::Injected
+        } else {
+            Stop::Failed(format!("{what} failed on a healthy disk: {e}"))
+        }
+    }
+
+    /// A step's result for the run loop: injected faults are shrugged off.
+    pub fn shrug(r: Result<(), Stop>) -> Result<(), Stop> {
+        match r {
+            Err(Stop::Injected) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// A whole run's result for the driver: a power cut ends it without an error.
+    pub fn end(r: Result<(), Stop>) -> Result<(), String> {
+        match r {
+            Ok(()) | Err(Stop::PowerCut) | Err(Stop::Injected) => Ok(()),
+            Err(Stop::Failed(why)) => Err(why),
+        }
+    }
+}
 
 /// A workload and its checks.
 pub(crate) trait Subject {
@@ -27,6 +66,7 @@ pub(crate) trait Subject {
         seed: u64,
         steps: usize,
         model: &mut Self::Model,
+        tolerant: bool,
     ) -> Result<(), String>;
     /// Opens what is on `image`, checks it against `model` as of op `cut` (ops before
     /// it ran), and settles the model: what is there now is durable, the rest is gone.
@@ -52,13 +92,16 @@ enum Kind {
     CutInRecovery,
     /// Power cut at the op, recovery, a little more work, another power cut.
     CutAfterMore,
+    /// The op fails with EIO or ENOSPC; the workload goes on, then the power is cut.
+    Fault,
 }
 
-const KINDS: [Kind; 4] = [
+const KINDS: [Kind; 5] = [
     Kind::Cut,
     Kind::ProcessThenCut,
     Kind::CutInRecovery,
     Kind::CutAfterMore,
+    Kind::Fault,
 ];
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -80,18 +123,35 @@ fn run_case<S: Subject>(s: &S, steps: usize, seed: u64, op: u64, kind: Kind) -> 
     let sim = disk(seed);
     match kind {
         Kind::ProcessThenCut => sim.kill_process_at(op),
+        Kind::Fault if (seed ^ op) % 2 == 0 => sim.inject(op, Fault::Eio),
+        Kind::Fault => sim.inject(op, Fault::Enospc),
         _ => sim.cut_power_at(op, seed ^ op),
     }
     let mut model = S::Model::default();
-    s.run(&sim, seed, steps, &mut model)?;
-    let Some(image) = sim.power_cut_image() else {
-        return Ok(());
+    s.run(&sim, seed, steps, &mut model, kind == Kind::Fault)?;
+    let image = match (kind, sim.power_cut_image()) {
+        // Whatever the fault did, nothing durable may be lost to it.
+        (Kind::Fault, _) => {
+            if std::env::var("SHOAL_EXPLORE_DEBUG").is_ok() {
+                eprintln!("{}", sim.recent_ops(4096).join("\n"));
+            }
+            let now = sim.ops();
+            return s
+                .recover(&sim.crash(seed ^ op ^ 5), &mut model, now, true)
+                .map_err(|e| format!("after the fault and a power cut: {e}"));
+        }
+        (_, Some(image)) => image,
+        // The workload ended before the op.
+        (_, None) => return Ok(()),
     };
+    let first = |e: String| format!("recovering from the crash: {e}");
+    let second = |e: String| format!("after a second crash: {e}");
     match kind {
-        Kind::Cut => s.recover(&image, &mut model, op, true),
+        Kind::Cut | Kind::Fault => s.recover(&image, &mut model, op, true).map_err(first),
         Kind::ProcessThenCut => {
-            s.recover(&image, &mut model, op, false)?;
+            s.recover(&image, &mut model, op, false).map_err(first)?;
             s.recover(&image.crash(seed ^ op ^ 1), &mut model, op, true)
+                .map_err(second)
         }
         Kind::CutInRecovery => {
             // How many ops a recovery makes, to cut inside it.
@@ -102,18 +162,26 @@ fn run_case<S: Subject>(s: &S, steps: usize, seed: u64, op: u64, kind: Kind) -> 
             again.cut_power_at(j, seed ^ op ^ 2);
             // Meets the power cut: its checks fail, as expected, and change nothing.
             let _expected = s.recover(&again, &mut S::Model::default(), 0, false);
+            if std::env::var("SHOAL_EXPLORE_DEBUG").is_ok() {
+                eprintln!(
+                    "first workload:\n{}\nrecovery cut at {j}:\n{}",
+                    sim.recent_ops(4096).join("\n"),
+                    again.recent_ops(4096).join("\n")
+                );
+            }
             let image2 = again.power_cut_image().unwrap_or(again);
-            s.recover(&image2, &mut model, op, true)
+            s.recover(&image2, &mut model, op, true).map_err(second)
         }
         Kind::CutAfterMore => {
-            s.recover(&image, &mut model, op, false)?;
-            s.run(&image, seed ^ 3, 4, &mut model)
+            s.recover(&image, &mut model, op, false).map_err(first)?;
+            s.run(&image, seed ^ 3, 4, &mut model, false)
                 .map_err(|why| format!("after recovery: {why}"))?;
             if image.is_off() {
                 return Err("after recovery: the disk went off".into());
             }
             let now = image.ops();
             s.recover(&image.crash(seed ^ op ^ 4), &mut model, now, true)
+                .map_err(second)
         }
     }
 }
@@ -142,7 +210,7 @@ pub(crate) fn explore<S: Subject>(s: &S, steps: usize) {
     let mut cases = 0;
     for seed in base..base + seeds {
         let sim = disk(seed);
-        s.run(&sim, seed, steps, &mut S::Model::default())
+        s.run(&sim, seed, steps, &mut S::Model::default(), false)
             .unwrap_or_else(|why| panic!("{name} seed {seed}, no crash: {why}"));
         let mutating: Vec<u64> = sim
             .op_kinds()
@@ -159,8 +227,15 @@ pub(crate) fn explore<S: Subject>(s: &S, steps: usize) {
                 .map(|_| mutating[(rng.next_u64() % mutating.len() as u64) as usize])
                 .collect()
         };
+        let all = sim.ops();
         for op in chosen {
             let k = (rng.next_u64() % KINDS.len() as u64) as usize;
+            // A fault may strike reads too.
+            let op = if KINDS[k] == Kind::Fault && rng.coin() {
+                rng.next_u64() % all.max(1)
+            } else {
+                op
+            };
             cases += 1;
             if let Err(why) = run_case(s, steps, seed, op, KINDS[k]) {
                 panic!(

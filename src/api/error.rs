@@ -3,6 +3,7 @@
 use http::StatusCode;
 
 use super::validate::InputError;
+use crate::broker::error::DISK_FULL;
 use crate::broker::BrokerError;
 use crate::storage::StorageError;
 
@@ -143,6 +144,13 @@ impl From<BrokerError> for ApiError {
                 index + 1
             )),
             BrokerError::Internal(m) => ApiError::internal(m),
+            // SDKs retry a 503.
+            BrokerError::Unavailable(m) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "ServiceUnavailableException",
+                message: Some(m),
+                capital_message: false,
+            },
             BrokerError::Storage(e) => storage_error(e),
         }
     }
@@ -157,6 +165,7 @@ fn storage_error(e: StorageError) -> ApiError {
             message: Some(format!("{e}")),
             capital_message: false,
         },
+        ref full if full.is_full() => BrokerError::Unavailable(DISK_FULL.into()).into(),
         other => ApiError::internal(format!("Internal service failure: {other}")),
     }
 }
@@ -179,6 +188,7 @@ pub fn record_failure(e: &BrokerError) -> (&'static str, String) {
         BrokerError::ProvisionedThroughputExceeded(m) => {
             ("ProvisionedThroughputExceededException", m.clone())
         }
+        BrokerError::Unavailable(m) => ("InternalFailure", m.clone()),
         _ => ("InternalFailure", "Internal Service Failure".into()),
     }
 }

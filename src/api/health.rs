@@ -1,5 +1,7 @@
 //! `GET /health`: what a container health check or a test suite waits on. 503 while
-//! the store is opening or a declared stream is not yet ACTIVE, 200 after.
+//! the store is opening or a declared stream is not yet ACTIVE, 200 after; 503 again,
+//! with the reason, while the store cannot take writes (a failed sync, which a restart
+//! fixes, or a full disk, which freeing space fixes).
 
 use std::sync::Mutex;
 
@@ -23,23 +25,40 @@ impl Readiness {
         *self.lock() = None;
     }
 
+    pub fn is_ready(&self) -> bool {
+        self.lock().is_none()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn response(&self) -> Response {
-        let (status, body) = match &*self.lock() {
-            None => (StatusCode::OK, json!({ "status": "ok" })),
-            Some(reason) => (
+        match &*self.lock() {
+            None => answer(StatusCode::OK, json!({ "status": "ok" })),
+            Some(reason) => answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({ "status": "starting", "reason": reason }),
             ),
-        };
-        (
-            status,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
+        }
     }
+}
+
+/// 503 for a store that cannot take writes: `failed` needs a restart, `degraded` needs
+/// room on the disk.
+pub fn unavailable(fatal: bool, reason: &str) -> Response {
+    let status = if fatal { "failed" } else { "degraded" };
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "status": status, "reason": reason }),
+    )
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -224,6 +224,23 @@ pub fn render(broker: &Broker, requests: &RequestMetrics, opts: MetricsOptions) 
         e.family(name, "gauge", help);
         e.sample(name, "", all().map(read).sum::<u64>());
     }
+    let problem = broker.storage_problem();
+    e.family(
+        "shoal_storage_writable",
+        "gauge",
+        "1 while the store takes writes; 0 after a failed sync (restart it) or while the disk is full (free space); /health says why.",
+    );
+    e.sample("shoal_storage_writable", "", u8::from(problem.is_none()));
+    e.family(
+        "shoal_storage_disk_full",
+        "gauge",
+        "1 while writes fail for lack of disk space.",
+    );
+    e.sample(
+        "shoal_storage_disk_full",
+        "",
+        u8::from(matches!(problem, Some((false, _)))),
+    );
     if let Some(h) = broker.fsync_latency() {
         e.family(
             "shoal_fsync_duration_seconds",

@@ -24,12 +24,33 @@ pub enum BrokerError {
     },
     /// A fault of ours, reported per record in PutRecords.
     Internal(String),
+    /// The store cannot take the write now (its disk is full, or a failed sync made it
+    /// refuse writes until a restart): a 503 that SDKs retry.
+    Unavailable(String),
     Storage(StorageError),
 }
 
 impl From<StorageError> for BrokerError {
     fn from(e: StorageError) -> Self {
         BrokerError::Storage(e)
+    }
+}
+
+/// What a client is told when the disk is full.
+pub const DISK_FULL: &str = "Shoal's disk is full: the write was not stored. Writes resume once \
+                             space is freed; reads keep working.";
+
+impl BrokerError {
+    /// A failed append as a client sees it (storage details stay in the server's log).
+    pub fn of_append(e: &StorageError) -> BrokerError {
+        match e {
+            e if e.is_full() => BrokerError::Unavailable(DISK_FULL.into()),
+            StorageError::Poisoned(why) => BrokerError::Unavailable(format!(
+                "Shoal refuses writes after a failed disk sync ({why}); a restart recovers \
+                 everything acknowledged."
+            )),
+            _ => BrokerError::Internal("Internal service failure.".into()),
+        }
     }
 }
 
@@ -44,7 +65,8 @@ impl std::fmt::Display for BrokerError {
             | BrokerError::ExpiredNextToken(m)
             | BrokerError::Validation(m)
             | BrokerError::ProvisionedThroughputExceeded(m)
-            | BrokerError::Internal(m) => f.write_str(m),
+            | BrokerError::Internal(m)
+            | BrokerError::Unavailable(m) => f.write_str(m),
             BrokerError::RecordTooLarge { index, size, max } => write!(
                 f,
                 "record {index} is {size} bytes (data plus partition key), above the stream's maximum of {max}"

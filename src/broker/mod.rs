@@ -7,6 +7,8 @@ pub mod clock;
 pub mod consumer_resources;
 pub mod consumers;
 pub mod error;
+#[cfg(test)]
+mod explore;
 pub mod on_demand;
 pub mod policy;
 pub mod put;
@@ -433,6 +435,17 @@ impl Broker {
     /// The store's fdatasync latencies, where it syncs.
     pub fn fsync_latency(&self) -> Option<&crate::metrics::Histogram> {
         self.logs.fsync_latency()
+    }
+
+    /// Why the broker cannot take writes now, if it cannot: `(fatal, reason)`, fatal
+    /// when only a restart brings it back (a failed sync), not when the disk is full.
+    pub fn storage_problem(&self) -> Option<(bool, String)> {
+        if let Some(why) = self.logs.poisoned().or_else(|| self.catalog.poisoned()) {
+            return Some((true, why));
+        }
+        self.logs
+            .full()
+            .map(|why| (false, format!("the disk is full: {why}")))
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -196,7 +196,7 @@ impl Broker {
                         ),
                         encrypted: stream.is_encrypted(),
                     }),
-                    Err(e) => Err(BrokerError::Internal(e.to_string())),
+                    Err(e) => Err(BrokerError::of_append(e)),
                 });
             }
         }

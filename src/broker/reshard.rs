@@ -12,6 +12,7 @@ use super::{
 };
 use crate::storage::catalog::{CatalogOp, StreamState};
 use crate::storage::log::ShardLog;
+use crate::storage::StorageError;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -247,6 +248,12 @@ impl Broker {
         let mut shards = planned.shards;
         // Seal every shard the plan closed; from here on appends to them fail with
         // `Sealed` and the write path retries against the published children.
+        let mut sealed: Vec<Arc<dyn ShardLog>> = Vec::new();
+        let created: Vec<u64> = shards
+            .iter()
+            .filter(|s| planned.created.contains(&s.index))
+            .map(|s| s.log_id)
+            .collect();
         for s in shards.iter_mut() {
             let Some(closed) = s.closed.as_mut() else {
                 continue;
@@ -256,7 +263,11 @@ impl Broker {
                 Some(_) => continue,
                 None => new_log(s.index),
             };
-            closed.end_offset = log.seal()?;
+            match log.seal() {
+                Ok(end) => closed.end_offset = end,
+                Err(e) => return Err(self.undo_reshape(&sealed, &created, e.into())),
+            }
+            sealed.push(log);
         }
         let mut meta = stream.meta();
         meta.shards = shards.clone();
@@ -271,14 +282,17 @@ impl Broker {
         if delay > 0 {
             meta.state = StreamState::Updating;
         }
-        self.commit_meta_with(
+        let recorded = self.commit_meta_with(
             stream,
             meta,
             vec![CatalogOp::PutSetting {
                 name: super::SETTING_NEXT_LOG_ID.into(),
                 value: planned.next_log_id.to_le_bytes().to_vec(),
             }],
-        )?;
+        );
+        if let Err(e) = recorded {
+            return Err(self.undo_reshape(&sealed, &created, e));
+        }
         control.next_log_id = planned.next_log_id;
         let all = shards
             .into_iter()
@@ -309,6 +323,24 @@ impl Broker {
             self.finish_updating_later(stream, delay);
         }
         Ok(())
+    }
+
+    /// A reshard that could not be recorded: its parents take writes again, and its
+    /// children's logs go, unless the catalog cannot tell whether it recorded the change
+    /// (then the next start removes whatever no stream refers to).
+    fn undo_reshape(
+        &self,
+        sealed: &[Arc<dyn ShardLog>],
+        created: &[u64],
+        e: BrokerError,
+    ) -> BrokerError {
+        for log in sealed {
+            log.unseal();
+        }
+        if !matches!(e, BrokerError::Storage(StorageError::Poisoned(_))) {
+            self.remove_logs(created.iter().copied());
+        }
+        e
     }
 
     /// Moves an UPDATING stream back to ACTIVE after `delay` ms.

@@ -10,6 +10,7 @@ use super::{
     arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
 };
 use crate::storage::catalog::{CatalogOp, ConsumerState, ShardMeta, StreamMeta, StreamState};
+use crate::storage::StorageError;
 
 /// What CreateStream asks for.
 #[derive(Debug, Clone, Default)]
@@ -229,7 +230,11 @@ impl Broker {
                 value: next_log_id.to_le_bytes().to_vec(),
             },
         ]) {
-            self.remove_logs(meta.shards.iter().map(|m| m.log_id));
+            // Unless the catalog cannot tell whether it recorded the stream: then the
+            // next start removes the logs if it did not.
+            if !matches!(e, StorageError::Poisoned(_)) {
+                self.remove_logs(meta.shards.iter().map(|m| m.log_id));
+            }
             return Err(e.into());
         }
         control.next_log_id = next_log_id;

@@ -20,7 +20,7 @@ use crate::api::metrics::MetricsOptions;
 use crate::broker::throttle::Limits;
 use crate::broker::{Broker, BrokerConfig, Clock, SystemClock};
 use crate::config::Config;
-use crate::storage::catalog::{Catalog, MemoryCatalog, RedbCatalog};
+use crate::storage::catalog::{Catalog, FileCatalog, MemoryCatalog};
 use crate::storage::fs::{self, Fs};
 use crate::storage::log::disk::{DiskLogStore, DiskOptions};
 use crate::storage::log::memory::MemoryLogStore;
@@ -54,9 +54,9 @@ pub fn open_broker_on(
             journal_direct_io: config.storage.journal_direct_io,
             by_hand: false,
         };
-        // The catalog first: its file lock keeps a second server off this data dir
-        // before log recovery could truncate tails the first one is still writing.
-        let catalog = RedbCatalog::open_on(&fs, &dir.join("catalog.redb")).map_err(|e| {
+        // The catalog first: the data dir's lock keeps a second server off it before
+        // log recovery could truncate tails the first one is still writing.
+        let catalog = FileCatalog::open_on(&fs, dir).map_err(|e| {
             format!(
                 "cannot open the catalog in {} (is another shoal using this data dir?): {e}",
                 dir.display()

@@ -21,6 +21,9 @@ pub enum StorageError {
     /// A previous fsync failed: the store refuses every further write, because the
     /// kernel may have dropped dirty pages and nothing written since can be trusted.
     Poisoned(String),
+    /// The disk is full: the write was refused whole, and writes work again once space
+    /// is freed.
+    Full(String),
     /// The log with this id does not exist (never created, or removed).
     LogNotFound(u64),
     /// The log was sealed (its shard closed); appends must go elsewhere.
@@ -35,6 +38,15 @@ impl StorageError {
             path: path.into(),
             op,
             source,
+        }
+    }
+
+    /// Whether this is the disk running out of space.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StorageError::Full(_) => true,
+            StorageError::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
         }
     }
 }
@@ -57,6 +69,7 @@ impl std::fmt::Display for StorageError {
             StorageError::Poisoned(why) => {
                 write!(f, "the store refuses writes after a failed fsync: {why}")
             }
+            StorageError::Full(why) => write!(f, "the disk is full: {why}"),
             StorageError::LogNotFound(id) => write!(f, "log {id} does not exist"),
             StorageError::Sealed(id) => write!(f, "log {id} is sealed"),
             StorageError::Catalog(why) => write!(f, "catalog error: {why}"),

@@ -1,44 +1,62 @@
-//! The catalog in memory, for tests and `--in-memory`.
+//! The catalog in memory, for tests and `--in-memory`; the file catalog keeps the same
+//! maps and persists them.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
 
 use super::{Catalog, CatalogOp, CatalogState, StreamMeta};
 use crate::storage::StorageError;
 
 /// Streams by key, and settings by name.
-type MemoryState = (BTreeMap<String, StreamMeta>, BTreeMap<String, Vec<u8>>);
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(super) struct Maps {
+    pub streams: BTreeMap<String, StreamMeta>,
+    pub settings: BTreeMap<String, Vec<u8>>,
+}
+
+impl Maps {
+    pub fn state(&self) -> CatalogState {
+        CatalogState {
+            streams: self.streams.values().cloned().collect(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    pub fn apply(&mut self, ops: &[CatalogOp]) {
+        for op in ops {
+            match op {
+                CatalogOp::PutStream(meta) => {
+                    self.streams.insert(meta.key(), meta.clone());
+                }
+                CatalogOp::DeleteStream { key } => {
+                    self.streams.remove(key);
+                }
+                CatalogOp::PutSetting { name, value } => {
+                    self.settings.insert(name.clone(), value.clone());
+                }
+            }
+        }
+    }
+}
 
 /// The in-memory catalog, for tests and `--in-memory`.
 #[derive(Default)]
 pub struct MemoryCatalog {
-    state: Mutex<MemoryState>,
+    maps: Mutex<Maps>,
 }
 
 impl Catalog for MemoryCatalog {
     fn load(&self) -> Result<CatalogState, StorageError> {
-        let g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(CatalogState {
-            streams: g.0.values().cloned().collect(),
-            settings: g.1.clone(),
-        })
+        Ok(self.maps.lock().unwrap_or_else(|p| p.into_inner()).state())
     }
 
     fn commit(&self, ops: &[CatalogOp]) -> Result<(), StorageError> {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        for op in ops {
-            match op {
-                CatalogOp::PutStream(meta) => {
-                    g.0.insert(meta.key(), meta.clone());
-                }
-                CatalogOp::DeleteStream { key } => {
-                    g.0.remove(key);
-                }
-                CatalogOp::PutSetting { name, value } => {
-                    g.1.insert(name.clone(), value.clone());
-                }
-            }
-        }
+        self.maps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(ops);
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! touching several records (a split closing a parent and opening two children) lands
 //! atomically or not at all. See `docs/adr/0001-catalog-store.md` for why redb.
 
+mod file;
 mod memory;
 mod redb;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log::LogId;
 use super::StorageError;
+pub use file::FileCatalog;
 pub use memory::MemoryCatalog;
 pub use redb::RedbCatalog;
 
@@ -206,6 +208,10 @@ pub trait Catalog: Send + Sync + 'static {
     fn load(&self) -> Result<CatalogState, StorageError>;
     /// Applies every op or none.
     fn commit(&self, ops: &[CatalogOp]) -> Result<(), StorageError>;
+    /// Why the catalog refuses commits, when it does (until a restart).
+    fn poisoned(&self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -270,12 +276,79 @@ mod tests {
     }
 
     #[test]
-    fn redb_catalog_round_trips_and_survives_reopen() {
+    fn file_catalog_round_trips_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("catalog.redb");
-        round_trip(&RedbCatalog::open(&path).unwrap());
-        let again = RedbCatalog::open(&path).unwrap().load().unwrap();
+        let fs = crate::storage::fs::os();
+        round_trip(&FileCatalog::open_on(&fs, dir.path()).unwrap());
+        let again = FileCatalog::open_on(&fs, dir.path())
+            .unwrap()
+            .load()
+            .unwrap();
         assert_eq!(again.streams, vec![sample("b")]);
         assert_eq!(again.streams[0].shards[0].end_hash, u128::MAX);
+        assert_eq!(again.settings.get("k"), Some(&vec![1, 2]));
+    }
+
+    #[test]
+    fn a_second_open_of_a_data_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::storage::fs::os();
+        let first = FileCatalog::open_on(&fs, dir.path()).unwrap();
+        match FileCatalog::open_on(&fs, dir.path()) {
+            Err(StorageError::Catalog(why)) => assert!(why.contains("another process"), "{why}"),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("two catalogs open on one data dir"),
+        }
+        drop(first);
+        FileCatalog::open_on(&fs, dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_redb_catalog_of_an_earlier_version_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::storage::fs::os();
+        let old = dir.path().join("catalog.redb");
+        let legacy = RedbCatalog::open_on(&fs, &old).unwrap();
+        legacy
+            .commit(&[
+                CatalogOp::PutStream(sample("a")),
+                CatalogOp::PutSetting {
+                    name: "k".into(),
+                    value: vec![9],
+                },
+            ])
+            .unwrap();
+        drop(legacy);
+        let state = FileCatalog::open_on(&fs, dir.path())
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(state.streams, vec![sample("a")]);
+        assert_eq!(state.settings.get("k"), Some(&vec![9]));
+        assert!(!old.exists());
+        assert!(dir.path().join("catalog.redb.imported").exists());
+        // Read from the new file from now on.
+        let again = FileCatalog::open_on(&fs, dir.path())
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(again.streams, vec![sample("a")]);
+    }
+
+    #[test]
+    fn a_damaged_catalog_fails_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::storage::fs::os();
+        round_trip(&FileCatalog::open_on(&fs, dir.path()).unwrap());
+        let path = file::path(dir.path());
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x40;
+        std::fs::write(&path, bytes).unwrap();
+        match FileCatalog::open_on(&fs, dir.path()) {
+            Err(StorageError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("opened a damaged catalog"),
+        }
     }
 }

@@ -182,6 +182,13 @@ impl ShardLog for MemoryLog {
         Ok(log.end())
     }
 
+    fn unseal(&self) {
+        self.records
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .sealed = false;
+    }
+
     fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         self.check_live()?;
         let mut log = self.records.write().unwrap_or_else(|e| e.into_inner());

@@ -132,6 +132,16 @@ pub trait LogStore: Send + Sync + 'static {
     fn fsync_latency(&self) -> Option<&crate::metrics::Histogram> {
         None
     }
+    /// Why the store refuses writes, when it does (a failed sync poisoned it): a
+    /// restart is what brings it back.
+    fn poisoned(&self) -> Option<String> {
+        None
+    }
+    /// Why writes fail for lack of space, while they do: the last append failed on a
+    /// full disk and the disk has not had room since.
+    fn full(&self) -> Option<String> {
+        None
+    }
 }
 
 /// One shard's log. Appends are serialized per log; different logs proceed in
@@ -154,6 +164,9 @@ pub trait ShardLog: Send + Sync + 'static {
     /// Refuses every later append with [`StorageError::Sealed`] (resharding closed the
     /// shard) and returns the offset one past the last record appended.
     fn seal(&self) -> Result<u64, StorageError>;
+    /// Takes appends again after [`ShardLog::seal`], when the reshard that sealed the
+    /// log could not be recorded.
+    fn unseal(&self);
     /// Deletes stored data all of which is older than `cutoff_ms`: whole sealed segments
     /// on disk (never the segment being appended to). Returns the bytes freed.
     fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;

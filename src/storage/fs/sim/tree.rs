@@ -15,7 +15,7 @@ use crate::storage::fs::OpenMode;
 pub(super) const ROOT: u64 = 1;
 
 /// Descriptions kept for failure messages; a long test would otherwise keep them all.
-const RECENT: usize = 256;
+const RECENT: usize = 4096;
 
 pub(super) fn err(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)

@@ -103,6 +103,10 @@ impl Drop for StoreShared {
     }
 }
 
+/// Free space after which a store whose appends failed on a full disk counts as having
+/// room again (a new journal file and a segment's worth).
+const ROOM_AGAIN: u64 = 128 << 20;
+
 /// The first zero-filled journal file; later ones double up to `journal_file_bytes`.
 const FIRST_JOURNAL_FILE: u64 = 1 << 20;
 
@@ -193,6 +197,8 @@ impl DiskLogStore {
             replay.apply(id, &mut recovered)?;
             recovered_logs.push((id, log_dir, recovered));
         }
+        // Likewise the log directories' own names.
+        paths::sync_dir(&*fs, &root)?;
         let next_seq = replay.next_seq;
         let spares = replay.finish()?;
         let journal = match opts.durability {
@@ -288,6 +294,22 @@ impl LogStore for DiskLogStore {
         Some(&self.shared.health.fsync)
     }
 
+    fn poisoned(&self) -> Option<String> {
+        self.shared.health.check().err().map(|e| e.to_string())
+    }
+
+    fn full(&self) -> Option<String> {
+        let why = self.shared.health.full()?;
+        // Space freed since the last failed append counts: writes would work again.
+        match self.shared.fs().available_space(&self.dir) {
+            Ok(free) if free >= ROOM_AGAIN => {
+                self.shared.health.clear_full();
+                None
+            }
+            _ => Some(why),
+        }
+    }
+
     fn create(&self, id: LogId) -> Result<Arc<dyn ShardLog>, StorageError> {
         self.check_open()?;
         let dir = paths::log_dir(&self.dir, id);
@@ -301,6 +323,7 @@ impl LogStore for DiskLogStore {
             paths::sync_dir(fs, &paths::logs_root(&self.dir))?;
             let recovered = recovery::Recovered {
                 segments: vec![Arc::new(seg)],
+                start: 0,
                 end: 0,
                 last_ts: None,
                 floor: floor::FLOOR_CHUNK,

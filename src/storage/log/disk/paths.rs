@@ -1,6 +1,7 @@
 //! Every path of the disk store is derived here, so the directory layout is defined once.
 //!
-//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index` and `floor`
+//! `<dir>/logs/<log id, 20 digits>/<base offset, 20 digits>.log|.index`, `floor` and
+//! `start`
 //! (`<log id>.removed/` while a log is deleted); `<dir>/journal/<file number, 20
 //! digits>.jnl` and `checkpoint`.
 
@@ -40,6 +41,15 @@ pub(crate) fn floor(log_dir: &Path) -> PathBuf {
 /// The floor is written here first and renamed, so a crash never leaves half a floor.
 pub(crate) fn floor_tmp(log_dir: &Path) -> PathBuf {
     log_dir.join("floor.tmp")
+}
+
+/// Everything below the offset in it was deleted by retention.
+pub(crate) fn start(log_dir: &Path) -> PathBuf {
+    log_dir.join("start")
+}
+
+pub(crate) fn start_tmp(log_dir: &Path) -> PathBuf {
+    log_dir.join("start.tmp")
 }
 
 /// Index rebuilds go through a temporary name for the same reason.

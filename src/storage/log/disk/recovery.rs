@@ -18,6 +18,8 @@ use crate::storage::StorageError;
 /// What a recovered log continues from.
 pub(crate) struct Recovered {
     pub segments: Vec<Arc<Segment>>,
+    /// Retention deleted everything below this.
+    pub start: u64,
     /// One past the last record found on disk.
     pub end: u64,
     pub last_ts: Option<i64>,
@@ -58,11 +60,15 @@ pub(crate) fn recover_log(
         }
     }
     bases.sort_unstable();
+    let start = floor::read_start(fs, log_dir)?;
+    finish_trim(fs, log_dir, start, &mut bases)?;
+    drop_empty_segments(fs, log_dir, &mut bases)?;
     let Some((&last, sealed)) = bases.split_last() else {
         let seg = Segment::create(cache, log_dir, floor)?;
         paths::sync_dir(fs, log_dir)?;
         return Ok(Recovered {
             segments: vec![Arc::new(seg)],
+            start,
             end: floor,
             last_ts: None,
             floor,
@@ -97,13 +103,83 @@ pub(crate) fn recover_log(
         }
     }
     segments.push(Arc::new(seg));
+    // The names read may be creations a crashed process left unsynced; appends are
+    // about to go to the newest of them.
+    paths::sync_dir(fs, log_dir)?;
     Ok(Recovered {
         segments,
+        start,
         end,
         last_ts,
         floor,
         index_builder: tail.builder,
     })
+}
+
+/// Deletes what a retention pass cut short left below `start`.
+fn finish_trim(
+    fs: &dyn Fs,
+    log_dir: &Path,
+    start: u64,
+    bases: &mut Vec<u64>,
+) -> Result<(), StorageError> {
+    let below: Vec<u64> = bases.iter().copied().filter(|&b| b < start).collect();
+    if below.is_empty() {
+        return Ok(());
+    }
+    for &base in &below {
+        for p in [
+            paths::segment_log(log_dir, base),
+            paths::segment_index(log_dir, base),
+        ] {
+            match fs.remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("remove", &p, e)),
+            }
+        }
+    }
+    paths::sync_dir(fs, log_dir)?;
+    bases.retain(|b| *b >= start);
+    Ok(())
+}
+
+/// Removes segments without a batch when others exist: a roll that failed, or was cut
+/// short, before any batch reached its new segment (rolls only leave a segment that
+/// holds batches). Kept, such a file would claim offsets that the segment before it
+/// went on to hold.
+fn drop_empty_segments(
+    fs: &dyn Fs,
+    log_dir: &Path,
+    bases: &mut Vec<u64>,
+) -> Result<(), StorageError> {
+    let mut empty = Vec::new();
+    for &base in bases.iter() {
+        let len = open(fs, &paths::segment_log(log_dir, base)).and_then(|f| file_len(&f))?;
+        if len <= FILE_HEADER_LEN {
+            empty.push(base);
+        }
+    }
+    if empty.len() == bases.len() {
+        // No batch anywhere: the newest stays as the log's one segment.
+        empty.pop();
+    }
+    for &base in &empty {
+        let path = paths::segment_log(log_dir, base);
+        tracing::warn!(path = %path.display(), "removing a segment a failed roll left");
+        for p in [path, paths::segment_index(log_dir, base)] {
+            match fs.remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("remove", &p, e)),
+            }
+        }
+    }
+    if !empty.is_empty() {
+        paths::sync_dir(fs, log_dir)?;
+        bases.retain(|b| !empty.contains(b));
+    }
+    Ok(())
 }
 
 fn open(fs: &dyn Fs, path: &Path) -> Result<OpenFile, StorageError> {
@@ -280,9 +356,16 @@ fn recover_active(
             .map_err(|e| StorageError::io("truncate", &file.path, e))?;
         len = bad.pos;
     }
-    // What the scan accepted becomes readable, so it must be durable first: after a
-    // process crash it may be only in the page cache. After a clean stop or a reboot
-    // there is nothing dirty and the sync costs next to nothing.
+    // What the scan accepted becomes readable, so it must be durable first. Past the
+    // synced part it may be only in the page cache: after a process crash, or after a
+    // failed sync, when the kernel keeps pages it marked clean without writing them.
+    // Writing those bytes again makes them dirty, so the sync below really writes
+    // them. After a clean stop nothing is past the synced part.
+    let synced_to = match (entries.last(), batches.first()) {
+        (Some(_), Some(b)) => b.pos + b.header.total_len(),
+        _ => 0,
+    };
+    rewrite_range(&file, synced_to, len)?;
     file.file
         .sync_data()
         .map_err(|e| StorageError::io("sync", &file.path, e))?;
@@ -314,6 +397,26 @@ fn entry_of(b: &Scanned, base: u64) -> IndexEntry {
         position: b.pos as u32,
         timestamp_ms: b.header.timestamp_ms,
     }
+}
+
+/// Writes `from..to` of `file` again with the bytes it holds.
+fn rewrite_range(file: &OpenFile, from: u64, to: u64) -> Result<(), StorageError> {
+    const CHUNK: u64 = 1 << 20;
+    let mut buf = Vec::new();
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(CHUNK) as usize;
+        buf.resize(n, 0);
+        let got = read_full(file, &mut buf, at)?;
+        file.file
+            .write_all_at(&buf[..got], at)
+            .map_err(|e| StorageError::io("write", &file.path, e))?;
+        if got < n {
+            break;
+        }
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Reads batches from `pos` to `len`, checking lengths, CRCs and offset order.

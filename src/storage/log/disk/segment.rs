@@ -93,16 +93,27 @@ impl Segment {
         log_dir: &Path,
         base: u64,
     ) -> Result<Segment, StorageError> {
-        for (path, magic) in [
+        let files = [
             (paths::segment_log(log_dir, base), SEGMENT_MAGIC),
             (paths::segment_index(log_dir, base), INDEX_MAGIC),
-        ] {
-            let f = cache
+        ];
+        for (path, magic) in &files {
+            let made = cache
                 .fs
-                .open(&path, OpenMode::CreateTruncate)
-                .map_err(|e| StorageError::io("create", &path, e))?;
-            f.write_all_at(&format::encode_file_header(magic, base), 0)
-                .map_err(|e| StorageError::io("write", &path, e))?;
+                .open(path, OpenMode::CreateTruncate)
+                .map_err(|e| StorageError::io("create", path, e))
+                .and_then(|f| {
+                    f.write_all_at(&format::encode_file_header(*magic, base), 0)
+                        .map_err(|e| StorageError::io("write", path, e))
+                });
+            if let Err(e) = made {
+                // Not left to claim offsets the segment before it goes on to hold
+                // (recovery would remove it too, being empty).
+                for (p, _) in &files {
+                    let _best_effort = cache.fs.remove_file(p);
+                }
+                return Err(e);
+            }
         }
         Ok(Segment::existing(
             cache,

@@ -173,15 +173,28 @@ impl DiskShardLog {
         }
         result
     }
-}
 
-impl ShardLog for DiskShardLog {
-    fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+    /// [`ShardLog::append`] under the log's writer lock.
+    fn append_locked(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
         let mut w = lock(&self.writer);
         self.check_writable()?;
         if w.sealed {
             return Err(StorageError::Sealed(self.id));
         }
+        if self.visible.take_fence() {
+            // A round that held one of this log's batches failed on a full disk.
+            let seg = self
+                .segments
+                .load()
+                .last()
+                .cloned()
+                .expect("a log has a segment");
+            if let Err(e) = seg.sync(&self.store.health) {
+                self.visible.fence();
+                return Err(e);
+            }
+        }
+
         let ts = w.last_ts.map_or(now_ms, |t| t.max(now_ms));
         let first = w.next_offset;
         if records.is_empty() {
@@ -290,6 +303,18 @@ impl ShardLog for DiskShardLog {
             durable,
         })
     }
+}
+
+impl ShardLog for DiskShardLog {
+    fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+        let result = self.append_locked(now_ms, records);
+        match &result {
+            Err(e) if e.is_full() => self.store.health.set_full(e.to_string()),
+            Err(_) => {}
+            Ok(_) => self.store.health.clear_full(),
+        }
+        result
+    }
 
     fn read(
         &self,
@@ -317,6 +342,10 @@ impl ShardLog for DiskShardLog {
         Ok(w.next_offset)
     }
 
+    fn unseal(&self) {
+        lock(&self.writer).sealed = false;
+    }
+
     fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError> {
         // The writer lock keeps a roll from swapping the segment list meanwhile.
         let _w = lock(&self.writer);
@@ -331,6 +360,9 @@ impl ShardLog for DiskShardLog {
         if expired == 0 {
             return Ok(0);
         }
+        // Recorded first: a crash among the deletions below must not leave a newer
+        // segment deleted and an older one kept. Recovery finishes the job.
+        floor::write_start(self.store.fs(), &self.dir, segs[expired].base)?;
         self.segments.store(Arc::new(segs[expired..].to_vec()));
         let mut freed = 0;
         for seg in &segs[..expired] {

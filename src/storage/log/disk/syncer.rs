@@ -20,6 +20,10 @@ pub(crate) struct Health {
     reason: Mutex<Option<String>>,
     /// Every fdatasync's duration.
     pub fsync: crate::metrics::Histogram,
+    /// Set while the last append failed on a full disk (and no append has succeeded
+    /// since): why.
+    full: Mutex<Option<String>>,
+    full_flag: AtomicBool,
     /// Test hook: the next sync fails as if the disk had returned EIO.
     #[cfg(test)]
     pub fail_next_sync: AtomicBool,
@@ -33,6 +37,25 @@ impl Health {
         let mut reason = lock(&self.reason);
         reason.get_or_insert(why);
         self.poisoned.store(true, Ordering::Release);
+    }
+
+    pub fn set_full(&self, why: String) {
+        *lock(&self.full) = Some(why);
+        self.full_flag.store(true, Ordering::Release);
+    }
+
+    pub fn clear_full(&self) {
+        if self.full_flag.swap(false, Ordering::AcqRel) {
+            *lock(&self.full) = None;
+        }
+    }
+
+    /// Why appends fail on a full disk, if the last one did.
+    pub fn full(&self) -> Option<String> {
+        if !self.full_flag.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.full).clone()
     }
 
     pub fn check(&self) -> Result<(), StorageError> {
@@ -58,6 +81,25 @@ impl Health {
         path: &Path,
         op: impl FnOnce() -> std::io::Result<()>,
     ) -> Result<(), StorageError> {
+        self.timed(path, false, op)
+    }
+
+    /// [`Health::durably`] for a write that waits for the disk (`O_DSYNC`): one the
+    /// disk has no room for fails with `Full` and poisons nothing.
+    pub fn write_durably(
+        &self,
+        path: &Path,
+        op: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<(), StorageError> {
+        self.timed(path, true, op)
+    }
+
+    fn timed(
+        &self,
+        path: &Path,
+        write: bool,
+        op: impl FnOnce() -> std::io::Result<()>,
+    ) -> Result<(), StorageError> {
         self.check()?;
         #[cfg(test)]
         self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -74,6 +116,11 @@ impl Health {
             r
         };
         result.map_err(|e| {
+            if write && e.kind() == std::io::ErrorKind::StorageFull {
+                // A write the disk had no room for: nothing written before it is lost,
+                // and it is tried again.
+                return StorageError::Full(format!("writing {} failed: {e}", path.display()));
+            }
             tracing::error!(path = %path.display(), error = %e, "a sync failed; the store refuses further writes");
             // Names both ways of making writes durable: an fdatasync, or a direct write.
             let why = format!("making writes to {} durable failed: {e}", path.display());
@@ -87,13 +134,26 @@ impl Health {
 #[derive(Debug, Default)]
 pub(crate) struct Visible {
     state: Mutex<(u64, Option<i64>)>,
+    /// A journal round that held one of the log's batches failed on a full disk: the
+    /// log's segment must be synced before its next append.
+    fenced: AtomicBool,
 }
 
 impl Visible {
     pub fn new(end: u64, last_ts: Option<i64>) -> Visible {
         Visible {
             state: Mutex::new((end, last_ts)),
+            fenced: AtomicBool::new(false),
         }
+    }
+
+    pub fn fence(&self) {
+        self.fenced.store(true, Ordering::Release);
+    }
+
+    /// Whether the log was fenced; clears the fence.
+    pub fn take_fence(&self) -> bool {
+        self.fenced.swap(false, Ordering::AcqRel)
     }
 
     pub fn get(&self) -> (u64, Option<i64>) {

@@ -8,9 +8,9 @@ mod workload;
 use std::sync::Arc;
 
 use model::Model;
-use workload::{open, Stop, Workload};
+use workload::{open, Workload};
 
-use crate::explore::{explore, Subject};
+use crate::explore::{explore, Stop, Subject};
 use crate::storage::fs::sim::SimFs;
 use crate::storage::log::{Durability, LogStore, RecordIn};
 
@@ -37,19 +37,18 @@ impl Subject for Logs {
         seed: u64,
         steps: usize,
         model: &mut Model,
+        tolerant: bool,
     ) -> Result<(), String> {
         let store = match open(sim, self.0, seed) {
             Ok(store) => store,
-            Err(_) if sim.is_off() => return Ok(()),
+            Err(_) if sim.is_off() || tolerant => return Ok(()),
             Err(why) => return Err(why),
         };
         let mut w = Workload::resume(sim.clone(), store, self.0, seed, std::mem::take(model));
+        w.tolerant = tolerant;
         let result = w.run(steps);
         *model = w.model;
-        match result {
-            Ok(()) | Err(Stop::PowerCut) => Ok(()),
-            Err(Stop::Failed(why)) => Err(why),
-        }
+        Stop::end(result)
     }
 
     fn recover(

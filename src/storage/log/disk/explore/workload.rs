@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::model::Model;
+use crate::explore::Stop;
 use crate::storage::fs::sim::{Rng, SimFs};
 use crate::storage::log::disk::{DiskLogStore, DiskOptions};
 use crate::storage::log::{Durability, DurableWait, LogId, LogStore, RecordIn};
@@ -44,6 +45,8 @@ pub(super) fn open(
 pub(super) struct Workload {
     rng: Rng,
     seed: u64,
+    /// Errors are expected: a fault was injected.
+    pub tolerant: bool,
     sim: Arc<SimFs>,
     durability: Durability,
     pub store: Arc<DiskLogStore>,
@@ -52,14 +55,6 @@ pub(super) struct Workload {
     now: i64,
     next_id: LogId,
     counter: u64,
-}
-
-/// Why a workload stopped early.
-pub(super) enum Stop {
-    /// The disk lost power, as the case asked: expected.
-    PowerCut,
-    /// Something failed while the disk was healthy: a bug.
-    Failed(String),
 }
 
 type Step = Result<(), Stop>;
@@ -74,6 +69,7 @@ impl Workload {
         Workload {
             rng: Rng::new(seed ^ 0x5eed),
             seed,
+            tolerant: false,
             sim,
             durability,
             store,
@@ -111,11 +107,7 @@ impl Workload {
     }
 
     fn failed(&self, what: &str, e: impl std::fmt::Display) -> Stop {
-        if self.sim.is_off() {
-            Stop::PowerCut
-        } else {
-            Stop::Failed(format!("{what} failed on a healthy disk: {e}"))
-        }
+        Stop::after(&self.sim, self.tolerant, what, e)
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -140,13 +132,14 @@ impl Workload {
         }
         for _ in 0..steps {
             self.now += 1 + self.below(40) as i64;
-            match self.below(100) {
-                0..=69 => self.round()?,
-                70..=77 => self.create()?,
-                78..=82 => self.remove()?,
-                83..=91 => self.trim()?,
-                _ => self.restart()?,
-            }
+            let step = match self.below(100) {
+                0..=69 => self.round(),
+                70..=77 => self.create(),
+                78..=82 => self.remove(),
+                83..=91 => self.trim(),
+                _ => self.restart(),
+            };
+            Stop::shrug(step)?;
         }
         Ok(())
     }
@@ -238,7 +231,9 @@ impl Workload {
                 },
             }
         }
-        if matches!(self.durability, Durability::Interval { .. }) {
+        // The step synced everything queued, unless a failed sync poisoned the store.
+        if matches!(self.durability, Durability::Interval { .. }) && self.store.poisoned().is_none()
+        {
             self.model.all_durable(at);
         }
         Ok(())

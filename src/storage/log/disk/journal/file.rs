@@ -190,7 +190,7 @@ impl JournalFile {
             if self.stage.room() == 0 {
                 if self.direct.is_some() {
                     let file = self.file.clone();
-                    health.durably(&file.path, || self.write_out())?;
+                    health.write_durably(&file.path, || self.write_out())?;
                 } else {
                     self.write_out()
                         .map_err(|e| StorageError::io("write", &self.file.path, e))?;
@@ -225,7 +225,7 @@ impl JournalFile {
             if !self.unwritten {
                 return Ok(());
             }
-            return health.durably(&file.path, || self.write_out());
+            return health.write_durably(&file.path, || self.write_out());
         }
         self.flush()?;
         if !self.unsynced {

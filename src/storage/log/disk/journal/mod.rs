@@ -254,9 +254,16 @@ impl Journal {
 
     /// Writes, syncs and acknowledges one round; a failure poisons the store.
     fn run_round(&self, active: &mut JournalFile, round: Vec<Commit>) {
-        if let Err(e) = self.write_round(active, round) {
-            tracing::error!(error = %e, "journal write failed; the store refuses further writes");
-            self.health.poison(e.to_string());
+        match self.write_round(active, round) {
+            Ok(()) => {}
+            // The round's logs are fenced (see write_round); later rounds try again.
+            Err(e) if e.is_full() => {
+                tracing::warn!(error = %e, "the disk is full; a journal round failed");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal write failed; the store refuses further writes");
+                self.health.poison(e.to_string());
+            }
         }
         let mut st = self.lock();
         st.busy = false;
@@ -343,7 +350,7 @@ impl Journal {
                 .try_for_each(|c| self.append(active, c, true))?;
             active.flush()
         })();
-        let failure = written.as_ref().err().map(|e| e.to_string());
+        let failure = written.as_ref().err().map(|e| (e.is_full(), e.to_string()));
         for c in round {
             match &failure {
                 None => {
@@ -351,7 +358,14 @@ impl Journal {
                     // The entry goes back to be freed where it was allocated.
                     let _ignored_if_caller_gone = c.done.send(Ok(c.entry));
                 }
-                Some(why) => {
+                Some((true, why)) => {
+                    // Its batch is in its segment, unsynced and unjournaled: the log syncs
+                    // that segment before it takes another append, so no later batch it
+                    // acknowledges rests on this one.
+                    c.visible.fence();
+                    let _ignored_if_caller_gone = c.done.send(Err(StorageError::Full(why.clone())));
+                }
+                Some((false, why)) => {
                     let _ignored_if_caller_gone =
                         c.done.send(Err(StorageError::Poisoned(why.clone())));
                 }

@@ -67,7 +67,8 @@ impl Replay {
         let mut replayed = 0;
         for e in entries {
             let h = e.header;
-            if h.base_offset < r.end && h.end_offset() <= r.end {
+            // Already in the segment, or deleted by retention since.
+            if h.end_offset() <= r.end.max(r.start) {
                 continue;
             }
             if e.in_segment {
