@@ -37,9 +37,24 @@ use crate::storage::catalog::{
     BillingCommitment, Catalog, CatalogOp, PolicyStatement, ShardMeta, StreamMeta, StreamState,
 };
 use crate::storage::log::{LogStore, ShardLog};
+use crate::storage::StorageError;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BrokerError, BrokerResult};
 use throttle::{ControlQuotas, Limits, ShardMeter};
+
+/// Runs storage work that may wait for the disk on the runtime's blocking pool, so a
+/// slow disk stalls no worker thread.
+pub(crate) async fn off_worker<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(StorageError::io(
+            "run storage work",
+            "",
+            std::io::Error::other(e.to_string()),
+        ))
+    })
+}
 
 /// The broker's own section of the configuration.
 #[derive(Debug, Clone)]

@@ -94,6 +94,16 @@ impl Broker {
             if sealed.is_empty() {
                 break;
             }
+            if let Some(why) = self.catalog.poisoned() {
+                // A reshard whose record may or may not be on disk left its parents
+                // sealed, and no new shard set is coming until a restart.
+                for i in sealed {
+                    out[i] = Some(Err(BrokerError::Unavailable(format!(
+                        "Shoal refuses this write until it restarts: {why}"
+                    ))));
+                }
+                break;
+            }
             // A reshard sealed the target shard between routing and appending: wait for
             // the new shard set (published right after the seal) and route again.
             set = self.next_shard_set(&stream, &set).await?;
@@ -153,7 +163,14 @@ impl Broker {
                     data: entries[i].data.clone(),
                 })
                 .collect();
-            let result = shard.log.append(now, &batch);
+            let result = match shard.log.append_quick(now, &batch) {
+                // A roll or a floor raise waits for the disk: not on this worker.
+                Err(StorageError::WouldBlock) => {
+                    let (log, batch) = (shard.log.clone(), batch.clone());
+                    super::off_worker(move || log.append(now, &batch)).await
+                }
+                other => other,
+            };
             if result.is_ok() {
                 let bytes = batch
                     .iter()

@@ -326,20 +326,24 @@ impl Broker {
     }
 
     /// A reshard that could not be recorded: its parents take writes again, and its
-    /// children's logs go, unless the catalog cannot tell whether it recorded the change
-    /// (then the next start removes whatever no stream refers to).
+    /// children's logs go. Unless the catalog cannot tell whether it recorded the
+    /// change: then the parents stay sealed (the change may be on disk, and they must
+    /// take nothing past the ends it recorded) and the children's logs stay (the next
+    /// start removes them if no stream refers to them). The catalog refuses further
+    /// changes until that restart.
     fn undo_reshape(
         &self,
         sealed: &[Arc<dyn ShardLog>],
         created: &[u64],
         e: BrokerError,
     ) -> BrokerError {
+        if matches!(e, BrokerError::Storage(StorageError::Poisoned(_))) {
+            return e;
+        }
         for log in sealed {
             log.unseal();
         }
-        if !matches!(e, BrokerError::Storage(StorageError::Poisoned(_))) {
-            self.remove_logs(created.iter().copied());
-        }
+        self.remove_logs(created.iter().copied());
         e
     }
 

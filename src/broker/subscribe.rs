@@ -255,10 +255,15 @@ impl Subscription {
                 .as_mut()
                 .map_or(MAX_GET_BYTES as f64, |b| b.available(now))
                 .clamp(1.0, MAX_GET_BYTES as f64) as usize;
-            let batch = match shard
-                .log
-                .read(self.position.max(trim), MAX_GET_RECORDS, budget)
-            {
+            let from = self.position.max(trim);
+            let read = if from < shard.log.bounds().end_offset {
+                // Records to read, maybe from the disk: not on this worker.
+                let log = shard.log.clone();
+                super::off_worker(move || log.read(from, MAX_GET_RECORDS, budget)).await
+            } else {
+                shard.log.read(from, MAX_GET_RECORDS, budget)
+            };
+            let batch = match read {
                 Ok(batch) => batch,
                 Err(e) => return self.end(Some(e.into())),
             };

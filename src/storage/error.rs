@@ -28,6 +28,9 @@ pub enum StorageError {
     LogNotFound(u64),
     /// The log was sealed (its shard closed); appends must go elsewhere.
     Sealed(u64),
+    /// [`crate::storage::log::ShardLog::append_quick`] would have to wait for the disk
+    /// (a segment roll, a floor raise): call `append` where blocking is fine.
+    WouldBlock,
     /// The catalog store failed.
     Catalog(String),
 }
@@ -72,6 +75,7 @@ impl std::fmt::Display for StorageError {
             StorageError::Full(why) => write!(f, "the disk is full: {why}"),
             StorageError::LogNotFound(id) => write!(f, "log {id} does not exist"),
             StorageError::Sealed(id) => write!(f, "log {id} is sealed"),
+            StorageError::WouldBlock => f.write_str("the append would wait for the disk"),
             StorageError::Catalog(why) => write!(f, "catalog error: {why}"),
         }
     }

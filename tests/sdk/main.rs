@@ -9,6 +9,7 @@ mod clients;
 mod common;
 mod consumers;
 mod durability;
+mod faults;
 mod on_demand;
 mod operate;
 mod policies;

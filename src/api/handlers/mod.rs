@@ -40,50 +40,83 @@ pub enum Reply {
     Events(crate::broker::subscribe::Subscription),
 }
 
+/// A handler that runs to completion without waiting on anything but the disk.
+type Handler = fn(&Ctx<'_>, Value) -> Result<Reply, ApiError>;
+
+/// Where an operation runs.
+enum Runs {
+    /// Answered from memory, on the worker.
+    Inline(Handler),
+    /// Commits to the catalog (a sync and a rename) or reads the logs (up to 10 MiB for
+    /// GetRecords): on the blocking pool, so a slow disk stalls no worker.
+    Blocking(Handler),
+    /// Writes wait for their group commit without holding a thread; their rare slow
+    /// work (a segment roll) leaves the worker in the broker.
+    Put { many: bool },
+}
+
 /// Runs one operation on an input that passed validation.
 pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
     use Operation::*;
+    use Runs::*;
     ctx.broker.admit_control(&ctx.scope, op.name())?;
-    match op {
-        CreateStream => streams::create_stream(ctx, input),
-        DeleteStream => streams::delete_stream(ctx, input),
-        DescribeStream => streams::describe_stream(ctx, input),
-        DescribeStreamSummary => streams::describe_stream_summary(ctx, input),
-        ListStreams => streams::list_streams(ctx, input),
-        ListShards => streams::list_shards(ctx, input),
-        PutRecord => records::put_record(ctx, input).await,
-        PutRecords => records::put_records(ctx, input).await,
-        GetShardIterator => records::get_shard_iterator(ctx, input),
-        GetRecords => records::get_records(ctx, input),
-        SubscribeToShard => subscribe::subscribe_to_shard(ctx, input),
-        SplitShard => reshard::split_shard(ctx, input),
-        MergeShards => reshard::merge_shards(ctx, input),
-        UpdateShardCount => reshard::update_shard_count(ctx, input),
-        IncreaseStreamRetentionPeriod => reshard::increase_retention(ctx, input),
-        DecreaseStreamRetentionPeriod => reshard::decrease_retention(ctx, input),
-        UpdateMaxRecordSize => reshard::update_max_record_size(ctx, input),
-        UpdateStreamMode => reshard::update_stream_mode(ctx, input),
-        AddTagsToStream => tags::add_tags_to_stream(ctx, input),
-        RemoveTagsFromStream => tags::remove_tags_from_stream(ctx, input),
-        ListTagsForStream => tags::list_tags_for_stream(ctx, input),
-        TagResource => tags::tag_resource(ctx, input),
-        UntagResource => tags::untag_resource(ctx, input),
-        ListTagsForResource => tags::list_tags_for_resource(ctx, input),
-        StartStreamEncryption => settings::start_stream_encryption(ctx, input),
-        StopStreamEncryption => settings::stop_stream_encryption(ctx, input),
-        EnableEnhancedMonitoring => settings::enable_enhanced_monitoring(ctx, input),
-        DisableEnhancedMonitoring => settings::disable_enhanced_monitoring(ctx, input),
-        UpdateStreamWarmThroughput => settings::update_stream_warm_throughput(ctx, input),
-        DescribeLimits => settings::describe_limits(ctx),
-        DescribeAccountSettings => settings::describe_account_settings(ctx),
-        UpdateAccountSettings => settings::update_account_settings(ctx, input),
-        PutResourcePolicy => policies::put_resource_policy(ctx, input),
-        GetResourcePolicy => policies::get_resource_policy(ctx, input),
-        DeleteResourcePolicy => policies::delete_resource_policy(ctx, input),
-        RegisterStreamConsumer => consumers::register_stream_consumer(ctx, input),
-        DescribeStreamConsumer => consumers::describe_stream_consumer(ctx, input),
-        ListStreamConsumers => consumers::list_stream_consumers(ctx, input),
-        DeregisterStreamConsumer => consumers::deregister_stream_consumer(ctx, input),
+    let runs = match op {
+        CreateStream => Blocking(streams::create_stream),
+        DeleteStream => Blocking(streams::delete_stream),
+        DescribeStream => Inline(streams::describe_stream),
+        DescribeStreamSummary => Inline(streams::describe_stream_summary),
+        ListStreams => Inline(streams::list_streams),
+        ListShards => Inline(streams::list_shards),
+        PutRecord => Put { many: false },
+        PutRecords => Put { many: true },
+        GetShardIterator => Blocking(records::get_shard_iterator),
+        GetRecords => Blocking(records::get_records),
+        SubscribeToShard => Inline(subscribe::subscribe_to_shard),
+        SplitShard => Blocking(reshard::split_shard),
+        MergeShards => Blocking(reshard::merge_shards),
+        UpdateShardCount => Blocking(reshard::update_shard_count),
+        IncreaseStreamRetentionPeriod => Blocking(reshard::increase_retention),
+        DecreaseStreamRetentionPeriod => Blocking(reshard::decrease_retention),
+        UpdateMaxRecordSize => Blocking(reshard::update_max_record_size),
+        UpdateStreamMode => Blocking(reshard::update_stream_mode),
+        AddTagsToStream => Blocking(tags::add_tags_to_stream),
+        RemoveTagsFromStream => Blocking(tags::remove_tags_from_stream),
+        ListTagsForStream => Inline(tags::list_tags_for_stream),
+        TagResource => Blocking(tags::tag_resource),
+        UntagResource => Blocking(tags::untag_resource),
+        ListTagsForResource => Inline(tags::list_tags_for_resource),
+        StartStreamEncryption => Blocking(settings::start_stream_encryption),
+        StopStreamEncryption => Blocking(settings::stop_stream_encryption),
+        EnableEnhancedMonitoring => Blocking(settings::enable_enhanced_monitoring),
+        DisableEnhancedMonitoring => Blocking(settings::disable_enhanced_monitoring),
+        UpdateStreamWarmThroughput => Blocking(settings::update_stream_warm_throughput),
+        DescribeLimits => Inline(|ctx, _| settings::describe_limits(ctx)),
+        DescribeAccountSettings => Inline(|ctx, _| settings::describe_account_settings(ctx)),
+        UpdateAccountSettings => Blocking(settings::update_account_settings),
+        PutResourcePolicy => Blocking(policies::put_resource_policy),
+        GetResourcePolicy => Inline(policies::get_resource_policy),
+        DeleteResourcePolicy => Blocking(policies::delete_resource_policy),
+        RegisterStreamConsumer => Blocking(consumers::register_stream_consumer),
+        DescribeStreamConsumer => Inline(consumers::describe_stream_consumer),
+        ListStreamConsumers => Inline(consumers::list_stream_consumers),
+        DeregisterStreamConsumer => Blocking(consumers::deregister_stream_consumer),
+    };
+    match runs {
+        Inline(handler) => handler(ctx, input),
+        Put { many: false } => records::put_record(ctx, input).await,
+        Put { many: true } => records::put_records(ctx, input).await,
+        Blocking(handler) => {
+            let (broker, scope) = (ctx.broker.clone(), ctx.scope.clone());
+            tokio::task::spawn_blocking(move || {
+                let ctx = Ctx {
+                    broker: &broker,
+                    scope,
+                };
+                handler(&ctx, input)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("the operation did not finish: {e}")))?
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 
 use bytes::Bytes;
 
@@ -82,18 +82,28 @@ fn named(name: &str) -> StreamRef<'_> {
     }
 }
 
-/// Polls `fut`, stepping the store between polls, until it is done: the put's wait
-/// for its group commit is the only thing it can wait on.
+/// Runs `fut` on a runtime of its own, stepping the store whenever it waits: the put's
+/// wait for its group commit, or a reshard's (a sealed shard's writes wait a few
+/// milliseconds for the new shards).
 pub(super) fn drive<T>(store: &DiskLogStore, fut: impl Future<Output = T>) -> T {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..8 {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let mut fut = std::pin::pin!(fut);
+        for _ in 0..20_000 {
+            for _ in 0..2 {
+                let polled = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                if let Poll::Ready(v) = polled {
+                    return v;
+                }
+                store.step();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        store.step();
-    }
-    panic!("a put did not finish after its group commit ran");
+        panic!("a put did not finish");
+    })
 }
 
 pub(super) struct Workload {

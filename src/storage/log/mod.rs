@@ -149,6 +149,12 @@ pub trait LogStore: Send + Sync + 'static {
 pub trait ShardLog: Send + Sync + 'static {
     /// Appends `records` (at least one) as one batch stamped `max(now_ms, last stamp)`.
     fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError>;
+    /// [`ShardLog::append`] for a thread that must not wait for the disk: when the
+    /// append would (a segment roll, a floor raise), it changes nothing and returns
+    /// [`StorageError::WouldBlock`].
+    fn append_quick(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+        self.append(now_ms, records)
+    }
     /// Reads up to `max_records` records from `from`, stopping before `max_bytes` of
     /// key+data would be exceeded (but always returning at least one record if any is
     /// readable).

@@ -137,6 +137,12 @@ impl SimFs {
         self.st().used_bytes()
     }
 
+    /// While `Some`, every sync (of a file or a directory) and every direct write fails
+    /// with `fault`: a disk that went bad.
+    pub fn fail_syncs(&self, fault: Option<Fault>) {
+        self.st().failing_syncs = fault;
+    }
+
     /// Makes the operation with index `op` fail with `fault` instead of running.
     pub fn inject(&self, op: u64, fault: Fault) {
         self.st().faults.insert(op, fault);

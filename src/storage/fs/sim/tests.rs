@@ -325,3 +325,18 @@ fn a_lock_is_held_until_its_handle_closes() {
     drop(a);
     b.try_lock().unwrap();
 }
+
+#[test]
+fn a_failing_disk_fails_syncs_and_direct_writes_only() {
+    let fs = SimFs::new();
+    let path = Path::new("/f");
+    let f = fs.open(path, OpenMode::CreateNew).unwrap();
+    fs.fail_syncs(Some(Fault::Eio));
+    f.write_all_at(b"kept in the cache", 0).unwrap();
+    assert_eq!(f.sync_data().unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert!(fs.sync_dir(Path::new("/")).is_err());
+    let d = fs.open(path, OpenMode::DirectWrite).unwrap();
+    assert!(d.write_all_at(&[0u8; 4096], 0).is_err());
+    fs.fail_syncs(None);
+    f.sync_data().unwrap();
+}

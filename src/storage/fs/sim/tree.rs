@@ -72,6 +72,8 @@ pub(super) struct State {
     pub capacity: Option<u64>,
     /// Open handles per inode: an unlinked file lives, and takes space, while they do.
     pub handles: BTreeMap<u64, usize>,
+    /// Every sync and direct write fails with this, while set: a dying disk.
+    pub failing_syncs: Option<Fault>,
     /// Locked inodes, and the handle (by number) holding each lock.
     pub locks: BTreeMap<u64, u64>,
     /// Numbers handles, for the locks.
@@ -92,6 +94,7 @@ impl State {
             direct_io: true,
             capacity: None,
             handles: BTreeMap::new(),
+            failing_syncs: None,
             locks: BTreeMap::new(),
             next_handle: 0,
         }
@@ -130,6 +133,9 @@ impl State {
             Err(Stop::Off)
         } else if let Some(fault) = self.faults.remove(&op) {
             line.push_str(&format!(" [injected {fault:?}]"));
+            Err(Stop::Fault(fault))
+        } else if let Some(fault) = self.failing_syncs.filter(|_| makes_durable(kind, &tear)) {
+            line.push_str(&format!(" [failing {fault:?}]"));
             Err(Stop::Fault(fault))
         } else {
             Ok(())
@@ -403,4 +409,10 @@ fn names(path: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Whether an op of `kind` (torn as `tear` says) is one that makes data durable.
+fn makes_durable(kind: OpKind, tear: &Tear<'_>) -> bool {
+    matches!(kind, OpKind::SyncData | OpKind::SyncDir)
+        || matches!(tear, Tear::Write { direct: true, .. })
 }

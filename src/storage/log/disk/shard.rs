@@ -174,12 +174,37 @@ impl DiskShardLog {
         result
     }
 
-    /// [`ShardLog::append`] under the log's writer lock.
-    fn append_locked(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+    /// An append, noting in the store's health whether the disk was full.
+    fn append_noting(
+        &self,
+        now_ms: i64,
+        records: &[RecordIn],
+        quick: bool,
+    ) -> Result<Appended, StorageError> {
+        let result = self.append_locked(now_ms, records, quick);
+        match &result {
+            Err(e) if e.is_full() => self.store.health.set_full(e.to_string()),
+            Err(_) => {}
+            Ok(_) => self.store.health.clear_full(),
+        }
+        result
+    }
+
+    /// [`ShardLog::append`] under the log's writer lock; `quick`: refuse instead of
+    /// waiting for the disk.
+    fn append_locked(
+        &self,
+        now_ms: i64,
+        records: &[RecordIn],
+        quick: bool,
+    ) -> Result<Appended, StorageError> {
         let mut w = lock(&self.writer);
         self.check_writable()?;
         if w.sealed {
             return Err(StorageError::Sealed(self.id));
+        }
+        if quick && self.visible.is_fenced() {
+            return Err(StorageError::WouldBlock);
         }
         if self.visible.take_fence() {
             // A round that held one of this log's batches failed on a full disk.
@@ -205,6 +230,9 @@ impl DiskShardLog {
             });
         }
         let end = first + records.len() as u64;
+        if quick && end > w.floor {
+            return Err(StorageError::WouldBlock);
+        }
         if end > w.floor {
             let floor = end + FLOOR_CHUNK;
             floor::write_floor(self.store.fs(), &self.dir, floor)?;
@@ -221,6 +249,9 @@ impl DiskShardLog {
             .cloned()
             .expect("a log has a segment");
         if self.should_roll(&seg, batch.len() as u64, end) {
+            if quick {
+                return Err(StorageError::WouldBlock);
+            }
             seg = self.roll(&mut w, first)?;
         }
         let file = seg.log.get()?;
@@ -307,13 +338,11 @@ impl DiskShardLog {
 
 impl ShardLog for DiskShardLog {
     fn append(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
-        let result = self.append_locked(now_ms, records);
-        match &result {
-            Err(e) if e.is_full() => self.store.health.set_full(e.to_string()),
-            Err(_) => {}
-            Ok(_) => self.store.health.clear_full(),
-        }
-        result
+        self.append_noting(now_ms, records, false)
+    }
+
+    fn append_quick(&self, now_ms: i64, records: &[RecordIn]) -> Result<Appended, StorageError> {
+        self.append_noting(now_ms, records, true)
     }
 
     fn read(

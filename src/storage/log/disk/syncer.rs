@@ -151,6 +151,10 @@ impl Visible {
         self.fenced.store(true, Ordering::Release);
     }
 
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Acquire)
+    }
+
     /// Whether the log was fenced; clears the fence.
     pub fn take_fence(&self) -> bool {
         self.fenced.swap(false, Ordering::AcqRel)

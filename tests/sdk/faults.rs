@@ -1,0 +1,176 @@
+//! Faults a running server meets, on a simulated disk: a full disk refuses writes with a
+//! clear 503 while reads go on, `/health` and `/metrics` say why, and writes resume by
+//! themselves once space is freed; a failed sync turns `/health` to 503, and a restart
+//! after a power cut recovers every acknowledged record.
+
+use std::sync::Arc;
+
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use shoal::broker::SystemClock;
+use shoal::server::Running;
+use shoal::storage::fs::sim::{Fault, SimFs};
+
+use crate::common::*;
+
+/// A server with its data dir on `sim`.
+async fn serve_on(sim: &Arc<SimFs>) -> (Running, aws_sdk_kinesis::Client) {
+    let mut config = test_config(None);
+    config.storage.in_memory = false;
+    config.storage.data_dir = "/data".into();
+    let running = shoal::server::spawn_on(config, Arc::new(SystemClock), sim.clone())
+        .await
+        .expect("server starts");
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    (running, c)
+}
+
+async fn health(running: &Running) -> (u16, serde_json::Value) {
+    let r = raw(running.addr, "GET /health HTTP/1.1\r\n", b"").await;
+    (r.status, r.json())
+}
+
+async fn metric(running: &Running, name: &str) -> String {
+    let r = raw(running.addr, "GET /metrics HTTP/1.1\r\n", b"").await;
+    let text = String::from_utf8(r.body).unwrap();
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .to_string()
+}
+
+/// PutRecord over raw HTTP, so the SDK's retries do not hide the answer.
+async fn put_raw(running: &Running, stream: &str, data: &[u8]) -> Resp {
+    use base64::Engine;
+    let body = serde_json::json!({
+        "StreamName": stream,
+        "PartitionKey": "k",
+        "Data": base64::engine::general_purpose::STANDARD.encode(data),
+    });
+    kinesis_call(
+        running.addr,
+        "application/x-amz-json-1.1",
+        "AWS4-HMAC-SHA256 Credential=AKIDTEST/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+        "PutRecord",
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+async fn all_records(c: &aws_sdk_kinesis::Client, stream: &str) -> Vec<Vec<u8>> {
+    let it = iterator(c, stream, &shard(0), ShardIteratorType::TrimHorizon).await;
+    read_all(c, it)
+        .await
+        .into_iter()
+        .map(|r| r.data().as_ref().to_vec())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_and_writes_resume_once_space_is_freed() {
+    let sim = SimFs::new();
+    let (running, c) = serve_on(&sim).await;
+    create_active(&c, "full", 1).await;
+    let mut acked = Vec::new();
+    // Room for a few of these records, then none.
+    sim.set_capacity(Some(sim.used_bytes() + (1 << 20)));
+    let refused = loop {
+        let data = vec![acked.len() as u8; 100 << 10];
+        let r = put_raw(&running, "full", &data).await;
+        if r.status != 200 {
+            break r;
+        }
+        acked.push(data);
+        assert!(acked.len() < 100, "the disk never filled");
+    };
+    assert_eq!(
+        refused.status,
+        503,
+        "{:?}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let body = refused.json();
+    assert_eq!(body["__type"], "ServiceUnavailableException");
+    assert!(
+        body["message"].as_str().unwrap().contains("disk is full"),
+        "{body}"
+    );
+    let (status, h) = health(&running).await;
+    assert_eq!(
+        (status, h["status"].as_str()),
+        (503, Some("degraded")),
+        "{h}"
+    );
+    assert!(
+        h["reason"].as_str().unwrap().contains("disk is full"),
+        "{h}"
+    );
+    assert_eq!(
+        metric(&running, "shoal_storage_disk_full").await,
+        "shoal_storage_disk_full 1"
+    );
+    assert_eq!(
+        metric(&running, "shoal_storage_writable").await,
+        "shoal_storage_writable 0"
+    );
+    // Reads go on.
+    assert_eq!(all_records(&c, "full").await, acked);
+
+    sim.set_capacity(None);
+    let (status, h) = health(&running).await;
+    assert_eq!(status, 200, "{h}");
+    let again = b"after the space came back".to_vec();
+    let r = put_raw(&running, "full", &again).await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    acked.push(again);
+    assert_eq!(
+        metric(&running, "shoal_storage_disk_full").await,
+        "shoal_storage_disk_full 0"
+    );
+
+    // Nothing acknowledged was lost, across a power cut too.
+    running.stop().await.unwrap();
+    let image = sim.crash(7);
+    let (running, c) = serve_on(&image).await;
+    assert_eq!(all_records(&c, "full").await, acked);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_turns_health_to_503_and_a_restart_recovers_everything_acknowledged() {
+    let sim = SimFs::new();
+    let (running, c) = serve_on(&sim).await;
+    create_active(&c, "sick", 1).await;
+    let mut acked = Vec::new();
+    for i in 0..20u8 {
+        let data = vec![i; 300];
+        c.put_record()
+            .stream_name("sick")
+            .partition_key("k")
+            .data(Blob::new(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        acked.push(data);
+    }
+    sim.fail_syncs(Some(Fault::Eio));
+    let r = put_raw(&running, "sick", b"never acknowledged").await;
+    assert_eq!(r.status, 503, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["__type"], "ServiceUnavailableException");
+    let (status, h) = health(&running).await;
+    assert_eq!((status, h["status"].as_str()), (503, Some("failed")), "{h}");
+    assert!(h["reason"].as_str().unwrap().contains("failed"), "{h}");
+    // The disk stays bad through the stop; then the machine loses power.
+    let _stop_reports_the_failure = running.stop().await;
+    sim.fail_syncs(None);
+    let image = sim.crash(11);
+    let (running, c) = serve_on(&image).await;
+    assert_eq!(health(&running).await.0, 200);
+    let got = all_records(&c, "sick").await;
+    assert_eq!(
+        got[..acked.len()],
+        acked[..],
+        "every acknowledged record, in order"
+    );
+    running.stop().await.unwrap();
+}
