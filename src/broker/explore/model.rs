@@ -138,7 +138,10 @@ impl Model {
                 if (w.ending_seq.is_some() || in_flight) && self.closed_may_go {
                     continue;
                 }
-                return Err(format!("stream {name}: shard {} is gone: {got:?}, expected {want:?}", w.id));
+                return Err(format!(
+                    "stream {name}: shard {} is gone: {got:?}, expected {want:?}",
+                    w.id
+                ));
             };
             if (g.start, g.end) != (w.start, w.end) {
                 return Err(format!(

@@ -45,7 +45,9 @@ impl Health {
     }
 
     pub fn clear_full(&self) {
-        if self.full_flag.swap(false, Ordering::AcqRel) {
+        // A load first: every append calls this, and a swap would write the shared
+        // cache line each time.
+        if self.full_flag.load(Ordering::Acquire) && self.full_flag.swap(false, Ordering::AcqRel) {
             *lock(&self.full) = None;
         }
     }
