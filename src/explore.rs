@@ -80,6 +80,31 @@ pub(crate) trait Subject {
     ) -> Result<(), String>;
 }
 
+/// A subject's name in replay lines: `what` and the durability mode.
+pub(crate) fn subject_name(what: &str, d: crate::storage::log::Durability) -> String {
+    use crate::storage::log::Durability;
+    let mode = match d {
+        Durability::Sync => "sync",
+        Durability::Interval { .. } => "interval",
+        Durability::None => "none",
+    };
+    format!("{what}-{mode}")
+}
+
+/// What a subject's opening of `sim` gave: `None` when it failed on a power cut or an
+/// injected fault (`tolerant`), which ends the run without an error.
+pub(crate) fn opened<T>(
+    sim: &SimFs,
+    tolerant: bool,
+    open: Result<T, String>,
+) -> Result<Option<T>, String> {
+    match open {
+        Ok(t) => Ok(Some(t)),
+        Err(_) if sim.is_off() || tolerant => Ok(None),
+        Err(why) => Err(why),
+    }
+}
+
 /// How a case treats its crash point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

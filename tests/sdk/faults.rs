@@ -174,3 +174,42 @@ async fn a_failed_sync_turns_health_to_503_and_a_restart_recovers_everything_ack
     );
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reshard_the_catalog_could_not_record_leaves_the_parent_writable() {
+    let sim = SimFs::new();
+    let (running, c) = serve_on(&sim).await;
+    create_active(&c, "whole", 1).await;
+    put(&c, "whole", "k", b"before").await;
+    sim.fail_path(Some(("catalog.tmp", Fault::Enospc)));
+    let split = c
+        .split_shard()
+        .stream_name("whole")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await;
+    assert!(
+        split.is_err(),
+        "the split was not recorded, so it must fail"
+    );
+    let shards = all_shards(&c, "whole").await;
+    assert_eq!(shards.len(), 1, "no child shard appeared");
+    // The parent was sealed for the split, and takes writes again.
+    put(&c, "whole", "k", b"after a failed split").await;
+    let data = all_records(&c, "whole").await;
+    assert_eq!(
+        data,
+        vec![b"before".to_vec(), b"after a failed split".to_vec()]
+    );
+    sim.fail_path(None);
+    c.split_shard()
+        .stream_name("whole")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .expect("a split once the disk has room");
+    assert_eq!(all_shards(&c, "whole").await.len(), 3);
+    running.stop().await.unwrap();
+}

@@ -13,7 +13,7 @@ use workload::{drive, look, open, scope, Workload};
 
 use crate::broker::put::PutEntry;
 use crate::broker::StreamRef;
-use crate::explore::{explore, Stop, Subject};
+use crate::explore::{explore, opened, subject_name, Stop, Subject};
 use crate::storage::fs::sim::SimFs;
 use crate::storage::log::Durability;
 
@@ -27,12 +27,7 @@ impl Subject for Streams {
     type Model = Model;
 
     fn name(&self) -> String {
-        match self.0 {
-            Durability::Sync => "broker-sync",
-            Durability::Interval { .. } => "broker-interval",
-            Durability::None => "broker-none",
-        }
-        .into()
+        subject_name("broker", self.0)
     }
 
     fn run(
@@ -46,10 +41,8 @@ impl Subject for Streams {
         if model.now_ms == 0 {
             model.now_ms = START_MS;
         }
-        let node = match open(sim, self.0, model.now_ms) {
-            Ok(node) => node,
-            Err(_) if sim.is_off() || tolerant => return Ok(()),
-            Err(why) => return Err(why),
+        let Some(node) = opened(sim, tolerant, open(sim, self.0, model.now_ms))? else {
+            return Ok(());
         };
         let mut w = Workload::new(sim.clone(), node, self.0, seed, std::mem::take(model));
         w.tolerant = tolerant;

@@ -143,6 +143,12 @@ impl SimFs {
         self.st().failing_syncs = fault;
     }
 
+    /// While `Some((part, fault))`, every operation that changes a path containing
+    /// `part` fails with `fault`.
+    pub fn fail_path(&self, rule: Option<(&str, Fault)>) {
+        self.st().failing_path = rule.map(|(p, f)| (p.to_string(), f));
+    }
+
     /// Makes the operation with index `op` fail with `fault` instead of running.
     pub fn inject(&self, op: u64, fault: Fault) {
         self.st().faults.insert(op, fault);

@@ -74,6 +74,8 @@ pub(super) struct State {
     pub handles: BTreeMap<u64, usize>,
     /// Every sync and direct write fails with this, while set: a dying disk.
     pub failing_syncs: Option<Fault>,
+    /// Every op that changes a path containing this fails with the fault, while set.
+    pub failing_path: Option<(String, Fault)>,
     /// Locked inodes, and the handle (by number) holding each lock.
     pub locks: BTreeMap<u64, u64>,
     /// Numbers handles, for the locks.
@@ -95,6 +97,7 @@ impl State {
             capacity: None,
             handles: BTreeMap::new(),
             failing_syncs: None,
+            failing_path: None,
             locks: BTreeMap::new(),
             next_handle: 0,
         }
@@ -135,6 +138,14 @@ impl State {
             line.push_str(&format!(" [injected {fault:?}]"));
             Err(Stop::Fault(fault))
         } else if let Some(fault) = self.failing_syncs.filter(|_| makes_durable(kind, &tear)) {
+            line.push_str(&format!(" [failing {fault:?}]"));
+            Err(Stop::Fault(fault))
+        } else if let Some((_, fault)) = self
+            .failing_path
+            .as_ref()
+            .filter(|(p, _)| kind.mutates() && desc_has_path(&line, p))
+        {
+            let fault = *fault;
             line.push_str(&format!(" [failing {fault:?}]"));
             Err(Stop::Fault(fault))
         } else {
@@ -409,6 +420,11 @@ fn names(path: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Whether an op's description names a path containing `part`.
+fn desc_has_path(desc: &str, part: &str) -> bool {
+    desc.split_whitespace().skip(2).any(|w| w.contains(part))
 }
 
 /// Whether an op of `kind` (torn as `tear` says) is one that makes data durable.

@@ -256,3 +256,30 @@ fn a_segment_torn_while_being_created_is_dropped() {
     assert!(first >= end);
     assert_eq!(read_all(&*log, 0).last().unwrap().offset, first);
 }
+
+#[test]
+fn a_roll_that_fails_on_a_full_disk_leaves_the_log_writable() {
+    use crate::storage::fs::sim::{Fault, SimFs};
+    let sim = SimFs::new();
+    let dir = std::path::Path::new("/d");
+    let store = DiskLogStore::open_on(sim.clone(), dir, opts(Durability::None)).unwrap();
+    let log = store.create(1).unwrap();
+    fill(&*log, 20, 0);
+    // 22 batches fill a segment: the roll at offset 22 creates its files, then cannot
+    // write the index header.
+    sim.fail_path(Some(("00000000000000000022.index", Fault::Enospc)));
+    let refused = (0..40).find_map(|i| log.append(100 + i, &[rec("k", vec![1; 50])]).err());
+    match refused {
+        Some(e) if e.is_full() => {}
+        other => panic!("expected a full disk, got {other:?}"),
+    }
+    let mut expected = read_all(&*log, 0);
+    assert_eq!(expected.len(), 22);
+    sim.fail_path(None);
+    expected.extend(fill(&*log, 40, 1000));
+    assert_eq!(read_all(&*log, 0), expected, "later rolls work");
+    store.shutdown().unwrap();
+    drop((log, store));
+    let store = DiskLogStore::open_on(sim.clone(), dir, opts(Durability::None)).unwrap();
+    assert_eq!(read_all(&*store.open(1).unwrap(), 0), expected);
+}

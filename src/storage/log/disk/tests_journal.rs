@@ -325,3 +325,37 @@ fn journal_files_read_back_every_entry_direct_or_buffered() {
         assert!(got == written, "direct {direct}: entries differ");
     }
 }
+
+#[test]
+fn a_failing_checkpoint_is_tried_again_and_journal_files_do_not_pile_up() {
+    use crate::storage::fs::sim::{Fault, SimFs};
+    use crate::storage::fs::Fs;
+    let sim = SimFs::new();
+    let o = DiskOptions {
+        segment_max_bytes: 1 << 20,
+        journal_file_bytes: 32 << 10,
+        ..opts(Durability::Sync)
+    };
+    let store = DiskLogStore::open_on(sim.clone(), Path::new("/d"), o).unwrap();
+    let log = store.create(1).unwrap();
+    let journal = || {
+        let names = sim.read_dir(Path::new("/d/journal")).unwrap();
+        names.iter().filter(|n| n.ends_with(".jnl")).count()
+    };
+    sim.fail_path(Some(("checkpoint", Fault::Eio)));
+    let mut expected = fill(&*log, 1500, 0);
+    let piled = journal();
+    assert!(piled > 4, "{piled} journal files while checkpoints fail");
+    sim.fail_path(None);
+    expected.extend(fill(&*log, 300, 5000));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while journal() > 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        journal() <= 4,
+        "{} journal files after checkpoints work again",
+        journal()
+    );
+    assert_eq!(read_all(&*log, 0), expected);
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use model::Model;
 use workload::{open, Workload};
 
-use crate::explore::{explore, Stop, Subject};
+use crate::explore::{explore, opened, subject_name, Stop, Subject};
 use crate::storage::fs::sim::SimFs;
 use crate::storage::log::{Durability, LogStore, RecordIn};
 
@@ -23,12 +23,7 @@ impl Subject for Logs {
     type Model = Model;
 
     fn name(&self) -> String {
-        match self.0 {
-            Durability::Sync => "logs-sync",
-            Durability::Interval { .. } => "logs-interval",
-            Durability::None => "logs-none",
-        }
-        .into()
+        subject_name("logs", self.0)
     }
 
     fn run(
@@ -39,10 +34,8 @@ impl Subject for Logs {
         model: &mut Model,
         tolerant: bool,
     ) -> Result<(), String> {
-        let store = match open(sim, self.0, seed) {
-            Ok(store) => store,
-            Err(_) if sim.is_off() || tolerant => return Ok(()),
-            Err(why) => return Err(why),
+        let Some(store) = opened(sim, tolerant, open(sim, self.0, seed))? else {
+            return Ok(());
         };
         let mut w = Workload::resume(sim.clone(), store, self.0, seed, std::mem::take(model));
         w.tolerant = tolerant;
