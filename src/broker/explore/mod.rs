@@ -1,6 +1,6 @@
 //! The broker over the disk store and the catalog, as a subject of the crash-point
 //! explorer (`crate::explore`): streams, records and reshards through the broker's own
-//! calls, the catalog's redb file on the simulated disk too.
+//! calls, the catalog file on the simulated disk too.
 
 mod model;
 mod workload;

@@ -1,6 +1,6 @@
-//! Stream and shard metadata, kept in an embedded transactional store so that a change
+//! Stream and shard metadata, kept apart from the record logs so that a change
 //! touching several records (a split closing a parent and opening two children) lands
-//! atomically or not at all. See `docs/adr/0001-catalog-store.md` for why redb.
+//! atomically or not at all. See `docs/adr/0004-catalog-file.md` for how it is stored.
 
 mod file;
 mod memory;
