@@ -7,7 +7,7 @@
 //! Environment: `SHOAL_EXPLORE_SEEDS` (seeds per test), `SHOAL_EXPLORE_POINTS` (crash
 //! points per seed, 0 = every one), `SHOAL_EXPLORE_SEED_BASE`, and
 //! `SHOAL_EXPLORE_REPLAY=<test>:<seed>:<op>:<kind>` to rerun one case, as a failure
-//! prints it.
+//! prints it (with `SHOAL_EXPLORE_TRACE=1`, it also prints the disk operations).
 
 use std::sync::Arc;
 
@@ -136,6 +136,13 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// With `SHOAL_EXPLORE_TRACE` set, prints the last operations `what` made on `sim`.
+fn trace(what: &str, sim: &SimFs) {
+    if std::env::var_os("SHOAL_EXPLORE_TRACE").is_some() {
+        eprintln!("{what}:\n{}", sim.recent_ops(4096).join("\n"));
+    }
+}
+
 /// A fresh disk for `seed`: half the seeds have no direct I/O, as tmpfs.
 fn disk(seed: u64) -> Arc<SimFs> {
     let sim = SimFs::new();
@@ -153,13 +160,12 @@ fn run_case<S: Subject>(s: &S, steps: usize, seed: u64, op: u64, kind: Kind) -> 
         _ => sim.cut_power_at(op, seed ^ op),
     }
     let mut model = S::Model::default();
-    s.run(&sim, seed, steps, &mut model, kind == Kind::Fault)?;
+    let ran = s.run(&sim, seed, steps, &mut model, kind == Kind::Fault);
+    trace("the workload", &sim);
+    ran?;
     let image = match (kind, sim.power_cut_image()) {
         // Whatever the fault did, nothing durable may be lost to it.
         (Kind::Fault, _) => {
-            if std::env::var("SHOAL_EXPLORE_DEBUG").is_ok() {
-                eprintln!("{}", sim.recent_ops(4096).join("\n"));
-            }
             let now = sim.ops();
             return s
                 .recover(&sim.crash(seed ^ op ^ 5), &mut model, now, true)
@@ -187,13 +193,7 @@ fn run_case<S: Subject>(s: &S, steps: usize, seed: u64, op: u64, kind: Kind) -> 
             again.cut_power_at(j, seed ^ op ^ 2);
             // Meets the power cut: its checks fail, as expected, and change nothing.
             let _expected = s.recover(&again, &mut S::Model::default(), 0, false);
-            if std::env::var("SHOAL_EXPLORE_DEBUG").is_ok() {
-                eprintln!(
-                    "first workload:\n{}\nrecovery cut at {j}:\n{}",
-                    sim.recent_ops(4096).join("\n"),
-                    again.recent_ops(4096).join("\n")
-                );
-            }
+            trace("the recovery", &again);
             let image2 = again.power_cut_image().unwrap_or(again);
             s.recover(&image2, &mut model, op, true).map_err(second)
         }
