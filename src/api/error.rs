@@ -3,7 +3,6 @@
 use http::StatusCode;
 
 use super::validate::InputError;
-use crate::broker::error::DISK_FULL;
 use crate::broker::BrokerError;
 use crate::storage::StorageError;
 
@@ -159,13 +158,10 @@ impl From<BrokerError> for ApiError {
 fn storage_error(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "storage failure");
     match e {
-        StorageError::Poisoned(_) => ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "ServiceUnavailable",
-            message: Some(format!("{e}")),
-            capital_message: false,
-        },
-        ref full if full.is_full() => BrokerError::Unavailable(DISK_FULL.into()).into(),
+        // The same 503 an append gets, without the file names.
+        ref e if e.is_full() || matches!(e, StorageError::Poisoned(_)) => {
+            BrokerError::of_storage(e).into()
+        }
         other => ApiError::internal(format!("Internal service failure: {other}")),
     }
 }

@@ -95,7 +95,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
 async fn health(State(state): State<Arc<ApiState>>) -> Response {
     if let (true, Ok(broker)) = (state.readiness.is_ready(), state.broker()) {
         if let Some((fatal, reason)) = broker.storage_problem() {
-            return super::health::unavailable(fatal, &reason);
+            return super::health::unavailable(fatal, reason);
         }
     }
     state.readiness.response()

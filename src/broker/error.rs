@@ -37,18 +37,20 @@ impl From<StorageError> for BrokerError {
 }
 
 /// What a client is told when the disk is full.
-pub const DISK_FULL: &str = "Shoal's disk is full: the write was not stored. Writes resume once \
+const DISK_FULL: &str = "Shoal's disk is full: the write was not stored. Writes resume once \
                              space is freed; reads keep working.";
 
 impl BrokerError {
-    /// A failed append as a client sees it (storage details stay in the server's log).
-    pub fn of_append(e: &StorageError) -> BrokerError {
+    /// A storage failure as a client sees it: a 503 while the store cannot take writes,
+    /// else an internal failure (storage details stay in the server's log).
+    pub fn of_storage(e: &StorageError) -> BrokerError {
         match e {
             e if e.is_full() => BrokerError::Unavailable(DISK_FULL.into()),
-            StorageError::Poisoned(why) => BrokerError::Unavailable(format!(
-                "Shoal refuses writes after a failed disk sync ({why}); a restart recovers \
-                 everything acknowledged."
-            )),
+            StorageError::Poisoned(_) => BrokerError::Unavailable(
+                "Shoal refuses writes after a failed disk sync; a restart recovers everything \
+                 acknowledged."
+                    .into(),
+            ),
             _ => BrokerError::Internal("Internal service failure.".into()),
         }
     }

@@ -454,13 +454,17 @@ impl Broker {
 
     /// Why the broker cannot take writes now, if it cannot: `(fatal, reason)`, fatal
     /// when only a restart brings it back (a failed sync), not when the disk is full.
-    pub fn storage_problem(&self) -> Option<(bool, String)> {
-        if let Some(why) = self.logs.poisoned().or_else(|| self.catalog.poisoned()) {
-            return Some((true, why));
+    /// The reason names no file: `/health` shows it to anyone; the log has the details.
+    pub fn storage_problem(&self) -> Option<(bool, &'static str)> {
+        if self.logs.poisoned().is_some() {
+            return Some((true, "a disk sync failed: writes are refused until a restart (the server log names the file)"));
+        }
+        if self.catalog.poisoned().is_some() {
+            return Some((true, "a catalog change failed to reach the disk: changes are refused until a restart (the server log says why)"));
         }
         self.logs
             .full()
-            .map(|why| (false, format!("the disk is full: {why}")))
+            .map(|_| (false, "the disk is full: writes resume once space is freed"))
     }
 
     pub fn now_ms(&self) -> i64 {

@@ -94,13 +94,15 @@ impl Broker {
             if sealed.is_empty() {
                 break;
             }
-            if let Some(why) = self.catalog.poisoned() {
+            if self.catalog.poisoned().is_some() {
                 // A reshard whose record may or may not be on disk left its parents
                 // sealed, and no new shard set is coming until a restart.
                 for i in sealed {
-                    out[i] = Some(Err(BrokerError::Unavailable(format!(
-                        "Shoal refuses this write until it restarts: {why}"
-                    ))));
+                    out[i] = Some(Err(BrokerError::Unavailable(
+                        "Shoal refuses writes to this shard until it restarts: a reshard \
+                         could not be recorded."
+                            .into(),
+                    )));
                 }
                 break;
             }
@@ -213,7 +215,7 @@ impl Broker {
                         ),
                         encrypted: stream.is_encrypted(),
                     }),
-                    Err(e) => Err(BrokerError::of_append(e)),
+                    Err(e) => Err(BrokerError::of_storage(e)),
                 });
             }
         }

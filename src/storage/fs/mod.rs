@@ -75,11 +75,6 @@ pub trait Fs: Send + Sync + Debug + 'static {
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Bytes a writer may still add on the filesystem holding `path`.
     fn available_space(&self, path: &Path) -> io::Result<u64>;
-    /// Whether this is the machine's own filesystem, where other programs (and other
-    /// processes of this one) see the same files.
-    fn is_os(&self) -> bool {
-        false
-    }
 }
 
 /// The production filesystem, shared.

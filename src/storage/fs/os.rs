@@ -115,8 +115,4 @@ impl Fs for OsFs {
         }
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
-
-    fn is_os(&self) -> bool {
-        true
-    }
 }
