@@ -15,6 +15,8 @@ pub struct Authenticator {
     pub default_account: String,
     /// How far `X-Amz-Date` may be from the server's clock, either way.
     pub max_clock_skew_secs: u64,
+    /// The regions a credential scope may name; empty: any.
+    pub regions: Vec<String>,
 }
 
 impl Authenticator {
@@ -24,6 +26,7 @@ impl Authenticator {
             keys: Keys::default(),
             default_account: default_account.to_string(),
             max_clock_skew_secs: 900,
+            regions: Vec::new(),
         }
     }
 
@@ -39,21 +42,38 @@ impl Authenticator {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Caller, ApiError> {
-        if self.verifies() {
-            return sigv4::verify(
+        let caller = if self.verifies() {
+            sigv4::verify(
                 req,
                 body,
                 now_ms.div_euclid(1000),
                 &self.keys,
                 self.max_clock_skew_secs,
-            );
+            )?
+        } else {
+            let s = sigv4::params::parse(&req.headers, req.uri.query())?;
+            Caller {
+                access_key: s.access_key,
+                account: self.default_account.clone(),
+                region: s.region,
+            }
+        };
+        self.check_region(&caller.region)?;
+        Ok(caller)
+    }
+
+    /// A region outside the configured set (or no region name at all: it becomes part
+    /// of ARNs) is refused as AWS refuses a scope for another region's endpoint.
+    fn check_region(&self, region: &str) -> Result<(), ApiError> {
+        let known = self.regions.is_empty() || self.regions.iter().any(|r| r == region);
+        if known && crate::config::is_region_name(region) {
+            return Ok(());
         }
-        let s = sigv4::params::parse(&req.headers, req.uri.query())?;
-        Ok(Caller {
-            access_key: s.access_key,
-            account: self.default_account.clone(),
-            region: s.region,
-        })
+        let shown: String = region.chars().take(64).collect();
+        Err(ApiError::client(
+            "InvalidSignatureException",
+            format!("Credential should be scoped to a valid region, not '{shown}'. "),
+        ))
     }
 }
 
@@ -105,5 +125,25 @@ mod tests {
         req.headers.insert("authorization", good.parse().unwrap());
         let c = a.authenticate(&req, b"{}", NOW_MS).unwrap();
         assert_eq!(c.account, "111111111111");
+    }
+
+    #[test]
+    fn only_configured_regions_are_accepted() {
+        let mut a = Authenticator::accept_any("000000000000");
+        a.regions = vec!["us-east-1".into()];
+        let e = a.authenticate(&request(AUTH), b"{}", NOW_MS).unwrap_err();
+        assert_eq!(e.code, "InvalidSignatureException");
+        assert_eq!(
+            e.message.unwrap(),
+            "Credential should be scoped to a valid region, not 'eu-west-1'. "
+        );
+        a.regions.push("eu-west-1".into());
+        assert!(a.authenticate(&request(AUTH), b"{}", NOW_MS).is_ok());
+        // Any region, but a name that could not appear in an ARN is no region.
+        let odd = AUTH.replace("eu-west-1", "eu:west");
+        let e = Authenticator::accept_any("000000000000")
+            .authenticate(&request(&odd), b"{}", NOW_MS)
+            .unwrap_err();
+        assert_eq!(e.code, "InvalidSignatureException");
     }
 }

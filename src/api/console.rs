@@ -1,19 +1,21 @@
 //! The web console at `/console`: a page served from the binary (no CDN, works
-//! offline) and the two read-only JSON views it polls. It is not behind SigV4 (a
-//! browser cannot sign), so `server.console = false` turns it off.
+//! offline) and the two read-only JSON views it polls. With credentials configured it
+//! sits behind `admin::gate` and shows the logged-in key's account only;
+//! `server.console = false` turns it off.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::admin::Viewer;
 use super::error::ApiError;
 use super::http::ApiState;
 use crate::broker::arn;
@@ -82,7 +84,10 @@ fn broker_error(e: crate::broker::BrokerError) -> Response {
 
 /// Every stream with its shards: hash ranges (as decimal strings and as fractions of
 /// the key space, for drawing), lineage and counters. Rates are the page's deltas.
-async fn streams(State(state): State<Arc<ApiState>>) -> Response {
+async fn streams(
+    State(state): State<Arc<ApiState>>,
+    Extension(viewer): Extension<Viewer>,
+) -> Response {
     let Ok(broker) = state.broker() else {
         return state.readiness.response();
     };
@@ -90,6 +95,7 @@ async fn streams(State(state): State<Arc<ApiState>>) -> Response {
     let streams: Vec<Value> = broker
         .stats()
         .into_iter()
+        .filter(|s| viewer.sees(&s.stream.account))
         .map(|StreamStats { stream: s, shards }| {
             let shards: Vec<Value> = shards
                 .iter()
@@ -140,12 +146,17 @@ struct RecordsQuery {
 }
 
 /// A page of one shard's records, for the record browser.
-async fn records(State(state): State<Arc<ApiState>>, Query(q): Query<RecordsQuery>) -> Response {
+async fn records(
+    State(state): State<Arc<ApiState>>,
+    Extension(viewer): Extension<Viewer>,
+    Query(q): Query<RecordsQuery>,
+) -> Response {
     let Ok(broker) = state.broker() else {
         return state.readiness.response();
     };
     let stream = broker.all_streams().into_iter().find(|s| {
         s.name == q.stream
+            && viewer.sees(&s.account)
             && q.account.as_ref().is_none_or(|a| *a == s.account)
             && q.region.as_ref().is_none_or(|r| *r == s.region)
     });

@@ -155,15 +155,10 @@ impl From<BrokerError> for ApiError {
     }
 }
 
+/// Storage details (file names, OS errors) go to the server's log, never to a client.
 fn storage_error(e: StorageError) -> ApiError {
     tracing::error!(error = %e, "storage failure");
-    match e {
-        // The same 503 an append gets, without the file names.
-        ref e if e.is_full() || matches!(e, StorageError::Poisoned(_)) => {
-            BrokerError::of_storage(e).into()
-        }
-        other => ApiError::internal(format!("Internal service failure: {other}")),
-    }
+    BrokerError::of_storage(&e).into()
 }
 
 /// PutRecord reports an oversized record at `data`, not at a list position.
@@ -186,5 +181,24 @@ pub fn record_failure(e: &BrokerError) -> (&'static str, String) {
         }
         BrokerError::Unavailable(m) => ("InternalFailure", m.clone()),
         _ => ("InternalFailure", "Internal Service Failure".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_failures_name_no_file() {
+        let e = StorageError::io(
+            "open",
+            "/var/lib/shoal/logs/7/00000000000000000000.log",
+            std::io::Error::other("Input/output error"),
+        );
+        let api = ApiError::from(BrokerError::Storage(e));
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(api.code, "InternalFailureException");
+        let m = api.message.unwrap();
+        assert!(!m.contains('/') && !m.contains("Input/output"), "{m}");
     }
 }

@@ -78,8 +78,10 @@ impl ApiState {
 }
 
 pub fn router(state: Arc<ApiState>) -> Router {
+    // The console and /metrics show streams and records: both sit behind the gate.
     let console = if state.config.console {
-        super::console::routes()
+        let gate = axum::middleware::from_fn_with_state(state.clone(), super::admin::gate);
+        super::console::routes().route_layer(gate)
     } else {
         Router::new()
     };
@@ -101,12 +103,17 @@ async fn health(State(state): State<Arc<ApiState>>) -> Response {
     state.readiness.response()
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
+async fn metrics(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -> Response {
+    let viewer = match super::admin::log_in(&state, &headers) {
+        Ok(v) => v,
+        Err(challenge) => return challenge,
+    };
     match state.broker() {
         Ok(b) => super::metrics::response(super::metrics::render(
             b,
             &state.requests,
             state.config.metrics,
+            &viewer,
         )),
         Err(_) => state.readiness.response(),
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 
+use super::admin::Viewer;
 use super::target::Operation;
 use crate::broker::stats::ShardStats;
 use crate::broker::{Broker, Stream};
@@ -156,8 +157,14 @@ const SERIES: &[ShardSeries] = &[
 ];
 
 /// Renders every series.
-pub fn render(broker: &Broker, requests: &RequestMetrics, opts: MetricsOptions) -> String {
-    let streams = broker.stats();
+pub fn render(
+    broker: &Broker,
+    requests: &RequestMetrics,
+    opts: MetricsOptions,
+    viewer: &Viewer,
+) -> String {
+    let mut streams = broker.stats();
+    streams.retain(|s| viewer.sees(&s.stream.account));
     let all = || streams.iter().flat_map(|s| s.shards.iter());
     let shard_total = all().count();
     let open_total = all().filter(|s| s.is_open()).count();

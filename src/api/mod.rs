@@ -2,6 +2,7 @@
 //! codes: requests are checked against the service model, dispatched to one handler
 //! per operation, and answered in the shapes the AWS SDKs parse.
 
+pub mod admin;
 pub mod auth;
 pub mod codec;
 pub mod console;

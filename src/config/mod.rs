@@ -38,6 +38,9 @@ pub struct MetricsConfig {
 pub struct AuthConfig {
     pub max_clock_skew_secs: u64,
     pub credentials: Vec<CredentialConfig>,
+    /// The regions a credential scope may name; empty: any without credentials,
+    /// `streams.region` with them.
+    pub regions: Vec<String>,
 }
 
 /// One access key the server verifies signatures with.
@@ -83,6 +86,11 @@ impl CredentialConfig {
     pub fn account<'a>(&'a self, default: &'a str) -> &'a str {
         self.account_id.as_deref().unwrap_or(default)
     }
+}
+
+/// What a region name may be: it becomes part of ARNs and of the stream namespace.
+pub fn is_region_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_account_id(s: &str) -> bool {
@@ -284,6 +292,11 @@ impl Config {
         }
         if self.storage.max_open_files < 8 {
             return Err("storage.max_open_files must be at least 8".into());
+        }
+        if let Some(r) = self.auth.regions.iter().find(|r| !is_region_name(r)) {
+            return Err(format!(
+                "auth.regions: {r:?} is not a region name (letters, digits and dashes)"
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for c in &self.auth.credentials {

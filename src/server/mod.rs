@@ -97,6 +97,12 @@ fn authenticator(config: &Config) -> Authenticator {
     let default_account = &config.streams.account_id;
     let mut auth = Authenticator::accept_any(default_account);
     auth.max_clock_skew_secs = config.auth.max_clock_skew_secs;
+    auth.regions = config.auth.regions.clone();
+    if auth.regions.is_empty() && !config.auth.credentials.is_empty() {
+        // A server that verifies callers does not let each made-up region open a
+        // fresh namespace and shard quota.
+        auth.regions.push(config.streams.region.clone());
+    }
     for c in &config.auth.credentials {
         auth.keys.insert(
             &c.access_key_id,

@@ -43,6 +43,8 @@ pub enum CborError {
     InvalidUtf8,
     /// Bytes left after the one top-level item.
     TrailingBytes,
+    /// More data items than the caller allows.
+    TooMany,
 }
 
 impl fmt::Display for CborError {
@@ -54,6 +56,7 @@ impl fmt::Display for CborError {
             CborError::Malformed(why) => write!(f, "malformed CBOR: {why}"),
             CborError::InvalidUtf8 => f.write_str("CBOR text string is not UTF-8"),
             CborError::TrailingBytes => f.write_str("bytes after the CBOR item"),
+            CborError::TooMany => f.write_str("more CBOR data items than allowed"),
         }
     }
 }
@@ -62,7 +65,17 @@ impl std::error::Error for CborError {}
 
 /// Decodes exactly one data item spanning all of `buf`.
 pub fn decode(buf: &[u8]) -> Result<Cbor, CborError> {
-    let mut d = Decoder { buf, pos: 0 };
+    decode_bounded(buf, usize::MAX)
+}
+
+/// [`decode`], refusing more than `max_items` data items: one byte can be an empty map,
+/// which decodes into dozens of bytes, so the input's size alone bounds nothing.
+pub fn decode_bounded(buf: &[u8], max_items: usize) -> Result<Cbor, CborError> {
+    let mut d = Decoder {
+        buf,
+        pos: 0,
+        items_left: max_items,
+    };
     let item = d.item(0)?;
     if d.pos != buf.len() {
         return Err(CborError::TrailingBytes);
@@ -73,6 +86,7 @@ pub fn decode(buf: &[u8]) -> Result<Cbor, CborError> {
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    items_left: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -125,6 +139,7 @@ impl<'a> Decoder<'a> {
         if depth > MAX_DEPTH {
             return Err(CborError::TooDeep);
         }
+        self.items_left = self.items_left.checked_sub(1).ok_or(CborError::TooMany)?;
         let ib = self.byte()?;
         if ib == BREAK {
             return Err(CborError::UnexpectedBreak);

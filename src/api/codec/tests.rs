@@ -387,3 +387,36 @@ proptest! {
         prop_assert_eq!(decode_req(Operation::GetShardIterator, &out).unwrap(), v);
     }
 }
+
+#[test]
+fn bodies_that_decode_into_too_many_values_are_refused() {
+    let op = Operation::from_target("Kinesis_20131202.PutRecords").unwrap();
+    // 16 MiB of `{},` in JSON, and a CBOR array of 2 Mi empty maps (one byte each).
+    let mut json = br#"{"StreamName":"bad","Records":["#.to_vec();
+    json.extend(std::iter::repeat_n(&b"{},"[..], 5_000_000).flatten());
+    json.extend_from_slice(b"{}]}");
+    let e = Protocol::Json.decode_request(op, &json).unwrap_err();
+    assert_eq!(e.code, "SerializationException");
+    assert!(e.message.unwrap().contains("more than 20000 values"));
+    let mut cbor = vec![0xa2];
+    cbor.extend(t("StreamName"));
+    cbor.extend(t("bad"));
+    cbor.extend(t("Records"));
+    cbor.extend([0x9a, 0x00, 0x20, 0x00, 0x00]);
+    cbor.extend(std::iter::repeat_n(0xa0u8, 2 << 20));
+    let e = Protocol::Cbor.decode_request(op, &cbor).unwrap_err();
+    assert_eq!(e.code, "SerializationException");
+    assert!(e.message.unwrap().contains("more than 20000 values"));
+    // Commas and brackets inside strings are not values; 500 full records pass.
+    let records: Vec<Value> = (0..500)
+        .map(
+            |i| json!({"Data": "AAAA", "PartitionKey": format!("[,{{{i}"), "ExplicitHashKey": "1"}),
+        )
+        .collect();
+    let body = serde_json::to_vec(&json!({"StreamName": "s", "Records": records})).unwrap();
+    assert!(Protocol::Json.decode_request(op, &body).is_ok());
+    assert!(matches!(
+        super::cbor::decode_bounded(&[0x82, 0x01, 0x02], 2),
+        Err(CborError::TooMany)
+    ));
+}

@@ -145,6 +145,7 @@ pub fn verify(
         )));
     }
     check_time(&s, t, &amz_date, now_secs, max_skew_secs as i64)?;
+    check_signed_headers(req, &s)?;
 
     let body_hash = sha256_hex(body);
     let payload_hash = match req.headers.get("x-amz-content-sha256") {
@@ -244,6 +245,43 @@ fn check_time(s: &Signed, t: i64, amz: &str, now: i64, skew: i64) -> Result<(), 
             fmt(now),
             window(skew)
         )));
+    }
+    Ok(())
+}
+
+/// The headers a signature must cover when the request carries them: the ones that
+/// choose the operation, the protocol, the time and the session. Without this rule a
+/// signature made for one operation (or one host) would authorize any other.
+const MUST_SIGN: &[(&str, &str)] = &[
+    ("x-amz-target", "X-Amz-Target"),
+    ("content-type", "Content-Type"),
+    ("x-amz-date", "X-Amz-Date"),
+    ("x-amz-security-token", "X-Amz-Security-Token"),
+];
+
+fn unsigned(header: &str) -> ApiError {
+    ApiError::client(
+        "IncompleteSignatureException",
+        format!("'{header}' must be a 'SignedHeader' in the AWS Authorization."),
+    )
+}
+
+/// Refuses a signature that leaves out `host` (or HTTP/2's `:authority`) or a header of
+/// [`MUST_SIGN`] the request carries, as AWS does; a header-signed request dated by
+/// `Date` must sign `date` too.
+fn check_signed_headers(req: &http::request::Parts, s: &Signed) -> Result<(), ApiError> {
+    let signs = |n: &str| s.signed_headers.iter().any(|h| h == n);
+    if !signs("host") && !signs(":authority") {
+        return Err(unsigned("Host' or ':authority"));
+    }
+    for (name, shown) in MUST_SIGN {
+        if req.headers.contains_key(*name) && !signs(name) {
+            return Err(unsigned(shown));
+        }
+    }
+    let dated_by_date_header = s.presigned.is_none() && !req.headers.contains_key("x-amz-date");
+    if dated_by_date_header && !signs("date") {
+        return Err(unsigned("Date"));
     }
     Ok(())
 }

@@ -321,3 +321,73 @@ fn presigned_queries_verify_and_expire() {
     );
     assert!(verify(&moved, BODY, now(), &keys(), 900).is_err());
 }
+
+#[test]
+fn a_signature_must_cover_the_host_and_every_header_that_steers_the_request() {
+    let request = || {
+        parts(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                ("host", "h"),
+                ("x-amz-date", AMZ),
+                ("x-amz-target", "Kinesis_20131202.DescribeStreamSummary"),
+                ("x-amz-security-token", "tok"),
+            ],
+        )
+    };
+    let all = [
+        "content-type",
+        "host",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-target",
+    ];
+    assert!(verify(&signed(request(), BODY, &all), BODY, now(), &keys(), 900).is_ok());
+    for (left_out, named) in [
+        ("host", "'Host' or ':authority'"),
+        ("x-amz-target", "'X-Amz-Target'"),
+        ("content-type", "'Content-Type'"),
+        ("x-amz-date", "'X-Amz-Date'"),
+        ("x-amz-security-token", "'X-Amz-Security-Token'"),
+    ] {
+        let names: Vec<&str> = all.iter().copied().filter(|n| *n != left_out).collect();
+        let (code, msg) = err(verify(
+            &signed(request(), BODY, &names),
+            BODY,
+            now(),
+            &keys(),
+            900,
+        ));
+        assert_eq!(code, "IncompleteSignatureException", "{left_out}");
+        assert_eq!(
+            msg,
+            format!("{named} must be a 'SignedHeader' in the AWS Authorization.")
+        );
+    }
+    // A Date-dated request signs `date`.
+    let dated = parts(
+        "POST",
+        "/",
+        &[("host", "h"), ("date", "Tue, 02 Jan 2024 03:04:05 GMT")],
+    );
+    let (_, msg) = err(verify(
+        &signed(dated, BODY, &["host"]),
+        BODY,
+        now(),
+        &keys(),
+        900,
+    ));
+    assert!(msg.starts_with("'Date' must be"), "{msg}");
+    // A presigned URL signed for `host` alone cannot carry an operation header.
+    let q = format!("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20240102%2Fus-east-1%2Fkinesis%2Faws4_request&X-Amz-Date={AMZ}&X-Amz-Expires=300&X-Amz-SignedHeaders=host");
+    let mut req = parts("POST", &presigned_uri(&q, AMZ), &[("host", "h")]);
+    assert!(verify(&req, BODY, now(), &keys(), 900).is_ok());
+    req.headers.insert(
+        "x-amz-target",
+        "Kinesis_20131202.DeleteStream".parse().unwrap(),
+    );
+    let (_, msg) = err(verify(&req, BODY, now(), &keys(), 900));
+    assert!(msg.starts_with("'X-Amz-Target' must be"), "{msg}");
+}

@@ -513,3 +513,17 @@ fn every_operation_checkable_with_empty_body() {
     }
     assert_eq!(n, 39);
 }
+
+#[test]
+fn long_values_are_cut_in_messages() {
+    // 100 000 empty records: every one fails two constraints, the message stays small.
+    let records: Vec<Value> = (0..100_000).map(|_| json!({})).collect();
+    let m = validation("PutRecords", json!({"StreamName": "s", "Records": records}));
+    assert!(m.len() < 80 * 1024, "message of {} bytes", m.len());
+    assert!(m.contains("PutRecordsRequestEntry@2, "), "{m}");
+    assert!(m.contains("...' at 'records'"), "{m}");
+    let long = "é".repeat(20_000);
+    let m = validation("DescribeStream", json!({"StreamName": long}));
+    let cut = format!("'{}...' at 'streamName'", "é".repeat(16 * 1024));
+    assert!(m.contains(&cut), "{}", &m[..200]);
+}
