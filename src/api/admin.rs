@@ -72,32 +72,29 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// Middleware: lets a request through with its [`Viewer`] as an extension, or answers
 /// 401 with a Basic challenge and a page saying how to log in.
 pub async fn gate(State(state): State<Arc<ApiState>>, mut req: Request, next: Next) -> Response {
-    match log_in(&state, req.headers()) {
-        Ok(viewer) => {
+    match state.config.auth.viewer(req.headers()) {
+        Some(viewer) => {
             req.extensions_mut().insert(viewer);
             next.run(req).await
         }
-        Err(challenge) => challenge,
+        None => challenge(),
     }
 }
 
-/// The request's viewer, or the 401 that asks for a login.
-pub fn log_in(state: &ApiState, headers: &http::HeaderMap) -> Result<Viewer, Response> {
-    match state.config.auth.viewer(headers) {
-        Some(viewer) => Ok(viewer),
-        None => Err((
-            StatusCode::UNAUTHORIZED,
-            [
-                (
-                    header::WWW_AUTHENTICATE,
-                    "Basic realm=\"Shoal\", charset=\"UTF-8\"",
-                ),
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            ],
-            LOGIN_PAGE,
-        )
-            .into_response()),
-    }
+/// The 401 that asks for a login.
+pub fn challenge() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"Shoal\", charset=\"UTF-8\"",
+            ),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        ],
+        LOGIN_PAGE,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -104,9 +104,8 @@ async fn health(State(state): State<Arc<ApiState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -> Response {
-    let viewer = match super::admin::log_in(&state, &headers) {
-        Ok(v) => v,
-        Err(challenge) => return challenge,
+    let Some(viewer) = state.config.auth.viewer(&headers) else {
+        return super::admin::challenge();
     };
     match state.broker() {
         Ok(b) => super::metrics::response(super::metrics::render(
