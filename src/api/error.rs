@@ -47,21 +47,34 @@ impl ApiError {
 
     /// Kinesis requests before the store is open; SDKs retry a 503.
     pub fn starting() -> ApiError {
-        ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "ServiceUnavailableException",
-            message: Some("Shoal is starting: the store is being opened.".into()),
-            capital_message: false,
-        }
+        ApiError::unavailable("Shoal is starting: the store is being opened.")
     }
 
     /// Too many request bytes in flight: SDKs back off and retry a 503.
     pub fn overloaded(max_inflight_bytes: usize) -> ApiError {
+        ApiError::unavailable(format!(
+            "Shoal is overloaded: {max_inflight_bytes} bytes of requests are already being processed; slow down and retry."
+        ))
+    }
+
+    /// A 503 SDKs back off from and retry.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "ServiceUnavailableException",
+            message: Some(message.into()),
+            capital_message: false,
+        }
+    }
+
+    /// A request body that did not arrive at the minimum rate.
+    pub fn body_timeout(min_bytes_per_sec: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "RequestTimeoutException",
             message: Some(format!(
-                "Shoal is overloaded: {max_inflight_bytes} bytes of requests are already being processed; slow down and retry."
+                "The request body did not arrive in time: after the first seconds it must \
+                 average at least {min_bytes_per_sec} bytes per second."
             )),
             capital_message: false,
         }
@@ -143,13 +156,7 @@ impl From<BrokerError> for ApiError {
                 index + 1
             )),
             BrokerError::Internal(m) => ApiError::internal(m),
-            // SDKs retry a 503.
-            BrokerError::Unavailable(m) => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "ServiceUnavailableException",
-                message: Some(m),
-                capital_message: false,
-            },
+            BrokerError::Unavailable(m) => ApiError::unavailable(m),
             BrokerError::Storage(e) => storage_error(e),
         }
     }

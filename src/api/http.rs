@@ -2,18 +2,23 @@
 //! signature, validation, handler; `codec` decodes and encodes each protocol) and the
 //! response headers every SDK expects.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, Full};
 
+use super::budget::{Budget, BudgetSizes, Held};
 use super::codec::Protocol;
 use super::error::ApiError;
 use super::handlers::{dispatch, Ctx, Reply};
@@ -28,11 +33,11 @@ use crate::broker::{Broker, Scope};
 pub struct ApiConfig {
     /// Larger request bodies are refused before they are read whole.
     pub max_request_bytes: usize,
-    /// Request bodies held in memory at once, across every connection; past it new
-    /// requests wait, then get a 503.
-    pub max_inflight_bytes: usize,
-    /// How long a request waits for room before that 503.
-    pub overload_wait_ms: u64,
+    /// Memory for request and reply bodies (`budget`).
+    pub budget: BudgetSizes,
+    /// A body must average this rate once `body_read_grace` has passed.
+    pub min_body_bytes_per_sec: u64,
+    pub body_read_grace: Duration,
     /// Verifies signatures, or accepts any, and names the caller's account.
     pub auth: auth::Authenticator,
     /// Resource policies are enforced only where callers are authenticated (set when
@@ -49,22 +54,24 @@ pub struct ApiState {
     pub config: ApiConfig,
     pub readiness: Readiness,
     pub requests: RequestMetrics,
-    /// Room for request bodies, in KiB (see `ApiConfig::max_inflight_bytes`).
-    inflight: tokio::sync::Semaphore,
+    budget: Budget,
 }
+
+/// The client address of a request, set by the connection that carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub IpAddr);
 
 impl ApiState {
     /// A state whose broker is still being opened.
     pub fn starting(config: ApiConfig) -> ApiState {
         let readiness = Readiness::default();
         readiness.starting("opening the store");
-        let kib = inflight_kib(&config) as usize;
         ApiState {
             broker: OnceLock::new(),
+            budget: Budget::new(config.budget),
             config,
             readiness,
             requests: RequestMetrics::default(),
-            inflight: tokio::sync::Semaphore::new(kib),
         }
     }
 
@@ -118,7 +125,12 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -
     }
 }
 
-async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+async fn kinesis(
+    State(state): State<Arc<ApiState>>,
+    peer: Option<Extension<Peer>>,
+    req: Request,
+) -> Response {
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0 .0);
     let started = std::time::Instant::now();
     let op = req
         .headers()
@@ -133,10 +145,21 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
         .and_then(Protocol::from_content_type);
     // Requests in no known protocol are answered in JSON, as AWS does.
     let answer_in = protocol.unwrap_or(Protocol::Json);
-    let (status, body, error_code, content_type) = match handle(&state, protocol, op, req).await {
+    let mut held = state.budget.hold(client, !state.config.auth.verifies());
+    let answer = handle(&state, &mut held, protocol, op, req).await;
+    let answer = match answer {
+        Ok(Answer::Body(body)) => reserve_reply(&state, &mut held, op, body),
+        other => other,
+    };
+    let close = matches!(&answer, Err(e) if e.status == StatusCode::REQUEST_TIMEOUT);
+    let (status, body, error_code, content_type) = match answer {
         Ok(Answer::Body(body)) => (
             StatusCode::OK,
-            Body::from(body),
+            // The reply keeps its share of the budget until the client has read it.
+            Body::new(HeldBody {
+                inner: Full::new(Bytes::from(body)),
+                _held: held,
+            }),
             None,
             answer_in.content_type(),
         ),
@@ -170,6 +193,10 @@ async fn kinesis(State(state): State<Arc<ApiState>>, req: Request) -> Response {
     if let Some(code) = error_code {
         h.insert("x-amzn-errortype", HeaderValue::from_static(code));
     }
+    if close {
+        // The rest of a late body is not worth reading.
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     state.requests.record(op, started.elapsed(), error_code);
     resp
 }
@@ -180,28 +207,96 @@ enum Answer {
     Events(crate::broker::subscribe::Subscription),
 }
 
-/// The in-flight budget in KiB permits (`acquire_many` takes a u32).
-fn inflight_kib(config: &ApiConfig) -> u32 {
-    (config.max_inflight_bytes / 1024).clamp(1, u32::MAX as usize) as u32
+/// Reserves a reply's size before it goes out. A read whose reply finds no room is
+/// answered 503 (the client retries; nothing changed); a write's reply (small) goes
+/// out regardless, so a stored write is never reported as failed.
+fn reserve_reply(
+    state: &ApiState,
+    held: &mut Held,
+    op: Option<Operation>,
+    body: Vec<u8>,
+) -> Result<Answer, ApiError> {
+    let read_only = op.is_some_and(|op| {
+        let n = op.name();
+        n.starts_with("Get") || n.starts_with("List") || n.starts_with("Describe")
+    });
+    if state.budget.try_grow(held, body.len()) || !read_only {
+        Ok(Answer::Body(body))
+    } else {
+        Err(ApiError::overloaded(state.config.budget.inflight_bytes))
+    }
 }
 
-/// Waits for room for a body of `bytes`, or answers the overload 503.
-async fn admit(
-    state: &ApiState,
-    bytes: usize,
-) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-    let kib = (bytes.div_ceil(1024).max(1) as u32).min(inflight_kib(&state.config));
-    let wait = std::time::Duration::from_millis(state.config.overload_wait_ms);
-    match tokio::time::timeout(wait, state.inflight.acquire_many(kib)).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err(ApiError::overloaded(state.config.max_inflight_bytes)),
+/// A reply body that holds its share of the budget until it is dropped: sent whole, or
+/// its connection gone.
+struct HeldBody {
+    inner: Full<Bytes>,
+    _held: Held,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
     }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Reads a body as it arrives: each chunk is reserved from the budget before it is
+/// kept, the total is capped at `max_request_bytes`, and after the grace period the
+/// body must keep up the minimum rate.
+async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Bytes, ApiError> {
+    let c = &state.config;
+    let max = c.max_request_bytes;
+    let too_large = || {
+        ApiError::validation(format!(
+            "Request body exceeds the maximum request size of {max} bytes."
+        ))
+    };
+    let started = tokio::time::Instant::now();
+    let rate = c.min_body_bytes_per_sec.max(1) as f64;
+    let mut body = body;
+    let mut buf = BytesMut::new();
+    loop {
+        let allowed = c.body_read_grace + Duration::from_secs_f64(buf.len() as f64 / rate);
+        let frame = match tokio::time::timeout_at(started + allowed, body.frame()).await {
+            Err(_) => return Err(ApiError::body_timeout(c.min_body_bytes_per_sec)),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(ApiError::validation("The request body could not be read."))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = buf.len() + data.len();
+        if total > max {
+            return Err(too_large());
+        }
+        state.budget.grow(held, total).await?;
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
 
 /// The checks run in the order AWS runs them: content type, target, body, signature,
 /// types and constraints, then the operation itself.
 async fn handle(
     state: &ApiState,
+    held: &mut Held,
     protocol: Option<Protocol>,
     op: Option<Operation>,
     req: Request,
@@ -218,31 +313,21 @@ async fn handle(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let too_large = |n: Option<usize>| {
-        ApiError::validation(match n {
-            Some(n) => format!(
-                "Request body of {n} bytes exceeds the maximum request size of {max} bytes."
-            ),
-            None => format!("Request body exceeds the maximum request size of {max} bytes."),
-        })
-    };
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large(declared));
+    if let Some(n) = declared.filter(|n| *n > max) {
+        return Err(ApiError::validation(format!(
+            "Request body of {n} bytes exceeds the maximum request size of {max} bytes."
+        )));
     }
-    // Back-pressure: a body is read only once there is room for it, so clients sending
-    // faster than the disk writes see slower answers, then a 503, never unbounded memory.
-    let _room = admit(state, declared.unwrap_or(max)).await?;
-    let bytes = Limited::new(body, max)
-        .collect()
-        .await
-        .map_err(|_| too_large(None))?
-        .to_bytes();
+    // Back-pressure: bytes are reserved as they arrive, so clients sending faster than
+    // the disk writes see slower answers, then a 503, never unbounded memory.
+    let bytes = read_body(state, held, body).await?;
 
     let broker = state.broker()?;
     let caller = state
         .config
         .auth
         .authenticate(&parts, &bytes, broker.now_ms())?;
+    state.budget.authenticated(held).await?;
     let input = protocol.decode_request(op, &bytes)?;
     validate::check_input(op.name(), &input)?;
     let mut scope = Scope {

@@ -116,6 +116,16 @@ pub struct ServerConfig {
     pub log_format: String,
     /// Serve the web console at /console.
     pub console: bool,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub header_read_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_header_bytes: usize,
+    pub max_streams_per_connection: u32,
+    pub body_read_grace_ms: u64,
+    pub min_body_bytes_per_sec: u64,
+    pub max_unauthenticated_bytes: usize,
+    pub max_unauthenticated_bytes_per_client: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -292,6 +302,27 @@ impl Config {
         }
         if self.storage.max_open_files < 8 {
             return Err("storage.max_open_files must be at least 8".into());
+        }
+        let v = &self.server;
+        if v.max_connections == 0 || v.max_connections_per_client == 0 {
+            return Err(
+                "server.max_connections and max_connections_per_client must be at least 1".into(),
+            );
+        }
+        if v.max_header_bytes < 8192 {
+            return Err("server.max_header_bytes must be at least 8192".into());
+        }
+        if v.max_streams_per_connection == 0 {
+            return Err("server.max_streams_per_connection must be at least 1".into());
+        }
+        if v.max_unauthenticated_bytes_per_client < v.max_request_bytes
+            || v.max_unauthenticated_bytes < v.max_request_bytes
+        {
+            return Err(
+                "server.max_unauthenticated_bytes and max_unauthenticated_bytes_per_client must \
+                 be at least server.max_request_bytes, or the largest request could never be read"
+                    .into(),
+            );
         }
         if let Some(r) = self.auth.regions.iter().find(|r| !is_region_name(r)) {
             return Err(format!(

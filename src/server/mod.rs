@@ -2,19 +2,21 @@
 //! create the declared streams, serve HTTP/1.1 and HTTP/2 (h2c) on one listener, and
 //! shut down cleanly.
 
+pub mod conn;
 mod startup;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::auth::Authenticator;
+use crate::api::budget::BudgetSizes;
 use crate::api::http::{router, ApiConfig, ApiState};
 use crate::api::metrics::MetricsOptions;
 use crate::broker::throttle::Limits;
@@ -183,8 +185,14 @@ pub async fn serve(
     }
     let state = Arc::new(ApiState::starting(ApiConfig {
         max_request_bytes: config.server.max_request_bytes,
-        max_inflight_bytes: config.server.max_inflight_bytes,
-        overload_wait_ms: config.server.overload_wait_ms,
+        budget: BudgetSizes {
+            inflight_bytes: config.server.max_inflight_bytes,
+            unauthenticated_bytes: config.server.max_unauthenticated_bytes,
+            unauthenticated_bytes_per_client: config.server.max_unauthenticated_bytes_per_client,
+            wait: Duration::from_millis(config.server.overload_wait_ms),
+        },
+        min_body_bytes_per_sec: config.server.min_body_bytes_per_sec,
+        body_read_grace: Duration::from_millis(config.server.body_read_grace_ms),
         enforce_policies: auth.verifies(),
         auth,
         metrics: MetricsOptions {
@@ -218,26 +226,26 @@ pub async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _sender_dropped_means_stop = rx.wait_for(|stop| *stop).await;
     };
+    let limits = conn::ConnLimits::of(&config.server);
+    let table = Arc::new(conn::Connections::default());
     let tls_task = listeners.tls.map(|(listener, acceptor)| {
-        tokio::spawn(tls::serve(
+        tokio::spawn(conn::serve(
             listener,
-            acceptor,
+            Some(acceptor),
             app.clone(),
+            limits.clone(),
+            table.clone(),
             stopped(stop_rx.clone()),
         ))
     });
-    // Small responses and event frames go out at once rather than waiting on Nagle's
-    // algorithm for the peer's delayed ACK (tens of milliseconds per frame).
-    let plain = listeners.plain.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let plain_task = tokio::spawn(
-        axum::serve(plain, app)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future(),
-    );
+    let plain_task = tokio::spawn(conn::serve(
+        listeners.plain,
+        None,
+        app,
+        limits,
+        table,
+        stopped(stop_rx.clone()),
+    ));
 
     let started = std::time::Instant::now();
     let broker = match source {
@@ -284,14 +292,13 @@ pub async fn serve(
     if failure.is_some() {
         let _ = stop_tx.send(true);
     }
-    let served = plain_task.await.map_err(std::io::Error::other)?;
+    plain_task.await.map_err(std::io::Error::other)?;
     if let Some(task) = tls_task {
         task.await.map_err(std::io::Error::other)?;
     }
     if let Some(task) = maintenance {
         task.abort();
     }
-    served?;
     if let Some(broker) = broker {
         broker
             .shutdown()
