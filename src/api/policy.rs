@@ -120,6 +120,11 @@ fn target(
     input: &Value,
 ) -> Option<(String, String, String)> {
     let str_of = |k: &str| input.get(k).and_then(Value::as_str);
+    // The iterator decides which stream GetRecords reads, whatever StreamARN says (the
+    // handler refuses a StreamARN that names another).
+    if op == Operation::GetRecords {
+        return broker.iterator_stream(str_of("ShardIterator")?);
+    }
     if let Some(a) = str_of("StreamARN")
         .or_else(|| str_of("ResourceARN"))
         .or_else(|| str_of("ConsumerARN"))
@@ -131,9 +136,6 @@ fn target(
     }
     if let Some(n) = str_of("StreamName") {
         return Some((scope.account.clone(), scope.region.clone(), n.to_string()));
-    }
-    if op == Operation::GetRecords {
-        return broker.iterator_stream(str_of("ShardIterator")?);
     }
     None
 }

@@ -127,6 +127,8 @@ pub struct GetShardIteratorInput {
 #[serde(rename_all = "PascalCase")]
 pub struct GetRecordsInput {
     pub shard_iterator: String,
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
     pub limit: Option<u32>,
 }
 

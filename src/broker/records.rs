@@ -178,6 +178,11 @@ impl Broker {
                 at.max(self.trim_offset(stream, shard, now)?)
             }
             IteratorStart::AtTimestamp(ts) => {
+                if *ts < 0 {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "The timestampInMillis parameter cannot be negative. timestampInMillis: {ts}"
+                    )));
+                }
                 if *ts > now {
                     return Err(BrokerError::InvalidArgument(format!(
                         "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: {ts}, currentTimestampInMillis: {now}"

@@ -203,6 +203,11 @@ impl Resp {
     }
 }
 
+/// The socket address of an `http://host:port` endpoint.
+pub fn addr_of(endpoint: &str) -> SocketAddr {
+    endpoint.trim_start_matches("http://").parse().unwrap()
+}
+
 /// Sends one HTTP/1.1 request on a fresh connection and reads the whole response.
 pub async fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> Resp {
     let fut = async {

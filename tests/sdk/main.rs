@@ -3,6 +3,7 @@
 //! through scenarios in `clients`). All SDK
 //! tests live in this one binary so the SDK is linked once.
 
+mod attacks;
 mod cbor;
 mod cli;
 mod clients;

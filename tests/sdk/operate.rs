@@ -9,10 +9,6 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 
 use crate::common::*;
 
-fn addr_of(endpoint: &str) -> SocketAddr {
-    endpoint.trim_start_matches("http://").parse().unwrap()
-}
-
 async fn get(addr: SocketAddr, path: &str) -> Resp {
     raw(addr, &format!("GET {path} HTTP/1.1\r\n"), b"").await
 }
