@@ -117,7 +117,12 @@ impl Budget {
             let cap = self.unauthenticated_kib.saturating_sub(held.kib);
             let p = Self::take(&self.unauthenticated, more.min(cap).max(1), self.wait)
                 .await
-                .ok_or_else(|| self.overloaded())?;
+                .ok_or_else(|| {
+                    ApiError::unavailable(
+                        "Shoal is overloaded: too many request bytes are waiting for their \
+                         signatures to be checked; slow down and retry.",
+                    )
+                })?;
             merge(&mut held.unauthenticated, p);
         }
         held.kib = want;

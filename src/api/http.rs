@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 
 use super::budget::{Budget, BudgetSizes, Held};
 use super::codec::Protocol;
@@ -145,19 +145,21 @@ async fn kinesis(
         .and_then(Protocol::from_content_type);
     // Requests in no known protocol are answered in JSON, as AWS does.
     let answer_in = protocol.unwrap_or(Protocol::Json);
+    let http1 = req.version() <= http::Version::HTTP_11;
     let mut held = state.budget.hold(client, !state.config.auth.verifies());
     let answer = handle(&state, &mut held, protocol, op, req).await;
     let answer = match answer {
         Ok(Answer::Body(body)) => reserve_reply(&state, &mut held, op, body),
         other => other,
     };
-    let close = matches!(&answer, Err(e) if e.status == StatusCode::REQUEST_TIMEOUT);
+    // HTTP/2 has no Connection header: there the late stream just ends.
+    let close = http1 && matches!(&answer, Err(e) if e.status == StatusCode::REQUEST_TIMEOUT);
     let (status, body, error_code, content_type) = match answer {
         Ok(Answer::Body(body)) => (
             StatusCode::OK,
             // The reply keeps its share of the budget until the client has read it.
             Body::new(HeldBody {
-                inner: Full::new(Bytes::from(body)),
+                rest: Bytes::from(body),
                 _held: held,
             }),
             None,
@@ -228,11 +230,15 @@ fn reserve_reply(
 }
 
 /// A reply body that holds its share of the budget until it is dropped: sent whole, or
-/// its connection gone.
+/// its connection gone. It hands the reply over in slices, since hyper drops a body
+/// (and so its hold) as soon as it has taken the last slice into its write buffer.
 struct HeldBody {
-    inner: Full<Bytes>,
+    rest: Bytes,
     _held: Held,
 }
+
+/// The slice of a reply hyper takes at a time.
+const REPLY_SLICE: usize = 64 << 10;
 
 impl http_body::Body for HeldBody {
     type Data = Bytes;
@@ -240,24 +246,34 @@ impl http_body::Body for HeldBody {
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
+        _cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+        if self.rest.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.rest.len().min(REPLY_SLICE);
+        let slice = self.rest.split_to(n);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(slice))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_empty()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        http_body::SizeHint::with_exact(self.rest.len() as u64)
     }
 }
 
 /// Reads a body as it arrives: each chunk is reserved from the budget before it is
 /// kept, the total is capped at `max_request_bytes`, and after the grace period the
 /// body must keep up the minimum rate.
-async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(
+    state: &ApiState,
+    held: &mut Held,
+    body: Body,
+    declared: Option<usize>,
+) -> Result<Bytes, ApiError> {
     let c = &state.config;
     let max = c.max_request_bytes;
     let too_large = || {
@@ -268,7 +284,8 @@ async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Byte
     let started = tokio::time::Instant::now();
     let rate = c.min_body_bytes_per_sec.max(1) as f64;
     let mut body = body;
-    let mut buf = BytesMut::new();
+    // Room for what was declared, up to 64 KiB; more only as bytes actually arrive.
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(64 << 10));
     loop {
         let allowed = c.body_read_grace + Duration::from_secs_f64(buf.len() as f64 / rate);
         let frame = match tokio::time::timeout_at(started + allowed, body.frame()).await {
@@ -320,7 +337,7 @@ async fn handle(
     }
     // Back-pressure: bytes are reserved as they arrive, so clients sending faster than
     // the disk writes see slower answers, then a 503, never unbounded memory.
-    let bytes = read_body(state, held, body).await?;
+    let bytes = read_body(state, held, body, declared).await?;
 
     let broker = state.broker()?;
     let caller = state

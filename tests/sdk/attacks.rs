@@ -162,8 +162,7 @@ async fn a_signature_binds_the_operation_the_host_and_the_protocol() {
     .await;
     assert_eq!(status, 200, "{ok}");
     assert_eq!(
-        ok["StreamDescriptionSummary"]["StreamStatus"],
-        "ACTIVE",
+        ok["StreamDescriptionSummary"]["StreamStatus"], "ACTIVE",
         "{ok}"
     );
     s.running.stop().await.unwrap();
@@ -227,7 +226,10 @@ async fn the_console_and_metrics_need_a_key_and_show_its_account_alone() {
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains("private"));
     // The other account's key sees neither the records nor the stream.
-    assert_eq!(get(addr, records, Some("AKIDOTHER:secret")).await.status, 404);
+    assert_eq!(
+        get(addr, records, Some("AKIDOTHER:secret")).await.status,
+        404
+    );
     let listed = get(addr, "/console/api/streams", Some("AKIDOTHER:secret")).await;
     let names: Vec<String> = listed.json()["streams"]
         .as_array()
@@ -288,7 +290,11 @@ async fn get_records_refuses_a_stream_arn_its_iterator_was_not_issued_for() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidArgumentException");
-    assert!(message(&e).contains("cannot be negative"), "{}", message(&e));
+    assert!(
+        message(&e).contains("cannot be negative"),
+        "{}",
+        message(&e)
+    );
     s.running.stop().await.unwrap();
 }
 

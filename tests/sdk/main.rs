@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod consumers;
 mod durability;
+mod exhaustion;
 mod faults;
 mod on_demand;
 mod operate;

@@ -141,9 +141,8 @@ pub fn get_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: GetRecordsInput = decode(input)?;
     if let Some(named) = &req.stream_arn {
         let issued_for = ctx.broker.iterator_stream(&req.shard_iterator);
-        let same = crate::broker::arn::parse_stream_arn(named).is_some_and(|p| {
-            issued_for.as_ref() == Some(&(p.account, p.region, p.name))
-        });
+        let same = crate::broker::arn::parse_stream_arn(named)
+            .is_some_and(|p| issued_for.as_ref() == Some(&(p.account, p.region, p.name)));
         if issued_for.is_some() && !same {
             return Err(ApiError::invalid_argument(format!(
                 "Invalid ShardIterator: it was not issued for stream {named}."
