@@ -12,6 +12,7 @@ mod consumers;
 mod durability;
 mod exhaustion;
 mod faults;
+mod hostile;
 mod on_demand;
 mod operate;
 mod policies;
