@@ -69,7 +69,12 @@ impl Budget {
         }
     }
 
+    /// `kib` permits of `pool`: at once when there is room (no timer on the hot path),
+    /// else waiting up to `wait`.
     async fn take(pool: &Arc<Semaphore>, kib: u32, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        if let Ok(p) = pool.clone().try_acquire_many_owned(kib) {
+            return Some(p);
+        }
         match tokio::time::timeout(wait, pool.clone().acquire_many_owned(kib)).await {
             Ok(Ok(p)) => Some(p),
             _ => None,

@@ -238,7 +238,7 @@ struct HeldBody {
 }
 
 /// The slice of a reply hyper takes at a time.
-const REPLY_SLICE: usize = 64 << 10;
+const REPLY_SLICE: usize = 256 << 10;
 
 impl http_body::Body for HeldBody {
     type Data = Bytes;
@@ -267,46 +267,64 @@ impl http_body::Body for HeldBody {
 
 /// Reads a body as it arrives: each chunk is reserved from the budget before it is
 /// kept, the total is capped at `max_request_bytes`, and after the grace period the
-/// body must keep up the minimum rate.
-async fn read_body(
-    state: &ApiState,
-    held: &mut Held,
-    body: Body,
-    declared: Option<usize>,
-) -> Result<Bytes, ApiError> {
+/// body must keep up the minimum rate. One timer serves the whole body: it is pushed
+/// back only when it fires early, since the allowance grows with every chunk.
+async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Bytes, ApiError> {
     let c = &state.config;
     let max = c.max_request_bytes;
-    let too_large = || {
-        ApiError::validation(format!(
-            "Request body exceeds the maximum request size of {max} bytes."
-        ))
-    };
     let started = tokio::time::Instant::now();
     let rate = c.min_body_bytes_per_sec.max(1) as f64;
+    let allowed = |received: usize| {
+        started + c.body_read_grace + Duration::from_secs_f64(received as f64 / rate)
+    };
     let mut body = body;
-    // Room for what was declared, up to 64 KiB; more only as bytes actually arrive.
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(64 << 10));
+    // Chunks as hyper hands them over (no copy), joined once at the end.
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut received = 0usize;
+    let deadline = tokio::time::sleep_until(allowed(0));
+    tokio::pin!(deadline);
     loop {
-        let allowed = c.body_read_grace + Duration::from_secs_f64(buf.len() as f64 / rate);
-        let frame = match tokio::time::timeout_at(started + allowed, body.frame()).await {
-            Err(_) => return Err(ApiError::body_timeout(c.min_body_bytes_per_sec)),
-            Ok(None) => break,
-            Ok(Some(Err(_))) => {
+        let frame = tokio::select! {
+            biased;
+            f = body.frame() => f,
+            () = &mut deadline => {
+                if tokio::time::Instant::now() >= allowed(received) {
+                    return Err(ApiError::body_timeout(c.min_body_bytes_per_sec));
+                }
+                deadline.as_mut().reset(allowed(received));
+                continue;
+            }
+        };
+        let data = match frame {
+            None => break,
+            Some(Err(_)) => {
                 return Err(ApiError::validation("The request body could not be read."))
             }
-            Ok(Some(Ok(frame))) => frame,
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_) => continue,
+            },
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let total = buf.len() + data.len();
-        if total > max {
-            return Err(too_large());
+        received += data.len();
+        if received > max {
+            return Err(ApiError::validation(format!(
+                "Request body exceeds the maximum request size of {max} bytes."
+            )));
         }
-        state.budget.grow(held, total).await?;
-        buf.extend_from_slice(&data);
+        state.budget.grow(held, received).await?;
+        chunks.push(data);
     }
-    Ok(buf.freeze())
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = BytesMut::with_capacity(received);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    })
 }
 
 /// The checks run in the order AWS runs them: content type, target, body, signature,
@@ -337,7 +355,7 @@ async fn handle(
     }
     // Back-pressure: bytes are reserved as they arrive, so clients sending faster than
     // the disk writes see slower answers, then a 503, never unbounded memory.
-    let bytes = read_body(state, held, body, declared).await?;
+    let bytes = read_body(state, held, body).await?;
 
     let broker = state.broker()?;
     let caller = state

@@ -266,6 +266,19 @@ async fn connections_are_capped_per_client_and_in_total_and_idle_ones_closed() {
         .await
         .unwrap();
     assert!(answered.starts_with(b"HTTP/1.1 200"));
+    // So does an HTTP/2 (h2c) connection once its settings are exchanged.
+    let mut h2c = TcpStream::connect(addr).await.unwrap();
+    h2c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let settings = closed_within(&mut h2c, Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        settings.get(3),
+        Some(&4),
+        "the server's SETTINGS frame came first"
+    );
     // On the TLS port, a client that never says hello is let go.
     let mut mute = TcpStream::connect(s.running.tls_addr.unwrap())
         .await

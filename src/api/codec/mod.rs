@@ -126,22 +126,27 @@ impl Protocol {
 }
 
 /// Whether JSON text holds more than `max` values, counted before parsing (a value
-/// starts at each `{`, `[` and `,` outside strings, plus the first one). Malformed text
-/// is left to the parser.
+/// starts at each `{`, `[` and `,` outside strings, plus the first one). Strings, most
+/// of a PutRecords body, are skipped with `memchr`. Malformed text is left to the parser.
 fn json_values_exceed(bytes: &[u8], max: usize) -> bool {
-    let (mut n, mut in_string, mut escaped) = (1usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
+    let mut n = 1usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // To the closing quote: past every backslash and the byte it escapes.
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i.min(bytes.len())..]) {
+                        None => return false,
+                        Some(k) if bytes[i + k] == b'\\' => i += k + 2,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
             b'{' | b'[' | b',' => {
                 n += 1;
                 if n > max {
@@ -150,6 +155,7 @@ fn json_values_exceed(bytes: &[u8], max: usize) -> bool {
             }
             _ => {}
         }
+        i += 1;
     }
     false
 }
