@@ -179,8 +179,9 @@ pub async fn serve(
         );
     } else {
         tracing::warn!(
-            "no credentials configured: signatures are not verified, any access key works \
-             (configure --credentials or [[auth.credentials]] to verify them)"
+            "no credentials configured: signatures are not verified, any access key works, \
+             and /console and /metrics are open to anyone who can reach the port \
+             (configure --credentials or [[auth.credentials]] to verify them; docs/security.md)"
         );
     }
     let state = Arc::new(ApiState::starting(ApiConfig {
