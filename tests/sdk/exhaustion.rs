@@ -12,17 +12,6 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::common::*;
 
-/// The peak resident set of a process, in MiB.
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb / 1024
-}
-
 fn head(addr: SocketAddr, op: &str, content_type: &str, len: usize) -> String {
     format!(
         "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nX-Amz-Target: Kinesis_20131202.{op}\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/kinesis/aws4_request, SignedHeaders=host;x-amz-date, Signature=00\r\nContent-Length: {len}\r\n\r\n"
@@ -57,8 +46,7 @@ async fn bodies_that_decode_into_gigabytes_get_small_answers_and_little_memory()
         &[],
     );
     let addr = addr_of(&p.endpoint);
-    let pid = p.child.id();
-    let before = peak_rss_mib(pid);
+    let before = p.peak_rss_mib();
     let json = empty_records_json();
     let cbor = empty_records_cbor();
     for (body, content_type) in [
@@ -81,7 +69,7 @@ async fn bodies_that_decode_into_gigabytes_get_small_answers_and_little_memory()
         held.push(s);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let grew = peak_rss_mib(pid) - before;
+    let grew = p.peak_rss_mib() - before;
     assert!(grew < 200, "peak RSS grew by {grew} MiB");
     let r = raw(addr, "GET /health HTTP/1.1\r\n", b"").await;
     assert_eq!(r.status, 200, "the server still answers");

@@ -269,16 +269,6 @@ fn h2_cases(rng: &mut Rng) -> Vec<Vec<u8>> {
     cases
 }
 
-fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        / 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_aws_errors_and_bounded_memory() {
     let p = ShoalProcess::spawn(
@@ -318,6 +308,6 @@ async fn hostile_input_gets_aws_errors_and_bounded_memory() {
     create_active(&client, "after", 1).await;
     let (_, seq) = put(&client, "after", "k", b"still here").await;
     assert!(!seq.is_empty());
-    let peak = peak_rss_mib(p.child.id());
+    let peak = p.peak_rss_mib();
     assert!(peak < 256, "peak RSS {peak} MiB");
 }

@@ -76,6 +76,18 @@ impl ShoalProcess {
         }
     }
 
+    /// The process's peak resident set so far, in MiB (`VmHWM`).
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the process is running");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status");
+        kb / 1024
+    }
+
     /// Sends SIGTERM (a clean stop).
     pub fn terminate(&self) {
         let status = Command::new("kill")
