@@ -17,6 +17,8 @@ pub struct Authenticator {
     pub max_clock_skew_secs: u64,
     /// The regions a credential scope may name; empty: any.
     pub regions: Vec<String>,
+    /// Take console and metrics logins in clear text from other machines too.
+    pub basic_login_over_cleartext: bool,
 }
 
 impl Authenticator {
@@ -27,6 +29,7 @@ impl Authenticator {
             default_account: default_account.to_string(),
             max_clock_skew_secs: 900,
             regions: Vec::new(),
+            basic_login_over_cleartext: false,
         }
     }
 

@@ -103,15 +103,15 @@ impl Budget {
         } else {
             {
                 let mut t = self.by_client.lock().unwrap_or_else(|p| p.into_inner());
-                let mine = t.entry(held.client).or_insert(0);
-                if *mine + more as usize > self.per_client_kib {
+                let mine = t.get(&held.client).copied().unwrap_or(0);
+                if mine + more as usize > self.per_client_kib {
                     return Err(ApiError::unavailable(format!(
                         "Too many unauthenticated request bytes from {} are in flight; \
                          slow down and retry.",
                         held.client
                     )));
                 }
-                *mine += more as usize;
+                t.insert(held.client, mine + more as usize);
             }
             let by_client = held.by_client.get_or_insert_with(|| ClientShare {
                 table: self.by_client.clone(),

@@ -73,8 +73,8 @@ impl ApiError {
             status: StatusCode::REQUEST_TIMEOUT,
             code: "RequestTimeoutException",
             message: Some(format!(
-                "The request body did not arrive in time: after the first seconds it must \
-                 average at least {min_bytes_per_sec} bytes per second."
+                "The request body did not arrive in time: it must keep moving at \
+                 {min_bytes_per_sec} bytes per second or more."
             )),
             capital_message: false,
         }

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, StatusCode};
 use http_body_util::BodyExt;
 
+use super::admin::Login;
 use super::budget::{Budget, BudgetSizes, Held};
 use super::codec::Protocol;
 use super::error::ApiError;
@@ -25,6 +26,7 @@ use super::handlers::{dispatch, Ctx, Reply};
 use super::health::Readiness;
 use super::metrics::{MetricsOptions, RequestMetrics};
 use super::target::Operation;
+use super::transport::{Progress, Transport};
 use super::{auth, subscription, validate};
 use crate::broker::{Broker, Scope};
 
@@ -56,10 +58,6 @@ pub struct ApiState {
     pub requests: RequestMetrics,
     budget: Budget,
 }
-
-/// The client address of a request, set by the connection that carried it.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub IpAddr);
 
 impl ApiState {
     /// A state whose broker is still being opened.
@@ -110,9 +108,15 @@ async fn health(State(state): State<Arc<ApiState>>) -> Response {
     state.readiness.response()
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -> Response {
-    let Some(viewer) = state.config.auth.viewer(&headers) else {
-        return super::admin::challenge();
+async fn metrics(
+    State(state): State<Arc<ApiState>>,
+    via: Option<Extension<Transport>>,
+    headers: http::HeaderMap,
+) -> Response {
+    let viewer = match super::admin::log_in(&state.config.auth, &headers, via.as_deref()) {
+        Login::Viewer(v) => v,
+        Login::Challenge => return super::admin::challenge(),
+        Login::Cleartext => return super::admin::cleartext(),
     };
     match state.broker() {
         Ok(b) => super::metrics::response(super::metrics::render(
@@ -127,10 +131,13 @@ async fn metrics(State(state): State<Arc<ApiState>>, headers: http::HeaderMap) -
 
 async fn kinesis(
     State(state): State<Arc<ApiState>>,
-    peer: Option<Extension<Peer>>,
+    transport: Option<Extension<Transport>>,
     req: Request,
 ) -> Response {
-    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0 .0);
+    let client = transport
+        .as_ref()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |t| t.client);
+    let progress = transport.map(|t| t.0.progress);
     let started = std::time::Instant::now();
     let op = req
         .headers()
@@ -147,7 +154,7 @@ async fn kinesis(
     let answer_in = protocol.unwrap_or(Protocol::Json);
     let http1 = req.version() <= http::Version::HTTP_11;
     let mut held = state.budget.hold(client, !state.config.auth.verifies());
-    let answer = handle(&state, &mut held, protocol, op, req).await;
+    let answer = handle(&state, &mut held, progress.as_deref(), protocol, op, req).await;
     let answer = match answer {
         Ok(Answer::Body(body)) => reserve_reply(&state, &mut held, op, body),
         other => other,
@@ -161,13 +168,17 @@ async fn kinesis(
             Body::new(HeldBody {
                 rest: Bytes::from(body),
                 _held: held,
+                progress,
             }),
             None,
             answer_in.content_type(),
         ),
         Ok(Answer::Events(sub)) => (
             StatusCode::OK,
-            Body::new(subscription::body(sub, answer_in)),
+            Body::new(Touching {
+                inner: Box::pin(subscription::body(sub, answer_in)),
+                progress,
+            }),
             None,
             "application/vnd.amazon.eventstream",
         ),
@@ -235,6 +246,7 @@ fn reserve_reply(
 struct HeldBody {
     rest: Bytes,
     _held: Held,
+    progress: Option<Arc<Progress>>,
 }
 
 /// The slice of a reply hyper takes at a time.
@@ -253,6 +265,9 @@ impl http_body::Body for HeldBody {
         }
         let n = self.rest.len().min(REPLY_SLICE);
         let slice = self.rest.split_to(n);
+        if let Some(p) = &self.progress {
+            p.touch();
+        }
         std::task::Poll::Ready(Some(Ok(http_body::Frame::data(slice))))
     }
 
@@ -265,33 +280,67 @@ impl http_body::Body for HeldBody {
     }
 }
 
+/// An event stream that moves its connection's progress clock with every frame.
+struct Touching<B> {
+    inner: std::pin::Pin<Box<B>>,
+    progress: Option<Arc<Progress>>,
+}
+
+impl<B: http_body::Body> http_body::Body for Touching<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let polled = self.inner.as_mut().poll_frame(cx);
+        if let (std::task::Poll::Ready(Some(_)), Some(p)) = (&polled, &self.progress) {
+            p.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Reads a body as it arrives: each chunk is reserved from the budget before it is
-/// kept, the total is capped at `max_request_bytes`, and after the grace period the
-/// body must keep up the minimum rate. One timer serves the whole body: it is pushed
-/// back only when it fires early, since the allowance grows with every chunk.
-async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Bytes, ApiError> {
+/// kept, the total is capped at `max_request_bytes`, and the body must keep moving: each
+/// window of `body_read_grace` must bring `min_body_bytes_per_sec` for that long (or
+/// the end), so a client that sends most of a body quickly and then stalls is cut off
+/// as soon as one that trickles. One timer serves the whole body.
+async fn read_body(
+    state: &ApiState,
+    held: &mut Held,
+    progress: Option<&Progress>,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     let c = &state.config;
     let max = c.max_request_bytes;
-    let started = tokio::time::Instant::now();
-    let rate = c.min_body_bytes_per_sec.max(1) as f64;
-    let allowed = |received: usize| {
-        started + c.body_read_grace + Duration::from_secs_f64(received as f64 / rate)
-    };
+    let window = c.body_read_grace;
+    let quota = (c.min_body_bytes_per_sec as f64 * window.as_secs_f64()).max(1.0) as usize;
+    let (mut window_start, mut window_base) = (tokio::time::Instant::now(), 0usize);
     let mut body = body;
     // Chunks as hyper hands them over (no copy), joined once at the end.
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut received = 0usize;
-    let deadline = tokio::time::sleep_until(allowed(0));
+    let deadline = tokio::time::sleep_until(window_start + window);
     tokio::pin!(deadline);
     loop {
         let frame = tokio::select! {
             biased;
             f = body.frame() => f,
             () = &mut deadline => {
-                if tokio::time::Instant::now() >= allowed(received) {
+                if tokio::time::Instant::now() >= window_start + window {
                     return Err(ApiError::body_timeout(c.min_body_bytes_per_sec));
                 }
-                deadline.as_mut().reset(allowed(received));
+                deadline.as_mut().reset(window_start + window);
                 continue;
             }
         };
@@ -305,7 +354,13 @@ async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Byte
                 Err(_) => continue,
             },
         };
+        if let Some(p) = progress {
+            p.touch();
+        }
         received += data.len();
+        if received - window_base >= quota {
+            (window_start, window_base) = (tokio::time::Instant::now(), received);
+        }
         if received > max {
             return Err(ApiError::validation(format!(
                 "Request body exceeds the maximum request size of {max} bytes."
@@ -332,6 +387,7 @@ async fn read_body(state: &ApiState, held: &mut Held, body: Body) -> Result<Byte
 async fn handle(
     state: &ApiState,
     held: &mut Held,
+    progress: Option<&Progress>,
     protocol: Option<Protocol>,
     op: Option<Operation>,
     req: Request,
@@ -355,7 +411,7 @@ async fn handle(
     }
     // Back-pressure: bytes are reserved as they arrive, so clients sending faster than
     // the disk writes see slower answers, then a 503, never unbounded memory.
-    let bytes = read_body(state, held, body).await?;
+    let bytes = read_body(state, held, progress, body).await?;
 
     let broker = state.broker()?;
     let caller = state

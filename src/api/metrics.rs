@@ -178,7 +178,7 @@ pub fn render(
     e.family(
         "shoal_streams",
         "gauge",
-        "Streams held, in every account and region.",
+        "Streams held, in every account and region (in the login's account once credentials are configured).",
     );
     e.sample("shoal_streams", "", streams.len());
     e.family("shoal_shards", "gauge", "Shards held, by state.");
@@ -218,12 +218,14 @@ pub fn render(
             "Open SubscribeToShard subscriptions.",
             |s| s.subscriptions,
         ),
-        ("shoal_storage_bytes", "Bytes all shard logs occupy.", |s| {
-            s.stored_bytes
-        }),
+        (
+            "shoal_storage_bytes",
+            "Bytes the shard logs shown here occupy.",
+            |s| s.stored_bytes,
+        ),
         (
             "shoal_storage_segments",
-            "Segment files of all shard logs.",
+            "Segment files of the shard logs shown here.",
             |s| s.segments,
         ),
     ];

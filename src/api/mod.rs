@@ -21,4 +21,5 @@ pub mod shapes;
 pub mod sigv4;
 pub mod subscription;
 pub mod target;
+pub mod transport;
 pub mod validate;

@@ -41,6 +41,9 @@ pub struct AuthConfig {
     /// The regions a credential scope may name; empty: any without credentials,
     /// `streams.region` with them.
     pub regions: Vec<String>,
+    /// Take console and `/metrics` logins (which carry a secret) in clear text from
+    /// other machines.
+    pub basic_login_over_cleartext: bool,
 }
 
 /// One access key the server verifies signatures with.
@@ -311,6 +314,24 @@ impl Config {
         }
         if v.max_header_bytes < 8192 {
             return Err("server.max_header_bytes must be at least 8192".into());
+        }
+        if v.header_read_timeout_ms < 100 {
+            return Err("server.header_read_timeout_ms must be at least 100".into());
+        }
+        if !(100..=86_400_000).contains(&v.body_read_grace_ms) || v.min_body_bytes_per_sec == 0 {
+            return Err(
+                "server.body_read_grace_ms must be 100 to 86400000 and min_body_bytes_per_sec \
+                 at least 1"
+                    .into(),
+            );
+        }
+        if v.idle_timeout_ms != 0 && v.idle_timeout_ms <= self.streams.subscription_heartbeat_ms {
+            return Err(format!(
+                "server.idle_timeout_ms ({}) must be longer than \
+                 streams.subscription_heartbeat_ms ({}), or SubscribeToShard streams would \
+                 be cut between heartbeats (0 turns the idle timeout off)",
+                v.idle_timeout_ms, self.streams.subscription_heartbeat_ms
+            ));
         }
         if v.max_streams_per_connection == 0 {
             return Err("server.max_streams_per_connection must be at least 1".into());

@@ -1,29 +1,25 @@
 //! Connection discipline for every listener (cleartext HTTP/1.1 and h2c, and TLS): a cap
 //! on connections in total and per client address, a header-read timeout, a bound on
-//! header bytes, HTTP/2 stream limits, and an idle timeout that closes a connection on
-//! which no byte has moved either way (an idle keep-alive, a stalled client, a reply
-//! nobody reads). Without these a handful of slow clients hold the server's memory
-//! and sockets for as long as they like.
+//! header bytes, HTTP/2 stream limits, and an idle timeout that winds down a connection
+//! on which no request has made progress (`api::transport::Progress`): an idle
+//! keep-alive, a client that only pings, a stalled upload, a reply nobody reads.
+//! Without these a handful of slow clients hold the server's memory and sockets for as
+//! long as they like.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::http::Peer;
+use crate::api::transport::{client_key, Transport};
 use crate::config::ServerConfig;
 
 /// The limits of [`serve`], from `[server]` in the configuration.
@@ -53,22 +49,29 @@ impl ConnLimits {
 /// Open connections, in total and by client address, shared by every listener.
 #[derive(Default)]
 pub struct Connections {
-    by_client: Mutex<HashMap<IpAddr, usize>>,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    total: usize,
+    by_client: HashMap<IpAddr, usize>,
 }
 
 /// One admitted connection; dropping it frees its place.
 struct Admitted {
-    table: Arc<Connections>,
-    ip: IpAddr,
+    connections: Arc<Connections>,
+    client: IpAddr,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut t = lock(&self.table.by_client);
-        if let Some(n) = t.get_mut(&self.ip) {
+        let mut t = lock(&self.connections.table);
+        t.total -= 1;
+        if let Some(n) = t.by_client.get_mut(&self.client) {
             *n -= 1;
             if *n == 0 {
-                t.remove(&self.ip);
+                t.by_client.remove(&self.client);
             }
         }
     }
@@ -79,35 +82,39 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Connections {
-    /// A place for a connection from `ip`, or why there is none.
-    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &ConnLimits) -> Result<Admitted, String> {
-        let mut t = lock(&self.by_client);
-        let total: usize = t.values().sum();
-        if total >= limits.max_connections {
+    /// A place for a connection from `client`, or why there is none.
+    fn admit(self: &Arc<Self>, client: IpAddr, limits: &ConnLimits) -> Result<Admitted, String> {
+        let mut t = lock(&self.table);
+        if t.total >= limits.max_connections {
             return Err(format!(
                 "Shoal holds its limit of {} connections; retry later.",
                 limits.max_connections
             ));
         }
-        let mine = t.entry(ip).or_insert(0);
-        if *mine >= limits.max_connections_per_client {
+        let mine = t.by_client.get(&client).copied().unwrap_or(0);
+        if mine >= limits.max_connections_per_client {
             return Err(format!(
-                "Too many connections from {ip}: the limit is {} per client address.",
+                "Too many connections from {client}: the limit is {} per client address.",
                 limits.max_connections_per_client
             ));
         }
-        *mine += 1;
+        t.by_client.insert(client, mine + 1);
+        t.total += 1;
         Ok(Admitted {
-            table: self.clone(),
-            ip,
+            connections: self.clone(),
+            client,
         })
     }
 
-    /// Open connections now (for tests and metrics).
+    /// Open connections now.
     pub fn open(&self) -> usize {
-        lock(&self.by_client).values().sum()
+        lock(&self.table).total
     }
 }
+
+/// How long a connection wound down for idleness may take to finish what it was doing
+/// (a GOAWAY read, a last reply) before it is dropped.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` resolves,
 /// then lets open connections finish. HTTP/1.1 and HTTP/2 are told apart by ALPN on
@@ -120,8 +127,10 @@ pub async fn serve(
     table: Arc<Connections>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&limits));
+    // Every connection task holds a sender; once all are gone the listener is done.
+    let (open_tx, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -136,7 +145,8 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let admitted = match table.admit(peer.ip(), &limits) {
+        let client = client_key(peer.ip());
+        let admitted = match table.admit(client, &limits) {
             Ok(a) => a,
             Err(why) => {
                 refuse(&tcp, tls.is_none(), &why);
@@ -148,52 +158,83 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
         }
+        let transport = Transport {
+            client,
+            tls: tls.is_some(),
+            progress: Arc::default(),
+        };
         let (tls, app, builder, limits) =
             (tls.clone(), app.clone(), builder.clone(), limits.clone());
-        let watcher = graceful.watcher();
+        let (open, stop) = (open_tx.clone(), stop_rx.clone());
         tokio::spawn(async move {
             let _place = admitted;
-            let activity = Arc::new(Activity::new());
-            let tcp = Watched {
-                inner: tcp,
-                activity: activity.clone(),
-            };
-            let service = TowerToHyperService::new(app.layer(axum::Extension(Peer(peer.ip()))));
-            let served = async {
-                match tls {
-                    None => {
-                        let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-                        watcher.watch(conn.into_owned()).await
-                    }
-                    Some(acceptor) => {
-                        let stream = match tokio::time::timeout(
-                            limits.header_read_timeout,
-                            acceptor.accept(tcp),
-                        )
+            let _open = open;
+            let r = match tls {
+                None => serve_one(tcp, app, transport, &builder, &limits, stop).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp))
                         .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => return Err(e.into()),
-                            Err(_) => return Err("TLS handshake timed out".into()),
-                        };
-                        let conn =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(conn.into_owned()).await
+                    {
+                        Ok(Ok(s)) => serve_one(s, app, transport, &builder, &limits, stop).await,
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
                     }
                 }
             };
-            tokio::select! {
-                r = served => if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                },
-                _ = activity.idle_for(limits.idle_timeout) => {
-                    tracing::debug!(%peer, "closing a connection idle for {:?}", limits.idle_timeout);
-                }
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
-    graceful.shutdown().await;
+    // Stop accepting, wind every connection down, and wait for them.
+    let _receivers_may_be_gone = stop_tx.send(true);
+    drop(open_tx);
+    let _none_left = all_closed.recv().await;
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Resolves once the server stops (or its signal is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _dropped_sender_means_stop = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Serves one connection until it ends: the client closes it, it goes idle (then it is
+/// wound down gracefully: a GOAWAY on HTTP/2, `Connection: close` on HTTP/1.1, and
+/// dropped after [`DRAIN`]), or the server stops (wound down, then waited for).
+async fn serve_one<I>(
+    io: I,
+    app: Router,
+    transport: Transport,
+    builder: &Builder<TokioExecutor>,
+    limits: &ConnLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), BoxError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let progress = transport.progress.clone();
+    progress.touch();
+    let tower = TowerToHyperService::new(app.layer(axum::Extension(transport)));
+    let on_request = progress.clone();
+    let service = hyper::service::service_fn(move |req| {
+        on_request.touch();
+        hyper::service::Service::call(&tower, req)
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => return r,
+        () = progress.idle_for(limits.idle_timeout) => {
+            conn.as_mut().graceful_shutdown();
+            return match tokio::time::timeout(DRAIN, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => Ok(()),
+            };
+        }
+        () = stopped(&mut stop) => conn.as_mut().graceful_shutdown(),
+    }
+    conn.await
 }
 
 fn builder(limits: &ConnLimits) -> Builder<TokioExecutor> {
@@ -229,98 +270,4 @@ fn refuse(tcp: &TcpStream, plain: bool, why: &str) {
         body.len()
     );
     let _best_effort = tcp.try_write(reply.as_bytes());
-}
-
-/// When a byte last moved on a connection, in milliseconds since it opened.
-struct Activity {
-    opened: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            opened: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let now = self.opened.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
-    }
-
-    /// Resolves once nothing has moved for `idle` (never, for a zero `idle`).
-    async fn idle_for(&self, idle: Duration) {
-        if idle.is_zero() {
-            return std::future::pending().await;
-        }
-        loop {
-            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-            let quiet = self.opened.elapsed().saturating_sub(last);
-            if quiet >= idle {
-                return;
-            }
-            tokio::time::sleep(idle - quiet).await;
-        }
-    }
-}
-
-/// A socket that records each read and write that moved bytes.
-struct Watched {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }

@@ -100,6 +100,7 @@ fn authenticator(config: &Config) -> Authenticator {
     let mut auth = Authenticator::accept_any(default_account);
     auth.max_clock_skew_secs = config.auth.max_clock_skew_secs;
     auth.regions = config.auth.regions.clone();
+    auth.basic_login_over_cleartext = config.auth.basic_login_over_cleartext;
     if auth.regions.is_empty() && !config.auth.credentials.is_empty() {
         // A server that verifies callers does not let each made-up region open a
         // fresh namespace and shard quota.
@@ -273,7 +274,11 @@ pub async fn serve(
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "store open"
             );
-            state.readiness.starting("creating the declared streams");
+            if !config.streams.create.is_empty() {
+                // Not otherwise: a broker handed over open is ready already, and a
+                // health check must not see it flip back to starting.
+                state.readiness.starting("creating the declared streams");
+            }
             maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
             tokio::select! {
                 r = startup::ensure_declared(broker, config) => match r {

@@ -308,3 +308,71 @@ async fn a_malformed_header_line_still_gets_an_aws_answer() {
     assert_eq!(r.json()["__type"], "MissingAuthenticationTokenException");
     s.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn another_accounts_iterator_cannot_be_read_through_a_stream_it_may_read() {
+    let (s, other) = start_two_accounts().await;
+    create_active(&s.client, "open", 1).await;
+    create_active(&s.client, "closed", 1).await;
+    put(&s.client, "closed", "k", b"not for OTHER").await;
+    let allow = |actions: &str, stream: &str| {
+        format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"{OTHER}"}},"Action":[{actions}],"Resource":"{}"}}]}}"#,
+            stream_arn(stream)
+        )
+    };
+    // OTHER may position on "closed" but not read it, and may read "open".
+    put_policy(
+        &s.client,
+        &stream_arn("closed"),
+        &allow(r#""kinesis:GetShardIterator""#, "closed"),
+    )
+    .await;
+    put_policy(
+        &s.client,
+        &stream_arn("open"),
+        &allow(r#""kinesis:GetRecords""#, "open"),
+    )
+    .await;
+    let it = other
+        .get_shard_iterator()
+        .stream_arn(stream_arn("closed"))
+        .shard_id(shard(0))
+        .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator
+        .unwrap();
+    let e = other
+        .get_records()
+        .shard_iterator(&it)
+        .stream_arn(stream_arn("open"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "AccessDeniedException", "{}", message(&e));
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_gate_holds_for_every_method_and_path_variant() {
+    let (s, _) = start_two_accounts().await;
+    create_active(&s.client, "mine", 1).await;
+    let addr = addr_of(&s.endpoint);
+    for head in [
+        "HEAD /console/api/streams HTTP/1.1\r\n",
+        "GET /console/api/streams/ HTTP/1.1\r\n",
+        "GET /console/ HTTP/1.1\r\n",
+        "GET /metrics?format=text HTTP/1.1\r\n",
+    ] {
+        let r = raw(addr, head, b"").await;
+        assert!(r.status == 401 || r.status == 400, "{head}: {}", r.status);
+        assert!(!String::from_utf8_lossy(&r.body).contains("mine"), "{head}");
+    }
+    // A POST to /metrics is a Kinesis request like any other, and must be signed.
+    let r = raw(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n", b"").await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("x-amzn-errortype").is_some());
+    s.running.stop().await.unwrap();
+}

@@ -138,33 +138,43 @@ async fn replies_nobody_reads_hold_the_in_flight_budget_until_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trickled_bodies_cannot_lock_out_signed_callers() {
+async fn unsigned_and_stalled_bodies_cannot_lock_out_signed_callers() {
     let s = start_with(false, |c| {
         c.auth.credentials =
             vec![shoal::config::CredentialConfig::parse("AKIDTEST:secret").unwrap()];
         c.server.body_read_grace_ms = 1000;
         c.server.min_body_bytes_per_sec = 1000;
+        // Less room for signed callers than the unsigned bodies below hold.
+        c.server.max_inflight_bytes = 2 << 20;
+        c.server.overload_wait_ms = 100;
     })
     .await;
     let addr = addr_of(&s.endpoint);
-    // Sixteen connections declare 16 MiB bodies and send a byte now and then.
+    // Sixteen connections declare 16 MiB bodies and trickle; three more send 900 KB at
+    // once and stall, holding 2.7 MB that nobody signed.
     let mut slow = Vec::new();
-    for _ in 0..16 {
+    for i in 0..19 {
         let mut c = TcpStream::connect(addr).await.unwrap();
         let h = head(addr, "PutRecords", "application/x-amz-json-1.1", 16 << 20);
         c.write_all(h.as_bytes()).await.unwrap();
-        c.write_all(b"{").await.unwrap();
+        let first: Vec<u8> = if i < 16 {
+            b"{".to_vec()
+        } else {
+            vec![b' '; 900_000]
+        };
+        c.write_all(&first).await.unwrap();
         slow.push(c);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    s.client.list_streams().send().await.unwrap();
+    create_active(&s.client, "signed", 1).await;
+    put(&s.client, "signed", "k", &[1u8; 100_000]).await;
     assert!(started.elapsed() < Duration::from_secs(1));
-    // Past the grace period each gets 408 and its connection closes.
+    // Each is cut off once a window passes without enough bytes, front-loaded or not.
     for mut c in slow {
         let mut buf = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut buf)).await;
-        assert!(read.is_ok(), "the trickling connection was closed");
+        assert!(read.is_ok(), "the stalled connection was closed");
         let r = parse(&buf);
         assert_eq!(r.status, 408);
         assert_eq!(r.json()["__type"], "RequestTimeoutException");
@@ -194,6 +204,7 @@ async fn connections_are_capped_per_client_and_in_total_and_idle_ones_closed() {
         c.server.max_connections_per_client = 4;
         c.server.header_read_timeout_ms = 400;
         c.server.idle_timeout_ms = 800;
+        c.streams.subscription_heartbeat_ms = 200;
         c.server.tls_port = Some(0);
     })
     .await;
@@ -267,13 +278,38 @@ async fn connections_are_capped_per_client_and_in_total_and_idle_ones_closed() {
         Some(&4),
         "the server's SETTINGS frame came first"
     );
-    // On the TLS port, a client that never says hello is let go.
+    // An HTTP/2 client that only pings makes no progress: wound down all the same.
+    let mut pinger = TcpStream::connect(addr).await.unwrap();
+    pinger
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let pinging = async {
+        while pinger.write_all(&ping).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(4), pinging)
+        .await
+        .expect("the pinging connection was closed");
+    s.client.list_streams().send().await.unwrap();
+    s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_that_never_says_hello_is_let_go() {
+    let s = start_with(false, |c| {
+        c.server.header_read_timeout_ms = 300;
+        c.server.idle_timeout_ms = 0;
+        c.server.tls_port = Some(0);
+    })
+    .await;
     let mut mute = TcpStream::connect(s.running.tls_addr.unwrap())
         .await
         .unwrap();
     assert!(closed_within(&mut mute, Duration::from_secs(3))
         .await
         .is_some());
-    s.client.list_streams().send().await.unwrap();
     s.running.stop().await.unwrap();
 }
