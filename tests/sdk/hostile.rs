@@ -271,10 +271,20 @@ fn h2_cases(rng: &mut Rng) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_gets_aws_errors_and_bounded_memory() {
-    let p = ShoalProcess::spawn(
-        &["serve", "--in-memory", "--port", "0", "--no-throttle"],
-        &[],
-    );
+    hostile_run(&[]).await;
+}
+
+/// With credentials every case is refused at its signature, after its body was read
+/// into the unauthenticated pools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_against_a_verifying_server() {
+    hostile_run(&["--credentials", "AKIDTEST:secret"]).await;
+}
+
+async fn hostile_run(extra: &[&str]) {
+    let mut args = vec!["serve", "--in-memory", "--port", "0", "--no-throttle"];
+    args.extend_from_slice(extra);
+    let p = ShoalProcess::spawn(&args, &[]);
     let addr = addr_of(&p.endpoint);
     let mut rng = Rng(0x5eed_0f5a_0a1e_c0de);
     for (i, body) in json_cases(&mut rng).iter().enumerate() {
@@ -304,7 +314,7 @@ async fn hostile_input_gets_aws_errors_and_bounded_memory() {
             "the server is still running after http/2 case {i}"
         );
     }
-    let client = client(&p.endpoint, "us-east-1");
+    let client = client_with_key(&p.endpoint, "us-east-1", "AKIDTEST");
     create_active(&client, "after", 1).await;
     let (_, seq) = put(&client, "after", "k", b"still here").await;
     assert!(!seq.is_empty());
