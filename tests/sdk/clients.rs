@@ -1,8 +1,8 @@
 //! The other clients users have, each through a create / put / get / reshard / tag /
 //! delete scenario against a server started here: boto3 (`tests/python`), the AWS CLI
-//! (`tests/cli`) and the JS v3 client over HTTP/2 (`tests/js`), and the web console in
-//! headless Chromium. `.ci/run` installs them;
-//! `SHOAL_PYTHON` and `AWS_CLI` name the interpreter and CLI it installed.
+//! (`tests/cli`), the JS v3 client over HTTP/2 (`tests/js`), the Go SDK v2
+//! (`tests/go`), and the web console in headless Chromium. `.ci/run` installs them;
+//! `SHOAL_PYTHON`, `AWS_CLI` and `SHOAL_GO_SCENARIO` name what it installed.
 
 use std::process::{Command, Output};
 
@@ -123,6 +123,42 @@ async fn js_v3_client_over_http2() {
 }
 
 const JS_HINT: &str = "install it with `npm ci --prefix tests/js`, or run .ci/run";
+
+const GO_HINT: &str =
+    "the Go scenario needs Go and the module proxy (`go build` in tests/go), or run .ci/run";
+
+/// The Go scenario's binary: the one `.ci/run` built (`SHOAL_GO_SCENARIO`), else built
+/// here with `go build` (the module cache makes a second build quick).
+fn go_scenario() -> String {
+    if let Ok(path) = std::env::var("SHOAL_GO_SCENARIO") {
+        return path;
+    }
+    let out = format!("{}/go-scenario", env!("CARGO_TARGET_TMPDIR"));
+    let built = Command::new("go")
+        .args(["build", "-o", &out, "."])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/go"))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run go: {e}; {GO_HINT}"));
+    assert!(built.success(), "go build failed; {GO_HINT}");
+    out
+}
+
+/// The Go SDK v2 (`tests/go/main.go`): create, PutRecord and PutRecords, GetRecords
+/// through iterators on every shard, a typed ResourceNotFoundException, SubscribeToShard
+/// through a consumer, delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn go_sdk_v2_scenario() {
+    let program = tokio::task::spawn_blocking(go_scenario).await.unwrap();
+    let out = run_against(
+        scenario_server().await,
+        program,
+        Vec::new(),
+        Vec::new(),
+        GO_HINT,
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Go scenario OK"));
+}
 
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
 /// traffic the test creates shows on its charts, its record browser shows the records,
