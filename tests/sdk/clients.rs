@@ -1,8 +1,9 @@
 //! The other clients users have, each through a create / put / get / reshard / tag /
 //! delete scenario against a server started here: boto3 (`tests/python`), the AWS CLI
 //! (`tests/cli`), the JS v3 client over HTTP/2 (`tests/js`), the Go SDK v2
-//! (`tests/go`), and the web console in headless Chromium. `.ci/run` installs them;
-//! `SHOAL_PYTHON`, `AWS_CLI` and `SHOAL_GO_SCENARIO` name what it installed.
+//! (`tests/go`), the Java SDK v2 (`tests/jvm`), and the web console in headless
+//! Chromium. `.ci/run` installs them; `SHOAL_PYTHON`, `AWS_CLI`, `SHOAL_GO_SCENARIO`
+//! and `SHOAL_JVM_CLASSPATH` name what it installed.
 
 use std::process::{Command, Output};
 
@@ -158,6 +159,73 @@ async fn go_sdk_v2_scenario() {
     )
     .await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("Go scenario OK"));
+}
+
+const JVM_HINT: &str =
+    "the JVM clients need Java 17 and Maven (`mvn -f tests/jvm/pom.xml package dependency:build-classpath`), or run .ci/run";
+
+/// The classpath of `tests/jvm`: the one `.ci/run` built (`SHOAL_JVM_CLASSPATH`), else
+/// built here once with Maven (its repository makes a second build quick).
+fn jvm_classpath() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(cp) = std::env::var("SHOAL_JVM_CLASSPATH") {
+                return cp;
+            }
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jvm");
+            let built = Command::new("mvn")
+                .args(["-q", "-B", "package", "dependency:build-classpath"])
+                .current_dir(dir)
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run mvn: {e}; {JVM_HINT}"));
+            assert!(built.success(), "the Maven build failed; {JVM_HINT}");
+            let deps = std::fs::read_to_string(format!("{dir}/target/classpath.txt"))
+                .unwrap_or_else(|e| panic!("no classpath.txt: {e}; {JVM_HINT}"));
+            format!("{dir}/target/classes:{}", deps.trim())
+        })
+        .clone()
+}
+
+/// Runs `shoal.JavaSdkScenario <mode>` against `s` with a small heap.
+async fn java_scenario(s: TestServer, mode: &str, env: Vec<(&'static str, &'static str)>) {
+    let classpath = tokio::task::spawn_blocking(jvm_classpath).await.unwrap();
+    let args = ["-Xmx256m", "-cp", &classpath, "shoal.JavaSdkScenario", mode]
+        .map(String::from)
+        .to_vec();
+    let out = run_against(s, "java".into(), args, env, JVM_HINT).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("Java {mode} scenario OK")),
+        "{stdout}"
+    );
+}
+
+/// The synchronous client with its defaults (CBOR, Apache HTTP/1.1): writes, reads
+/// through iterators (AT_TIMESTAMP and AT_SEQUENCE_NUMBER), typed exceptions, tags,
+/// retention, UpdateShardCount, ListShards with a filter, DescribeLimits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_sdk_v2_sync_client_over_cbor() {
+    java_scenario(scenario_server().await, "sync", Vec::new()).await;
+}
+
+/// The async client on Netty over HTTP/2 and TLS, trusting the certificate Shoal
+/// generated: PutRecords, GetRecords and SubscribeToShard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_sdk_v2_async_client_over_http2_and_tls() {
+    let s = start_with(true, |c| {
+        c.streams.create_delay_ms = 200;
+        c.server.tls_port = Some(0);
+    })
+    .await;
+    let leak = |v: String| -> &'static str { Box::leak(v.into_boxed_str()) };
+    let endpoint = leak(format!("https://{}", s.running.tls_addr.unwrap()));
+    let cert = leak(format!(
+        "{}/tls/cert.pem",
+        s.dir.as_ref().unwrap().path().display()
+    ));
+    let env = vec![("SHOAL_TLS_ENDPOINT", endpoint), ("SHOAL_TLS_CERT", cert)];
+    java_scenario(s, "async", env).await;
 }
 
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
