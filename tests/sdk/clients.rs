@@ -228,6 +228,74 @@ async fn java_sdk_v2_async_client_over_http2_and_tls() {
     java_scenario(s, "async", env).await;
 }
 
+/// dynalite, the DynamoDB emulator the KCL keeps its leases in, on a free loopback
+/// port; killed when dropped.
+struct Dynalite {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl Dynalite {
+    fn start() -> Dynalite {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cli = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/js/node_modules/dynalite/cli.js"
+        );
+        let child = Command::new("node")
+            .args([cli, "--host", "127.0.0.1", "--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start dynalite: {e}; {JS_HINT}"));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dynalite did not listen; {JS_HINT}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Dynalite {
+            child,
+            endpoint: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Dynalite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A KCL 3 application (`tests/jvm/.../KclScenario.java`) with polling retrieval, its
+/// leases in dynalite and CloudWatch off: every record, produced before and while it
+/// runs, is processed in order per partition key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_consumes_a_stream_with_polling() {
+    let dynamo = tokio::task::spawn_blocking(Dynalite::start).await.unwrap();
+    let classpath = tokio::task::spawn_blocking(jvm_classpath).await.unwrap();
+    let endpoint: &'static str = Box::leak(dynamo.endpoint.clone().into_boxed_str());
+    let args = [
+        "-Xmx384m",
+        "-cp",
+        &classpath,
+        "shoal.KclScenario",
+        "polling",
+    ]
+    .map(String::from)
+    .to_vec();
+    let env = vec![("SHOAL_DYNAMODB_ENDPOINT", endpoint)];
+    let out = run_against(scenario_server().await, "java".into(), args, env, JVM_HINT).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("KCL polling scenario OK"));
+    drop(dynamo);
+}
+
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
 /// traffic the test creates shows on its charts, its record browser shows the records,
 /// and a split shows on the shard map.
