@@ -273,27 +273,36 @@ impl Drop for Dynalite {
     }
 }
 
-/// A KCL 3 application (`tests/jvm/.../KclScenario.java`) with polling retrieval, its
-/// leases in dynalite and CloudWatch off: every record, produced before and while it
-/// runs, is processed in order per partition key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kcl_consumes_a_stream_with_polling() {
+/// A KCL 3 application (`tests/jvm/.../KclScenario.java`) in `mode` (`polling` or
+/// `fanout`), its leases in dynalite and CloudWatch off: every record, produced before
+/// and while it runs, is processed in order per partition key.
+async fn kcl_scenario(mode: &'static str) {
     let dynamo = tokio::task::spawn_blocking(Dynalite::start).await.unwrap();
     let classpath = tokio::task::spawn_blocking(jvm_classpath).await.unwrap();
     let endpoint: &'static str = Box::leak(dynamo.endpoint.clone().into_boxed_str());
-    let args = [
-        "-Xmx384m",
-        "-cp",
-        &classpath,
-        "shoal.KclScenario",
-        "polling",
-    ]
-    .map(String::from)
-    .to_vec();
+    let args = ["-Xmx384m", "-cp", &classpath, "shoal.KclScenario", mode]
+        .map(String::from)
+        .to_vec();
     let env = vec![("SHOAL_DYNAMODB_ENDPOINT", endpoint)];
     let out = run_against(scenario_server().await, "java".into(), args, env, JVM_HINT).await;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("KCL polling scenario OK"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("KCL {mode} scenario OK")),
+        "{stdout}"
+    );
     drop(dynamo);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_consumes_a_stream_with_polling() {
+    kcl_scenario("polling").await;
+}
+
+/// Enhanced fan-out, the KCL's default: RegisterStreamConsumer, DescribeStreamConsumer
+/// polling, SubscribeToShard over h2c.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_consumes_a_stream_with_enhanced_fan_out() {
+    kcl_scenario("fanout").await;
 }
 
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,

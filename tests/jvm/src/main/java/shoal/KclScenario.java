@@ -27,6 +27,7 @@ import software.amazon.awssdk.services.dynamodb.model.ScalarAttributeType;
 import software.amazon.awssdk.services.kinesis.KinesisAsyncClient;
 import software.amazon.awssdk.services.kinesis.model.PutRecordsRequestEntry;
 import software.amazon.kinesis.common.ConfigsBuilder;
+import software.amazon.kinesis.common.KinesisClientUtil;
 import software.amazon.kinesis.common.InitialPositionInStream;
 import software.amazon.kinesis.common.InitialPositionInStreamExtended;
 import software.amazon.kinesis.coordinator.Scheduler;
@@ -44,8 +45,9 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
 /**
  * A KCL 3 application consuming a Shoal stream (SHOAL_ENDPOINT) with its leases in a
  * DynamoDB emulator (SHOAL_DYNAMODB_ENDPOINT) and CloudWatch metrics off. "polling":
- * GetRecords retrieval; every produced record must be processed, in order per partition
- * key. Prints "KCL <mode> scenario OK".
+ * GetRecords retrieval; "fanout": enhanced fan-out (a registered consumer and
+ * SubscribeToShard over HTTP/2). Every produced record must be processed, in order per
+ * partition key. Prints "KCL <mode> scenario OK".
  */
 public final class KclScenario {
   static final StaticCredentialsProvider CREDENTIALS =
@@ -59,12 +61,13 @@ public final class KclScenario {
   public static void main(String[] args) throws Exception {
     String mode = args.length > 0 ? args[0] : "polling";
     String stream = "kcl-" + mode;
+    // As the KCL's documentation builds it: Netty over HTTP/2 (h2c to an http:// endpoint).
     KinesisAsyncClient kinesis =
-        KinesisAsyncClient.builder()
-            .endpointOverride(URI.create(System.getenv("SHOAL_ENDPOINT")))
-            .region(Region.US_EAST_1)
-            .credentialsProvider(CREDENTIALS)
-            .build();
+        KinesisClientUtil.createKinesisAsyncClient(
+            KinesisAsyncClient.builder()
+                .endpointOverride(URI.create(System.getenv("SHOAL_ENDPOINT")))
+                .region(Region.US_EAST_1)
+                .credentialsProvider(CREDENTIALS));
     DynamoDbAsyncClient dynamo =
         DynamoDbAsyncClient.builder()
             .endpointOverride(URI.create(System.getenv("SHOAL_DYNAMODB_ENDPOINT")))
@@ -91,7 +94,7 @@ public final class KclScenario {
 
     String app = "app-" + mode;
     createLeaseTable(dynamo, app);
-    Scheduler worker = scheduler(kinesis, dynamo, cloudwatch, stream, app);
+    Scheduler worker = scheduler(kinesis, dynamo, cloudwatch, stream, app, mode.equals("polling"));
     Thread thread = new Thread(worker, "kcl-worker");
     thread.setDaemon(true);
     thread.start();
@@ -198,7 +201,8 @@ public final class KclScenario {
       DynamoDbAsyncClient dynamo,
       CloudWatchAsyncClient cloudwatch,
       String stream,
-      String app) {
+      String app,
+      boolean polling) {
     ConfigsBuilder configs =
         new ConfigsBuilder(
             new SingleStreamTracker(
@@ -211,7 +215,8 @@ public final class KclScenario {
             cloudwatch,
             "worker-" + UUID.randomUUID(),
             Processor::new);
-    PollingConfig polling = new PollingConfig(stream, kinesis).idleTimeBetweenReadsInMillis(200);
+    PollingConfig pollingConfig =
+        new PollingConfig(stream, kinesis).idleTimeBetweenReadsInMillis(200);
     // Provisioned tables: dynalite wants a throughput on every index it creates.
     var leases =
         configs
@@ -242,7 +247,10 @@ public final class KclScenario {
         configs.lifecycleConfig(),
         configs.metricsConfig().metricsLevel(MetricsLevel.NONE),
         configs.processorConfig(),
-        configs.retrievalConfig().retrievalSpecificConfig(polling));
+        polling
+            ? configs.retrievalConfig().retrievalSpecificConfig(pollingConfig)
+            // The default: enhanced fan-out, a registered consumer and SubscribeToShard.
+            : configs.retrievalConfig());
   }
 
   /** Keeps every record by partition key and checkpoints after each batch. */
