@@ -305,6 +305,14 @@ async fn kcl_consumes_a_stream_with_enhanced_fan_out() {
     kcl_scenario("fanout").await;
 }
 
+/// A split of shard 0 and a merge of its upper child with shard 1 while the KCL
+/// consumes: it follows both through ChildShards, parents before children, and every
+/// record is processed in order per partition key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_follows_a_split_and_a_merge() {
+    kcl_scenario("reshard").await;
+}
+
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
 /// traffic the test creates shows on its charts, its record browser shows the records,
 /// and a split shows on the shard map.

@@ -46,7 +46,8 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
  * A KCL 3 application consuming a Shoal stream (SHOAL_ENDPOINT) with its leases in a
  * DynamoDB emulator (SHOAL_DYNAMODB_ENDPOINT) and CloudWatch metrics off. "polling":
  * GetRecords retrieval; "fanout": enhanced fan-out (a registered consumer and
- * SubscribeToShard over HTTP/2). Every produced record must be processed, in order per
+ * SubscribeToShard over HTTP/2); "reshard": polling while shard 0 is split and its upper
+ * child merged with shard 1. Every produced record must be processed, in order per
  * partition key. Prints "KCL <mode> scenario OK".
  */
 public final class KclScenario {
@@ -83,25 +84,23 @@ public final class KclScenario {
             .build();
 
     kinesis.createStream(b -> b.streamName(stream).shardCount(2)).get(30, TimeUnit.SECONDS);
-    try (var w =
-        software.amazon.awssdk.services.kinesis.waiters.KinesisAsyncWaiter.builder()
-            .client(kinesis)
-            .overrideConfiguration(o -> o.backoffStrategy(FixedDelayBackoffStrategy.create(Duration.ofMillis(200))))
-            .build()) {
-      w.waitUntilStreamExists(b -> b.streamName(stream)).get(30, TimeUnit.SECONDS);
-    }
+    waitActive(kinesis, stream);
     produce(kinesis, stream, 0, PER_KEY / 2);
 
     String app = "app-" + mode;
     createLeaseTable(dynamo, app);
-    Scheduler worker = scheduler(kinesis, dynamo, cloudwatch, stream, app, mode.equals("polling"));
+    Scheduler worker = scheduler(kinesis, dynamo, cloudwatch, stream, app, !mode.equals("fanout"));
     Thread thread = new Thread(worker, "kcl-worker");
     thread.setDaemon(true);
     thread.start();
     log("worker started");
     // The rest arrives while the worker runs.
     Thread.sleep(2000);
-    produce(kinesis, stream, PER_KEY / 2, PER_KEY);
+    if (mode.equals("reshard")) {
+      reshardWhileProducing(kinesis, stream);
+    } else {
+      produce(kinesis, stream, PER_KEY / 2, PER_KEY);
+    }
 
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     int last = -1;
@@ -175,6 +174,45 @@ public final class KclScenario {
     if (!ok) {
       System.err.println("FAILED: " + what);
       System.exit(1);
+    }
+  }
+
+  /**
+   * Produces the second half of the records in three parts: before a split of shard 0,
+   * between the split and a merge of its upper child with shard 1, and after the merge.
+   * The KCL must follow both through ChildShards and lose nothing.
+   */
+  static void reshardWhileProducing(KinesisAsyncClient kinesis, String stream) throws Exception {
+    int half = PER_KEY / 2;
+    int third = half / 3;
+    produce(kinesis, stream, half, half + third);
+    var shards = kinesis.listShards(b -> b.streamName(stream)).get(30, TimeUnit.SECONDS).shards();
+    var first = shards.get(0).hashKeyRange();
+    java.math.BigInteger start = new java.math.BigInteger(first.startingHashKey());
+    java.math.BigInteger end = new java.math.BigInteger(first.endingHashKey());
+    String middle = start.add(end).shiftRight(1).toString();
+    kinesis
+        .splitShard(b -> b.streamName(stream).shardToSplit("shardId-000000000000").newStartingHashKey(middle))
+        .get(30, TimeUnit.SECONDS);
+    waitActive(kinesis, stream);
+    log("split shard 0");
+    produce(kinesis, stream, half + third, half + 2 * third);
+    // Shard 0's upper child (shardId-000000000003) is adjacent to shard 1.
+    kinesis
+        .mergeShards(b -> b.streamName(stream).shardToMerge("shardId-000000000003").adjacentShardToMerge("shardId-000000000001"))
+        .get(30, TimeUnit.SECONDS);
+    waitActive(kinesis, stream);
+    log("merged shards 3 and 1");
+    produce(kinesis, stream, half + 2 * third, PER_KEY);
+  }
+
+  static void waitActive(KinesisAsyncClient kinesis, String stream) throws Exception {
+    try (var w =
+        software.amazon.awssdk.services.kinesis.waiters.KinesisAsyncWaiter.builder()
+            .client(kinesis)
+            .overrideConfiguration(o -> o.backoffStrategy(FixedDelayBackoffStrategy.create(Duration.ofMillis(200))))
+            .build()) {
+      w.waitUntilStreamExists(b -> b.streamName(stream)).get(30, TimeUnit.SECONDS);
     }
   }
 
