@@ -313,6 +313,14 @@ async fn kcl_follows_a_split_and_a_merge() {
     kcl_scenario("reshard").await;
 }
 
+/// A worker processes half the records and stops; two new workers of the same
+/// application then resume from its checkpoints (nothing twice, nothing lost) and
+/// share the four shards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcl_workers_resume_from_checkpoints_and_share_shards() {
+    kcl_scenario("workers").await;
+}
+
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
 /// traffic the test creates shows on its charts, its record browser shows the records,
 /// and a split shows on the shard map.

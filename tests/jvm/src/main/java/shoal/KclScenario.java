@@ -8,7 +8,9 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
 import software.amazon.awssdk.core.SdkBytes;
@@ -47,8 +49,9 @@ import software.amazon.kinesis.retrieval.polling.PollingConfig;
  * DynamoDB emulator (SHOAL_DYNAMODB_ENDPOINT) and CloudWatch metrics off. "polling":
  * GetRecords retrieval; "fanout": enhanced fan-out (a registered consumer and
  * SubscribeToShard over HTTP/2); "reshard": polling while shard 0 is split and its upper
- * child merged with shard 1. Every produced record must be processed, in order per
- * partition key. Prints "KCL <mode> scenario OK".
+ * child merged with shard 1; "workers": a worker stops half-way and two new ones resume
+ * from its checkpoints and share the shards. Every produced record must be processed,
+ * in order per partition key. Prints "KCL <mode> scenario OK".
  */
 public final class KclScenario {
   static final StaticCredentialsProvider CREDENTIALS =
@@ -58,6 +61,9 @@ public final class KclScenario {
 
   /** What every processor saw, by partition key, in arrival order. */
   static final Map<String, List<String>> SEEN = new ConcurrentHashMap<>();
+
+  /** How many records each worker processed. */
+  static final Map<String, AtomicInteger> BY_WORKER = new ConcurrentHashMap<>();
 
   public static void main(String[] args) throws Exception {
     String mode = args.length > 0 ? args[0] : "polling";
@@ -83,17 +89,19 @@ public final class KclScenario {
             .credentialsProvider(CREDENTIALS)
             .build();
 
-    kinesis.createStream(b -> b.streamName(stream).shardCount(2)).get(30, TimeUnit.SECONDS);
+    int shards = mode.equals("workers") ? 4 : 2;
+    kinesis.createStream(b -> b.streamName(stream).shardCount(shards)).get(30, TimeUnit.SECONDS);
     waitActive(kinesis, stream);
     produce(kinesis, stream, 0, PER_KEY / 2);
 
     String app = "app-" + mode;
     createLeaseTable(dynamo, app);
-    Scheduler worker = scheduler(kinesis, dynamo, cloudwatch, stream, app, !mode.equals("fanout"));
-    Thread thread = new Thread(worker, "kcl-worker");
-    thread.setDaemon(true);
-    thread.start();
-    log("worker started");
+    if (mode.equals("workers")) {
+      restartAndShare(kinesis, dynamo, cloudwatch, stream, app);
+      return;
+    }
+    Scheduler worker =
+        start(scheduler(kinesis, dynamo, cloudwatch, stream, app, !mode.equals("fanout"), "worker"));
     // The rest arrives while the worker runs.
     Thread.sleep(2000);
     if (mode.equals("reshard")) {
@@ -102,18 +110,72 @@ public final class KclScenario {
       produce(kinesis, stream, PER_KEY / 2, PER_KEY);
     }
 
+    awaitProcessed(KEYS * PER_KEY);
+    worker.startGracefulShutdown().get(60, TimeUnit.SECONDS);
+    log("shut down");
+    checkAllInOrder();
+    System.out.println("KCL " + mode + " scenario OK");
+    System.exit(0);
+  }
+
+  /**
+   * A worker processes the first half and stops (checkpointing as it goes); the second
+   * half is produced; two new workers of the same application start together. They must
+   * resume from the checkpoints (nothing processed twice, nothing lost) and share the
+   * four shards.
+   */
+  static void restartAndShare(
+      KinesisAsyncClient kinesis,
+      DynamoDbAsyncClient dynamo,
+      CloudWatchAsyncClient cloudwatch,
+      String stream,
+      String app)
+      throws Exception {
+    Scheduler first = start(scheduler(kinesis, dynamo, cloudwatch, stream, app, true, "first"));
+    awaitProcessed(KEYS * PER_KEY / 2);
+    first.startGracefulShutdown().get(60, TimeUnit.SECONDS);
+    log("first worker stopped");
+    produce(kinesis, stream, PER_KEY / 2, PER_KEY);
+    Scheduler b = start(scheduler(kinesis, dynamo, cloudwatch, stream, app, true, "second"));
+    Scheduler c = start(scheduler(kinesis, dynamo, cloudwatch, stream, app, true, "third"));
+    awaitProcessed(KEYS * PER_KEY);
+    // Anything processed twice would show now.
+    Thread.sleep(2000);
+    CompletableFuture.allOf(b.startGracefulShutdown(), c.startGracefulShutdown())
+        .get(60, TimeUnit.SECONDS);
+    log("processed by worker: " + BY_WORKER);
+    checkAllInOrder();
+    check(
+        BY_WORKER.getOrDefault("second", new AtomicInteger()).get() > 0
+            && BY_WORKER.getOrDefault("third", new AtomicInteger()).get() > 0,
+        "the two workers shared the shards: " + BY_WORKER);
+    System.out.println("KCL workers scenario OK");
+    System.exit(0);
+  }
+
+  static Scheduler start(Scheduler worker) {
+    Thread thread = new Thread(worker, "kcl-worker");
+    thread.setDaemon(true);
+    thread.start();
+    log("worker started");
+    return worker;
+  }
+
+  static void awaitProcessed(int n) throws InterruptedException {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     int last = -1;
-    while (total() < KEYS * PER_KEY && System.nanoTime() < deadline) {
+    while (total() < n && System.nanoTime() < deadline) {
       if (total() != last) {
         last = total();
         log("processed " + last);
       }
       Thread.sleep(200);
     }
-    log("processed " + total() + "; shutting down");
-    worker.startGracefulShutdown().get(60, TimeUnit.SECONDS);
-    log("shut down");
+    log("processed " + total() + " (waiting for " + n + ")");
+  }
+
+  /** Every record exactly once, in order per partition key. */
+  static void checkAllInOrder() {
     check(total() == KEYS * PER_KEY, "processed " + total() + " of " + KEYS * PER_KEY);
     for (int k = 0; k < KEYS; k++) {
       List<String> got = SEEN.get("p" + k);
@@ -121,8 +183,6 @@ public final class KclScenario {
         check(got.get(i).equals("p" + k + "-" + i), "order of p" + k + ": " + got);
       }
     }
-    System.out.println("KCL " + mode + " scenario OK");
-    System.exit(0);
   }
 
   /**
@@ -240,7 +300,8 @@ public final class KclScenario {
       CloudWatchAsyncClient cloudwatch,
       String stream,
       String app,
-      boolean polling) {
+      boolean polling,
+      String workerId) {
     ConfigsBuilder configs =
         new ConfigsBuilder(
             new SingleStreamTracker(
@@ -251,8 +312,8 @@ public final class KclScenario {
             kinesis,
             dynamo,
             cloudwatch,
-            "worker-" + UUID.randomUUID(),
-            Processor::new);
+            workerId + "-" + UUID.randomUUID(),
+            () -> new Processor(workerId));
     PollingConfig pollingConfig =
         new PollingConfig(stream, kinesis).idleTimeBetweenReadsInMillis(200);
     // Provisioned tables: dynalite wants a throughput on every index it creates.
@@ -293,6 +354,12 @@ public final class KclScenario {
 
   /** Keeps every record by partition key and checkpoints after each batch. */
   static final class Processor implements ShardRecordProcessor {
+    private final String worker;
+
+    Processor(String worker) {
+      this.worker = worker;
+    }
+
     @Override
     public void initialize(InitializationInput input) {}
 
@@ -301,6 +368,7 @@ public final class KclScenario {
       for (KinesisClientRecord r : input.records()) {
         byte[] data = new byte[r.data().remaining()];
         r.data().get(data);
+        BY_WORKER.computeIfAbsent(worker, w -> new AtomicInteger()).incrementAndGet();
         SEEN.computeIfAbsent(r.partitionKey(), k -> new CopyOnWriteArrayList<>())
             .add(new String(data, java.nio.charset.StandardCharsets.UTF_8));
       }
