@@ -45,8 +45,20 @@ impl Authenticator {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Caller, ApiError> {
+        self.authenticate_for(sigv4::SERVICE, req, body, now_ms)
+    }
+
+    /// [`Authenticator::authenticate`] for a signature scoped to `service`.
+    pub fn authenticate_for(
+        &self,
+        service: &str,
+        req: &http::request::Parts,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Caller, ApiError> {
         let caller = if self.verifies() {
-            sigv4::verify(
+            sigv4::verify_for(
+                service,
                 req,
                 body,
                 now_ms.div_euclid(1000),

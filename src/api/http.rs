@@ -154,6 +154,18 @@ async fn kinesis(
     let answer_in = protocol.unwrap_or(Protocol::Json);
     let http1 = req.version() <= http::Version::HTTP_11;
     let mut held = state.budget.hold(client, !state.config.auth.verifies());
+    if super::sts::is_query(req.method(), req.headers()) {
+        let (parts, body) = req.into_parts();
+        let sts = super::sts::answer(
+            &state,
+            &mut held,
+            progress.as_deref(),
+            parts,
+            body,
+            &request_id,
+        );
+        return sts.await;
+    }
     let answer = handle(&state, &mut held, progress.as_deref(), protocol, op, req).await;
     let answer = match answer {
         Ok(Answer::Body(body)) => reserve_reply(&state, &mut held, op, body),

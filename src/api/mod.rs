@@ -20,6 +20,7 @@ pub mod policy;
 pub mod request_id;
 pub mod shapes;
 pub mod sigv4;
+pub mod sts;
 pub mod subscription;
 pub mod target;
 pub mod transport;

@@ -537,3 +537,29 @@ async fn http2_large_bodies_and_concurrent_streams() {
         "h2big"
     );
 }
+
+/// STS GetCallerIdentity, which the KPL calls to build stream ARNs, answered in STS's
+/// XML for the signing key's account; other STS actions get InvalidAction.
+#[tokio::test]
+async fn sts_get_caller_identity_names_the_account() {
+    let s = start_in_memory().await;
+    let addr = addr_of(&s.endpoint);
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDKPL/20240102/us-east-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=00";
+    let call = |body: &'static str| {
+        let head = format!(
+            "POST / HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\nX-Amz-Date: 20240102T030405Z\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        async move { raw(addr, &head, body.as_bytes()).await }
+    };
+    let r = call("Action=GetCallerIdentity&Version=2011-06-15").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/xml"));
+    let xml = String::from_utf8(r.body).unwrap();
+    assert!(xml.contains("<Account>000000000000</Account>"), "{xml}");
+    assert!(xml.contains("<UserId>AKIDKPL</UserId>"), "{xml}");
+    let r = call("Action=AssumeRole&Version=2011-06-15").await;
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8(r.body).unwrap().contains("<Code>InvalidAction</Code>"));
+    s.running.stop().await.unwrap();
+}

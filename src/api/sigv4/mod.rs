@@ -118,6 +118,19 @@ pub fn verify(
     keys: &Keys,
     max_skew_secs: u64,
 ) -> Result<Caller, ApiError> {
+    verify_for(SERVICE, req, body, now_secs, keys, max_skew_secs)
+}
+
+/// [`verify`] for a signature scoped to `service` (`sts` for the one STS call Shoal
+/// answers).
+pub fn verify_for(
+    service: &str,
+    req: &http::request::Parts,
+    body: &[u8],
+    now_secs: i64,
+    keys: &Keys,
+    max_skew_secs: u64,
+) -> Result<Caller, ApiError> {
     let s = params::parse(&req.headers, req.uri.query())?;
     let amz_date = request_date(req, &s)?;
     let key = keys.get(&s.access_key).ok_or_else(|| {
@@ -132,9 +145,9 @@ pub fn verify(
             format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'. See http://en.wikipedia.org/wiki/ISO_8601"),
         )
     })?;
-    if s.service != SERVICE {
+    if s.service != service {
         return Err(invalid(format!(
-            "Credential should be scoped to correct service: '{SERVICE}'. "
+            "Credential should be scoped to correct service: '{service}'. "
         )));
     }
     if s.date != amz_date[..8] {

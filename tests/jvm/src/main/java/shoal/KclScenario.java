@@ -9,6 +9,12 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import com.amazonaws.auth.AWSStaticCredentialsProvider;
+import com.amazonaws.auth.BasicAWSCredentials;
+import com.amazonaws.services.kinesis.producer.KinesisProducer;
+import com.amazonaws.services.kinesis.producer.KinesisProducerConfiguration;
+import com.amazonaws.services.kinesis.producer.UserRecordResult;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
@@ -92,7 +98,12 @@ public final class KclScenario {
     int shards = mode.equals("workers") ? 4 : 2;
     kinesis.createStream(b -> b.streamName(stream).shardCount(shards)).get(30, TimeUnit.SECONDS);
     waitActive(kinesis, stream);
-    produce(kinesis, stream, 0, PER_KEY / 2);
+    boolean kpl = mode.equals("kpl");
+    if (kpl) {
+      produceWithKpl(stream, 0, PER_KEY / 2);
+    } else {
+      produce(kinesis, stream, 0, PER_KEY / 2);
+    }
 
     String app = "app-" + mode;
     createLeaseTable(dynamo, app);
@@ -106,6 +117,8 @@ public final class KclScenario {
     Thread.sleep(2000);
     if (mode.equals("reshard")) {
       reshardWhileProducing(kinesis, stream);
+    } else if (kpl) {
+      produceWithKpl(stream, PER_KEY / 2, PER_KEY);
     } else {
       produce(kinesis, stream, PER_KEY / 2, PER_KEY);
     }
@@ -273,6 +286,51 @@ public final class KclScenario {
             .overrideConfiguration(o -> o.backoffStrategy(FixedDelayBackoffStrategy.create(Duration.ofMillis(200))))
             .build()) {
       w.waitUntilStreamExists(b -> b.streamName(stream)).get(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /**
+   * Records i in [from, to) of every key through the KPL: its native daemon, aggregation
+   * on (many user records per Kinesis record), over TLS to SHOAL_TLS_PORT with
+   * certificate checks off and CloudWatch metrics off.
+   */
+  static void produceWithKpl(String stream, int from, int to) throws Exception {
+    KinesisProducerConfiguration config =
+        new KinesisProducerConfiguration()
+            .setRegion("us-east-1")
+            .setKinesisEndpoint("127.0.0.1")
+            .setKinesisPort(Long.parseLong(System.getenv("SHOAL_TLS_PORT")))
+            // The KPL asks STS for the caller's account (GetCallerIdentity): Shoal answers it.
+            .setStsEndpoint("127.0.0.1")
+            .setStsPort(Long.parseLong(System.getenv("SHOAL_TLS_PORT")))
+            .setVerifyCertificate(false)
+            .setMetricsLevel("none")
+            .setAggregationEnabled(true)
+            .setRecordMaxBufferedTime(100)
+            .setLogLevel("warning")
+            .setCredentialsProvider(
+                new AWSStaticCredentialsProvider(new BasicAWSCredentials("AKIDKCL", "secret")));
+    KinesisProducer producer = new KinesisProducer(config);
+    try {
+      List<Future<UserRecordResult>> sent = new ArrayList<>();
+      for (int i = from; i < to; i++) {
+        for (int k = 0; k < KEYS; k++) {
+          byte[] data = ("p" + k + "-" + i).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+          sent.add(producer.addUserRecord(stream, "p" + k, java.nio.ByteBuffer.wrap(data)));
+        }
+      }
+      producer.flushSync();
+      int aggregated = 0;
+      for (Future<UserRecordResult> f : sent) {
+        UserRecordResult r = f.get(60, TimeUnit.SECONDS);
+        check(r.isSuccessful(), "the KPL put a record: " + r.getAttempts());
+        if (r.getSequenceNumber() != null) {
+          aggregated++;
+        }
+      }
+      log("KPL put " + sent.size() + " user records");
+    } finally {
+      producer.destroy();
     }
   }
 
