@@ -321,6 +321,77 @@ async fn kcl_workers_resume_from_checkpoints_and_share_shards() {
     kcl_scenario("workers").await;
 }
 
+/// The classpath of `tests/jvm/kpl` (the KPL needs protobuf 3, the KCL 4): from
+/// `.ci/run` (`SHOAL_KPL_CLASSPATH`), else built here once with Maven.
+fn kpl_classpath() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(cp) = std::env::var("SHOAL_KPL_CLASSPATH") {
+                return cp;
+            }
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jvm/kpl");
+            let built = Command::new("mvn")
+                .args(["-q", "-B", "package", "dependency:build-classpath"])
+                .current_dir(dir)
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run mvn: {e}; {JVM_HINT}"));
+            assert!(built.success(), "the Maven build failed; {JVM_HINT}");
+            let deps = std::fs::read_to_string(format!("{dir}/target/classpath.txt"))
+                .unwrap_or_else(|e| panic!("no classpath.txt: {e}; {JVM_HINT}"));
+            format!("{dir}/target/classes:{}", deps.trim())
+        })
+        .clone()
+}
+
+/// The KPL (its native daemon, aggregation on) puts 320 user records over TLS with
+/// certificate checks off, its STS call answered by Shoal; then the KCL consumes them,
+/// deaggregating, and sees each user record exactly as produced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpl_aggregated_records_reach_the_kcl_as_produced() {
+    let s = start_with(true, |c| {
+        c.streams.create_delay_ms = 200;
+        c.server.tls_port = Some(0);
+    })
+    .await;
+    create_active(&s.client, "kcl-kpl", 2).await;
+    let port = s.running.tls_addr.unwrap().port().to_string();
+    let kpl_cp = tokio::task::spawn_blocking(kpl_classpath).await.unwrap();
+    let produced = tokio::task::spawn_blocking(move || {
+        Command::new("java")
+            .args([
+                "-Xmx256m",
+                "-cp",
+                &kpl_cp,
+                "shoal.KplProducer",
+                "kcl-kpl",
+                "8",
+                "40",
+            ])
+            .env("SHOAL_TLS_PORT", port)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("cannot run java: {e}; {JVM_HINT}"));
+    let stdout = String::from_utf8_lossy(&produced.stdout);
+    assert!(
+        produced.status.success() && stdout.contains("KPL put 320 user records"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&produced.stderr)
+    );
+    let dynamo = tokio::task::spawn_blocking(Dynalite::start).await.unwrap();
+    let classpath = tokio::task::spawn_blocking(jvm_classpath).await.unwrap();
+    let endpoint: &'static str = Box::leak(dynamo.endpoint.clone().into_boxed_str());
+    let args = ["-Xmx384m", "-cp", &classpath, "shoal.KclScenario", "kpl"]
+        .map(String::from)
+        .to_vec();
+    let env = vec![("SHOAL_DYNAMODB_ENDPOINT", endpoint)];
+    let out = run_against(s, "java".into(), args, env, JVM_HINT).await;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("KCL kpl scenario OK"));
+    drop(dynamo);
+}
+
 /// The web console in headless Chromium (`tests/js/console.test.mjs`): the page loads,
 /// traffic the test creates shows on its charts, its record browser shows the records,
 /// and a split shows on the shard map.

@@ -560,6 +560,8 @@ async fn sts_get_caller_identity_names_the_account() {
     assert!(xml.contains("<UserId>AKIDKPL</UserId>"), "{xml}");
     let r = call("Action=AssumeRole&Version=2011-06-15").await;
     assert_eq!(r.status, 400);
-    assert!(String::from_utf8(r.body).unwrap().contains("<Code>InvalidAction</Code>"));
+    assert!(String::from_utf8(r.body)
+        .unwrap()
+        .contains("<Code>InvalidAction</Code>"));
     s.running.stop().await.unwrap();
 }
