@@ -15,6 +15,20 @@ async fn scenario_server() -> TestServer {
     start_with(true, |c| c.streams.create_delay_ms = 200).await
 }
 
+/// A server for the SDK-and-library scenarios (Go, Java, KCL, KPL): on disk with the
+/// default throughput limits on, as users run it, so the clients' retries on
+/// ProvisionedThroughputExceededException and LimitExceededException are exercised.
+async fn throttled_server(tls: bool) -> TestServer {
+    start_with(true, |c| {
+        c.streams.create_delay_ms = 200;
+        c.limits.throttle = true;
+        if tls {
+            c.server.tls_port = Some(0);
+        }
+    })
+    .await
+}
+
 /// Runs a client program against `s` (then stops it) and returns its output.
 async fn run_against(
     s: TestServer,
@@ -151,7 +165,7 @@ fn go_scenario() -> String {
 async fn go_sdk_v2_scenario() {
     let program = tokio::task::spawn_blocking(go_scenario).await.unwrap();
     let out = run_against(
-        scenario_server().await,
+        throttled_server(false).await,
         program,
         Vec::new(),
         Vec::new(),
@@ -206,18 +220,14 @@ async fn java_scenario(s: TestServer, mode: &str, env: Vec<(&'static str, &'stat
 /// retention, UpdateShardCount, ListShards with a filter, DescribeLimits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_sdk_v2_sync_client_over_cbor() {
-    java_scenario(scenario_server().await, "sync", Vec::new()).await;
+    java_scenario(throttled_server(false).await, "sync", Vec::new()).await;
 }
 
 /// The async client on Netty over HTTP/2 and TLS, trusting the certificate Shoal
 /// generated: PutRecords, GetRecords and SubscribeToShard.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_sdk_v2_async_client_over_http2_and_tls() {
-    let s = start_with(true, |c| {
-        c.streams.create_delay_ms = 200;
-        c.server.tls_port = Some(0);
-    })
-    .await;
+    let s = throttled_server(true).await;
     let leak = |v: String| -> &'static str { Box::leak(v.into_boxed_str()) };
     let endpoint = leak(format!("https://{}", s.running.tls_addr.unwrap()));
     let cert = leak(format!(
@@ -284,7 +294,14 @@ async fn kcl_scenario(mode: &'static str) {
         .map(String::from)
         .to_vec();
     let env = vec![("SHOAL_DYNAMODB_ENDPOINT", endpoint)];
-    let out = run_against(scenario_server().await, "java".into(), args, env, JVM_HINT).await;
+    let out = run_against(
+        throttled_server(false).await,
+        "java".into(),
+        args,
+        env,
+        JVM_HINT,
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("KCL {mode} scenario OK")),
@@ -349,11 +366,7 @@ fn kpl_classpath() -> String {
 /// deaggregating, and sees each user record exactly as produced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kpl_aggregated_records_reach_the_kcl_as_produced() {
-    let s = start_with(true, |c| {
-        c.streams.create_delay_ms = 200;
-        c.server.tls_port = Some(0);
-    })
-    .await;
+    let s = throttled_server(true).await;
     create_active(&s.client, "kcl-kpl", 2).await;
     let port = s.running.tls_addr.unwrap().port().to_string();
     let kpl_cp = tokio::task::spawn_blocking(kpl_classpath).await.unwrap();
