@@ -178,27 +178,41 @@ async fn go_sdk_v2_scenario() {
 const JVM_HINT: &str =
     "the JVM clients need Java 17 and Maven (`mvn -f tests/jvm/pom.xml package dependency:build-classpath`), or run .ci/run";
 
-/// The classpath of `tests/jvm`: the one `.ci/run` built (`SHOAL_JVM_CLASSPATH`), else
-/// built here once with Maven (its repository makes a second build quick).
+/// The classpath of the Maven project in `dir` (relative to the crate): the one
+/// `.ci/run` built and named in `env_var`, else built here once with Maven (its
+/// repository makes a second build quick).
+fn maven_classpath(cell: &'static std::sync::OnceLock<String>, env_var: &str, dir: &str) -> String {
+    cell.get_or_init(|| {
+        if let Ok(cp) = std::env::var(env_var) {
+            return cp;
+        }
+        let dir = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let built = Command::new("mvn")
+            .args(["-q", "-B", "package", "dependency:build-classpath"])
+            .current_dir(&dir)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run mvn: {e}; {JVM_HINT}"));
+        assert!(
+            built.success(),
+            "the Maven build of {dir} failed; {JVM_HINT}"
+        );
+        let deps = std::fs::read_to_string(format!("{dir}/target/classpath.txt"))
+            .unwrap_or_else(|e| panic!("no classpath.txt: {e}; {JVM_HINT}"));
+        format!("{dir}/target/classes:{}", deps.trim())
+    })
+    .clone()
+}
+
+/// `tests/jvm`: the Java SDK v2 scenarios and the KCL application.
 fn jvm_classpath() -> String {
     static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if let Ok(cp) = std::env::var("SHOAL_JVM_CLASSPATH") {
-                return cp;
-            }
-            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jvm");
-            let built = Command::new("mvn")
-                .args(["-q", "-B", "package", "dependency:build-classpath"])
-                .current_dir(dir)
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run mvn: {e}; {JVM_HINT}"));
-            assert!(built.success(), "the Maven build failed; {JVM_HINT}");
-            let deps = std::fs::read_to_string(format!("{dir}/target/classpath.txt"))
-                .unwrap_or_else(|e| panic!("no classpath.txt: {e}; {JVM_HINT}"));
-            format!("{dir}/target/classes:{}", deps.trim())
-        })
-        .clone()
+    maven_classpath(&BUILT, "SHOAL_JVM_CLASSPATH", "tests/jvm")
+}
+
+/// `tests/jvm/kpl`, apart because the KPL needs protobuf 3 and the KCL 4.
+fn kpl_classpath() -> String {
+    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    maven_classpath(&BUILT, "SHOAL_KPL_CLASSPATH", "tests/jvm/kpl")
 }
 
 /// Runs `shoal.JavaSdkScenario <mode>` against `s` with a small heap.
@@ -336,29 +350,6 @@ async fn kcl_follows_a_split_and_a_merge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcl_workers_resume_from_checkpoints_and_share_shards() {
     kcl_scenario("workers").await;
-}
-
-/// The classpath of `tests/jvm/kpl` (the KPL needs protobuf 3, the KCL 4): from
-/// `.ci/run` (`SHOAL_KPL_CLASSPATH`), else built here once with Maven.
-fn kpl_classpath() -> String {
-    static BUILT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if let Ok(cp) = std::env::var("SHOAL_KPL_CLASSPATH") {
-                return cp;
-            }
-            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/jvm/kpl");
-            let built = Command::new("mvn")
-                .args(["-q", "-B", "package", "dependency:build-classpath"])
-                .current_dir(dir)
-                .status()
-                .unwrap_or_else(|e| panic!("cannot run mvn: {e}; {JVM_HINT}"));
-            assert!(built.success(), "the Maven build failed; {JVM_HINT}");
-            let deps = std::fs::read_to_string(format!("{dir}/target/classpath.txt"))
-                .unwrap_or_else(|e| panic!("no classpath.txt: {e}; {JVM_HINT}"));
-            format!("{dir}/target/classes:{}", deps.trim())
-        })
-        .clone()
 }
 
 /// The KPL (its native daemon, aggregation on) puts 320 user records over TLS with
