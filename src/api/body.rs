@@ -84,6 +84,9 @@ impl<B: http_body::Body> http_body::Body for Touching<B> {
     }
 }
 
+/// Body chunks smaller than this are copied together rather than kept one by one.
+const SMALL_CHUNK: usize = 4096;
+
 /// Reads a body as it arrives: each chunk is reserved from the budget before it is
 /// kept, the total is capped at `max_request_bytes`, and the body must keep moving: each
 /// window of `body_read_grace` must bring `min_body_bytes_per_sec` for that long (or
@@ -101,8 +104,11 @@ pub async fn read_body(
     let quota = (c.min_body_bytes_per_sec as f64 * window.as_secs_f64()).max(1.0) as usize;
     let (mut window_start, mut window_base) = (tokio::time::Instant::now(), 0usize);
     let mut body = body;
-    // Chunks as hyper hands them over (no copy), joined once at the end.
+    // Large chunks as hyper hands them over (no copy), small ones gathered in `small`
+    // (a caller sending one-byte chunks must not cost a `Bytes` per byte); joined once
+    // at the end.
     let mut chunks: Vec<Bytes> = Vec::new();
+    let mut small = BytesMut::new();
     let mut received = 0usize;
     let deadline = tokio::time::sleep_until(window_start + window);
     tokio::pin!(deadline);
@@ -141,7 +147,17 @@ pub async fn read_body(
             )));
         }
         state.budget.grow(held, received).await?;
-        chunks.push(data);
+        if data.len() < SMALL_CHUNK {
+            small.extend_from_slice(&data);
+        } else {
+            if !small.is_empty() {
+                chunks.push(small.split().freeze());
+            }
+            chunks.push(data);
+        }
+    }
+    if !small.is_empty() {
+        chunks.push(small.freeze());
     }
     Ok(match chunks.len() {
         0 => Bytes::new(),

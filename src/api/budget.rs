@@ -81,7 +81,8 @@ impl Budget {
         }
     }
 
-    fn overloaded(&self) -> ApiError {
+    /// The 503 for a request or reply that found no room.
+    pub(super) fn overloaded(&self) -> ApiError {
         ApiError::overloaded(self.inflight_bytes)
     }
 

@@ -248,7 +248,7 @@ fn reserve_reply(
     if state.budget.try_grow(held, body.len()) || !read_only {
         Ok(Answer::Body(body))
     } else {
-        Err(ApiError::overloaded(state.config.budget.inflight_bytes))
+        Err(state.budget.overloaded())
     }
 }
 

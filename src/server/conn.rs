@@ -19,6 +19,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::api::codec::Protocol;
+use crate::api::error::ApiError;
 use crate::api::transport::{client_key, Transport};
 use crate::config::ServerConfig;
 
@@ -104,11 +106,6 @@ impl Connections {
             connections: self.clone(),
             client,
         })
-    }
-
-    /// Open connections now.
-    pub fn open(&self) -> usize {
-        lock(&self.table).total
     }
 }
 
@@ -261,13 +258,16 @@ fn refuse(tcp: &TcpStream, plain: bool, why: &str) {
     if !plain {
         return;
     }
-    let body =
-        serde_json::json!({"__type": "ServiceUnavailableException", "message": why}).to_string();
-    let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/x-amz-json-1.1\r\n\
-         x-amzn-errortype: ServiceUnavailableException\r\nconnection: close\r\n\
-         content-length: {}\r\n\r\n{body}",
+    let e = ApiError::unavailable(why);
+    let body = Protocol::Json.encode_error(&e);
+    let mut reply = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: {}\r\n\
+         x-amzn-errortype: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        Protocol::Json.content_type(),
+        e.code,
         body.len()
-    );
-    let _best_effort = tcp.try_write(reply.as_bytes());
+    )
+    .into_bytes();
+    reply.extend_from_slice(&body);
+    let _best_effort = tcp.try_write(&reply);
 }
