@@ -49,7 +49,9 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
     runtime.block_on(async move {
         let listeners = shoal::server::Listeners::bind(&config).await?;
         let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
-        let store = if config.storage.in_memory {
+        let store = if config.uses_kafka() {
+            format!("Kafka at {}", config.kafka.bootstrap)
+        } else if config.storage.in_memory {
             "in memory".to_string()
         } else {
             format!("data dir {}", config.storage.data_dir.display())

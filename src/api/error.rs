@@ -136,6 +136,14 @@ fn blob_value(len: usize) -> String {
     format!("java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]")
 }
 
+impl ApiError {
+    /// The error a control-plane change gets when another node's change came first.
+    pub fn is_concurrent_change(&self) -> bool {
+        self.code == "ResourceInUseException"
+            && self.message.as_deref() == Some(crate::broker::error::CONCURRENT_CHANGE)
+    }
+}
+
 impl From<BrokerError> for ApiError {
     fn from(e: BrokerError) -> Self {
         match e {

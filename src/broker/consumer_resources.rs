@@ -21,7 +21,7 @@ impl Broker {
         active_only: bool,
         change: impl FnOnce(&mut ConsumerMeta) -> BrokerResult<bool>,
     ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let (stream, c) = self.find_consumer(scope, consumer_arn)?;
         if !matches!(stream.status(), StreamState::Active | StreamState::Updating) {
             return Err(stream.not_active(scope));

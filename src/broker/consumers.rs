@@ -241,7 +241,7 @@ impl Broker {
         tags: BTreeMap<String, String>,
     ) -> BrokerResult<ConsumerView> {
         check_tags(&tags, TagRules::Resource)?;
-        let control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let control = self.lock_control();
         let stream = self.stream(
             scope,
             StreamRef {
@@ -316,7 +316,9 @@ impl Broker {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Some(me) = me.upgrade() else { return };
-                if let Err(e) = me.finish_consumer_creating(&key, stream_created, &name, now) {
+                if let Err(e) =
+                    me.retrying(|| me.finish_consumer_creating(&key, stream_created, &name, now))
+                {
                     tracing::error!(stream = %key, consumer = %name, error = %e, "could not make the consumer ACTIVE");
                 }
             });
@@ -334,7 +336,7 @@ impl Broker {
         created_ms: i64,
         change: impl FnOnce(&mut Vec<ConsumerMeta>, usize) -> bool,
     ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
         };
@@ -398,7 +400,7 @@ impl Broker {
         scope: &Scope,
         r: ConsumerRef<'_>,
     ) -> BrokerResult<()> {
-        let control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let control = self.lock_control();
         let (stream, c) = self.resolve_consumer(scope, r)?;
         if c.state == ConsumerState::Deleting {
             return Ok(());
@@ -425,9 +427,9 @@ impl Broker {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Some(me) = me.upgrade() else { return };
-                if let Err(e) =
+                if let Err(e) = me.retrying(|| {
                     me.finish_consumer_deleting(&key, stream_created, &c.name, c.created_ms)
-                {
+                }) {
                     tracing::error!(stream = %key, consumer = %c.name, error = %e, "could not finish deregistering the consumer");
                 }
             });

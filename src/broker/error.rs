@@ -40,6 +40,11 @@ impl From<StorageError> for BrokerError {
 const DISK_FULL: &str = "Shoal's disk is full: the write was not stored. Writes resume once \
                              space is freed; reads keep working.";
 
+/// What a caller hears when its control-plane change lost to another node's, again and
+/// again (each loss is retried against the new state first).
+pub const CONCURRENT_CHANGE: &str =
+    "Another Shoal node changed this resource at the same time; retry the request.";
+
 impl BrokerError {
     /// A storage failure as a client sees it: a 503 while the store cannot take writes,
     /// else an internal failure (storage details stay in the server's log).
@@ -51,6 +56,10 @@ impl BrokerError {
                  acknowledged."
                     .into(),
             ),
+            StorageError::Kafka(_) => BrokerError::Unavailable(
+                "Shoal's Kafka cluster did not take the request in time; retry.".into(),
+            ),
+            StorageError::Conflict => BrokerError::ResourceInUse(CONCURRENT_CHANGE.into()),
             _ => BrokerError::Internal("Internal service failure.".into()),
         }
     }

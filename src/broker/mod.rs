@@ -9,6 +9,7 @@ pub mod consumers;
 pub mod error;
 #[cfg(test)]
 mod explore;
+mod follow;
 pub mod on_demand;
 pub mod policy;
 pub mod put;
@@ -345,6 +346,25 @@ impl Broker {
         catalog: Arc<dyn Catalog>,
         clock: Arc<dyn Clock>,
     ) -> BrokerResult<Arc<Broker>> {
+        let mut tries = 0;
+        loop {
+            let opened = Self::open_once(&config, &logs, &catalog, &clock);
+            match opened {
+                // Another node changed what this one settles at start: load again.
+                Err(BrokerError::Storage(StorageError::Conflict)) if tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(
+        config: &BrokerConfig,
+        logs: &Arc<dyn LogStore>,
+        catalog: &Arc<dyn Catalog>,
+        clock: &Arc<dyn Clock>,
+    ) -> BrokerResult<Arc<Broker>> {
+        let (config, logs, catalog, clock) =
+            (config.clone(), logs.clone(), catalog.clone(), clock.clone());
         let state = catalog.load()?;
         let mut ops = Vec::new();
         let key = match state.settings.get(SETTING_TOKEN_KEY) {
@@ -396,8 +416,9 @@ impl Broker {
                 referenced.insert(s.log_id);
                 next_log_id = next_log_id.max(s.log_id + 1);
                 let log = logs.open(s.log_id)?;
-                if s.closed.is_some() {
+                if let Some(closed) = s.closed {
                     log.seal()?;
+                    log.ends_at(closed.end_offset);
                 }
                 shards.push(Arc::new(Shard {
                     meta: s.clone(),
@@ -414,14 +435,18 @@ impl Broker {
         if !ops.is_empty() {
             catalog.commit(&ops)?;
         }
-        for id in logs.list()? {
-            next_log_id = next_log_id.max(id + 1);
-            if !referenced.contains(&id) {
-                tracing::info!(log = id, "removing a log no stream refers to");
-                logs.remove(id)?;
+        // Another node may have made a log for a stream it has not recorded yet: only a
+        // store this process owns alone is swept.
+        if !catalog.shared() {
+            for id in logs.list()? {
+                next_log_id = next_log_id.max(id + 1);
+                if !referenced.contains(&id) {
+                    tracing::info!(log = id, "removing a log no stream refers to");
+                    logs.remove(id)?;
+                }
             }
         }
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             config,
             streams: ArcSwap::from_pointee(streams),
             control: Mutex::new(ControlState { next_log_id }),
@@ -433,7 +458,27 @@ impl Broker {
             scaler: on_demand::ScalerState::default(),
             subscriptions: subscribe::Subscriptions::default(),
             accounts: Mutex::new(accounts),
-        }))
+        });
+        if broker.catalog.shared() {
+            let me = Arc::downgrade(&broker);
+            broker.catalog.follow(Box::new(move |ops| {
+                if let Some(me) = me.upgrade() {
+                    me.apply_remote(ops);
+                }
+            }));
+        }
+        Ok(broker)
+    }
+
+    /// Takes the control-plane lock. With a catalog shared by several nodes, log ids
+    /// are drawn at random (52 bits) rather than counted, so nodes never hand out the
+    /// same one.
+    fn lock_control(&self) -> std::sync::MutexGuard<'_, ControlState> {
+        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        if self.catalog.shared() {
+            control.next_log_id = (uuid::Uuid::new_v4().as_u128() as u64) >> 12;
+        }
+        control
     }
 
     pub fn config(&self) -> &BrokerConfig {
@@ -553,26 +598,26 @@ impl Broker {
     ) -> BrokerResult<()> {
         more.insert(0, CatalogOp::PutStream(meta.clone()));
         self.catalog.commit(&more)?;
-        stream
-            .status
-            .store(state_code(meta.state), Ordering::Release);
-        stream
-            .retention_hours
-            .store(meta.retention_hours, Ordering::Release);
-        stream
-            .expired_before_ms
-            .store(meta.expired_before_ms, Ordering::Release);
-        stream.on_demand.store(meta.on_demand, Ordering::Release);
-        stream
-            .max_record_bytes
-            .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);
-        stream
-            .encrypted
-            .store(meta.encryption_key_id.is_some(), Ordering::Release);
-        stream
-            .policy
-            .store(meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())));
-        *stream.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;
+        stream.mirror(meta);
         Ok(())
+    }
+}
+
+impl Stream {
+    /// Publishes a recorded change of the stream's metadata to the data path.
+    fn mirror(&self, meta: StreamMeta) {
+        self.status.store(state_code(meta.state), Ordering::Release);
+        self.retention_hours
+            .store(meta.retention_hours, Ordering::Release);
+        self.expired_before_ms
+            .store(meta.expired_before_ms, Ordering::Release);
+        self.on_demand.store(meta.on_demand, Ordering::Release);
+        self.max_record_bytes
+            .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);
+        self.encrypted
+            .store(meta.encryption_key_id.is_some(), Ordering::Release);
+        self.policy
+            .store(meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())));
+        *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;
     }
 }

@@ -44,7 +44,7 @@ impl Broker {
         r: StreamRef<'_>,
         kib: u32,
     ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.active_stream(scope, r)?;
         if !(1024..=10240).contains(&kib) {
             return Err(BrokerError::Validation(format!(
@@ -62,7 +62,7 @@ impl Broker {
         r: StreamRef<'_>,
         on_demand: bool,
     ) -> BrokerResult<()> {
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.lock_control();
         let stream = self.active_stream(scope, r)?;
         if stream.is_on_demand() == on_demand {
             return Err(BrokerError::InvalidArgument(format!(
@@ -160,7 +160,7 @@ impl Broker {
                 account: stream.account.clone(),
                 region: stream.region.clone(),
             };
-            let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+            let mut control = self.lock_control();
             // Checked under the control lock: no other reshard or delete is under way.
             if stream.status() != StreamState::Active {
                 continue;

@@ -120,7 +120,7 @@ impl Broker {
         if super::tags::is_consumer_arn(arn) {
             return self.put_consumer_policy(scope, arn, policy);
         }
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.policy_target(scope, arn)?;
         let mut meta = stream.meta();
         meta.policy = Some(policy);
@@ -141,7 +141,7 @@ impl Broker {
         if super::tags::is_consumer_arn(arn) {
             return self.delete_consumer_policy(scope, arn);
         }
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.policy_target(scope, arn)?;
         let mut meta = stream.meta();
         if meta.policy.take().is_none() {

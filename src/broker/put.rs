@@ -189,7 +189,15 @@ impl Broker {
                     let durable = a.durable.wait().await;
                     // Readable now: wake subscriptions tailing this shard.
                     shard.meter.appended.notify_waiters();
-                    durable.map(|_| a.first_offset)
+                    match durable {
+                        // A shared store found the append behind a seal another node
+                        // wrote: it counts for nothing there and goes to the children.
+                        Err(StorageError::Sealed(_)) => {
+                            sealed.extend_from_slice(idx);
+                            continue;
+                        }
+                        other => other.map(|placed| placed.map_or(a.first_offset, |p| p.0)),
+                    }
                 }
                 Err(StorageError::Sealed(_)) => {
                     sealed.extend_from_slice(idx);

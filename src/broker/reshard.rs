@@ -94,7 +94,7 @@ impl Broker {
         shard_id: &str,
         new_starting_hash_key: &str,
     ) -> BrokerResult<()> {
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.lock_control();
         let stream = self.reshardable(scope, r, "SplitShard")?;
         let shard = self.open_shard(scope, &stream, shard_id)?;
         let (start, end) = (shard.meta.start_hash, shard.meta.end_hash);
@@ -123,7 +123,7 @@ impl Broker {
         shard_to_merge: &str,
         adjacent_shard_to_merge: &str,
     ) -> BrokerResult<()> {
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.lock_control();
         let stream = self.reshardable(scope, r, "MergeShards")?;
         let a = self.open_shard(scope, &stream, shard_to_merge)?;
         let b = self.open_shard(scope, &stream, adjacent_shard_to_merge)?;
@@ -150,7 +150,7 @@ impl Broker {
         r: StreamRef<'_>,
         target: u32,
     ) -> BrokerResult<(u32, u32)> {
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.lock_control();
         let stream = self.reshardable(scope, r, "UpdateShardCount")?;
         let current = stream.shards().open.len() as u32;
         let (name, acct) = (&stream.name, &scope.account);
@@ -248,7 +248,7 @@ impl Broker {
         let mut shards = planned.shards;
         // Seal every shard the plan closed; from here on appends to them fail with
         // `Sealed` and the write path retries against the published children.
-        let mut sealed: Vec<Arc<dyn ShardLog>> = Vec::new();
+        let mut sealed: Vec<(u64, Arc<dyn ShardLog>)> = Vec::new();
         let created: Vec<u64> = shards
             .iter()
             .filter(|s| planned.created.contains(&s.index))
@@ -267,7 +267,7 @@ impl Broker {
                 Ok(end) => closed.end_offset = end,
                 Err(e) => return Err(self.undo_reshape(&sealed, &created, e.into())),
             }
-            sealed.push(log);
+            sealed.push((s.log_id, log));
         }
         let mut meta = stream.meta();
         meta.shards = shards.clone();
@@ -319,6 +319,7 @@ impl Broker {
                 s.meter.appended.notify_waiters();
             }
         }
+        self.settle_ends(stream, &sealed);
         if delay > 0 {
             self.finish_updating_later(stream, delay);
         }
@@ -333,14 +334,14 @@ impl Broker {
     /// changes until that restart.
     fn undo_reshape(
         &self,
-        sealed: &[Arc<dyn ShardLog>],
+        sealed: &[(u64, Arc<dyn ShardLog>)],
         created: &[u64],
         e: BrokerError,
     ) -> BrokerError {
         if matches!(e, BrokerError::Storage(StorageError::Poisoned(_))) {
             return e;
         }
-        for log in sealed {
+        for (_, log) in sealed {
             log.unseal();
         }
         self.remove_logs(created.iter().copied());
@@ -355,16 +356,21 @@ impl Broker {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             let Some(me) = me.upgrade() else { return };
-            let _control = me.control.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(stream) = me.streams.load().get(&key).cloned() else {
-                return;
-            };
-            if stream.created_ms != created || stream.status() != StreamState::Updating {
-                return;
-            }
-            let mut meta = stream.meta();
-            meta.state = StreamState::Active;
-            if let Err(e) = me.commit_meta(&stream, meta) {
+            // The lock is taken per try: a retry first waits for other nodes' changes,
+            // which are applied under it.
+            let active = me.retrying(|| {
+                let _control = me.lock_control();
+                let Some(stream) = me.streams.load().get(&key).cloned() else {
+                    return Ok(());
+                };
+                if stream.created_ms != created || stream.status() != StreamState::Updating {
+                    return Ok(());
+                }
+                let mut meta = stream.meta();
+                meta.state = StreamState::Active;
+                me.commit_meta(&stream, meta)
+            });
+            if let Err(e) = active {
                 tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE again");
             }
         });

@@ -42,7 +42,7 @@ impl Broker {
         hours: i64,
         increase: bool,
     ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.stream(scope, r)?;
         if hours < MIN_RETENTION_HOURS as i64 {
             return Err(BrokerError::InvalidArgument(format!(
@@ -117,7 +117,7 @@ impl Broker {
         if !stream.shards().all.iter().any(|s| expired(s)) {
             return Ok(0);
         }
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let Some(current) = self.streams.load().get(&stream.key()).cloned() else {
             return Ok(0);
         };

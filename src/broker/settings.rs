@@ -151,7 +151,7 @@ impl Broker {
         r: StreamRef<'_>,
         key_id: Option<&str>,
     ) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.active_for_setting(scope, r)?;
         if let Some(k) = key_id {
             if !valid_key_id(k) {
@@ -189,7 +189,7 @@ impl Broker {
         enable: bool,
     ) -> BrokerResult<MonitoringChange> {
         let asked = expand_metrics(metrics)?;
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.active_for_setting(scope, r)?;
         let mut meta = stream.meta();
         let current = meta.shard_level_metrics.clone();
@@ -229,7 +229,7 @@ impl Broker {
         r: StreamRef<'_>,
         mibps: u32,
     ) -> BrokerResult<WarmThroughput> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let stream = self.stream(scope, r)?;
         if !stream.is_on_demand() {
             return Err(BrokerError::Validation(format!(
@@ -313,7 +313,7 @@ impl Broker {
         scope: &Scope,
         enable: bool,
     ) -> BrokerResult<CommitmentView> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let now = self.clock.now_ms();
         let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
         let old = accounts.get(&scope.account).copied().unwrap_or_default();

@@ -141,7 +141,7 @@ impl Broker {
                 )
             })?
         };
-        let mut control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let mut control = self.lock_control();
         if self.lookup(scope, &req.name).is_some() {
             return Err(BrokerError::ResourceInUse(format!(
                 "Stream {} under account {} already exists.",
@@ -251,7 +251,7 @@ impl Broker {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Some(me) = me.upgrade() else { return };
-                if let Err(e) = me.finish_creating(&key, now) {
+                if let Err(e) = me.retrying(|| me.finish_creating(&key, now)) {
                     tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE");
                 }
             });
@@ -260,7 +260,7 @@ impl Broker {
     }
 
     fn finish_creating(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
         };
@@ -280,7 +280,7 @@ impl Broker {
         r: StreamRef<'_>,
         enforce_consumer_deletion: bool,
     ) -> BrokerResult<()> {
-        let control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let control = self.lock_control();
         let stream = self.stream(scope, r)?;
         match stream.status() {
             StreamState::Creating => {
@@ -321,7 +321,7 @@ impl Broker {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             let Some(me) = me.upgrade() else { return };
-            if let Err(e) = me.finish_deleting(&key, created) {
+            if let Err(e) = me.retrying(|| me.finish_deleting(&key, created)) {
                 tracing::error!(stream = %key, error = %e, "could not finish deleting the stream");
             }
         });
@@ -329,7 +329,7 @@ impl Broker {
     }
 
     fn finish_deleting(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
         };
@@ -357,7 +357,7 @@ impl Broker {
     }
 
     /// Replaces the stream map with a changed copy (control plane only, under `control`).
-    fn publish(&self, change: impl FnOnce(&mut HashMap<String, Arc<Stream>>)) {
+    pub(super) fn publish(&self, change: impl FnOnce(&mut HashMap<String, Arc<Stream>>)) {
         let mut map = HashMap::clone(&self.streams.load());
         change(&mut map);
         self.streams.store(Arc::new(map));

@@ -207,6 +207,8 @@ impl Subscription {
         if self.done {
             return None;
         }
+        // One heartbeat per quiet period, however often a shared log is polled.
+        let heartbeat_at = tokio::time::Instant::now() + self.heartbeat;
         loop {
             let b = self.broker.clone();
             // Registered before the flag is read, so a shutdown in between still wakes us.
@@ -260,7 +262,9 @@ impl Subscription {
                 .map_or(MAX_GET_BYTES as f64, |b| b.available(now))
                 .clamp(1.0, MAX_GET_BYTES as f64) as usize;
             let from = self.position.max(trim);
-            let read = if from + TAIL_READ < shard.log.bounds().end_offset {
+            // Appends other nodes make to a shared log wake no one here: poll it.
+            let poll = shard.log.tail_poll();
+            let read = if poll.is_some() || from + TAIL_READ < shard.log.bounds().end_offset {
                 // Catching up, maybe from the disk: not on this worker.
                 let log = shard.log.clone();
                 super::off_worker(move || log.read(from, MAX_GET_RECORDS, budget)).await
@@ -322,7 +326,13 @@ impl Subscription {
             tokio::select! {
                 _ = appended => continue,
                 _ = closing => continue,
-                _ = tokio::time::sleep(self.heartbeat) => {
+                _ = async {
+                    match poll {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                } => continue,
+                _ = tokio::time::sleep_until(heartbeat_at) => {
                     return Some(Ok(SubscribeEvent {
                         records: Vec::new(),
                         continuation: Some(self.continuation()),

@@ -150,7 +150,7 @@ impl Broker {
         rules: TagRules,
     ) -> BrokerResult<()> {
         check_tags(&tags, rules)?;
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         taggable(stream, scope)?;
         let mut meta = stream.meta();
         let mut union = meta.tags.clone();
@@ -174,7 +174,7 @@ impl Broker {
     }
 
     pub fn remove_tags(&self, scope: &Scope, stream: &Stream, keys: &[String]) -> BrokerResult<()> {
-        let _control = self.control.lock().unwrap_or_else(|p| p.into_inner());
+        let _control = self.lock_control();
         taggable(stream, scope)?;
         let mut meta = stream.meta();
         let before = meta.tags.len();

@@ -17,6 +17,13 @@ pub struct ServeArgs {
     /// Directory for shard logs and the catalog (created if missing).
     #[arg(long, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where streams live: "local" (the data dir) or "kafka" (a Kafka cluster shared
+    /// by every Shoal node pointed at it; see docs/scaling.md).
+    #[arg(long, env = "SHOAL_STORAGE", value_parser = ["local", "kafka"])]
+    pub storage: Option<String>,
+    /// Kafka brokers for --storage kafka: HOST:PORT[,HOST:PORT...].
+    #[arg(long, env = "SHOAL_KAFKA_BOOTSTRAP")]
+    pub kafka_bootstrap: Option<String>,
     /// Keep everything in memory; nothing survives a restart.
     #[arg(long, env = "SHOAL_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub in_memory: bool,
@@ -85,6 +92,12 @@ impl ServeArgs {
         }
         if self.in_memory {
             c.storage.in_memory = true;
+        }
+        if let Some(store) = &self.storage {
+            c.storage.store = store.clone();
+        }
+        if let Some(b) = &self.kafka_bootstrap {
+            c.kafka.bootstrap = b.clone();
         }
         if let Some(d) = &self.durability {
             c.storage.durability = d.clone();

@@ -22,6 +22,23 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// Where `storage.store = "kafka"` keeps streams (ADR 0005, docs/scaling.md).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    pub topic_prefix: String,
+    /// 0 = 3, or the cluster's size when smaller.
+    pub replication_factor: u32,
+    /// 0 = 2, or the replication factor when smaller.
+    pub min_insync_replicas: u32,
+    pub request_timeout_ms: u64,
+    /// librdkafka settings as `key=value` (TLS, SASL).
+    pub client: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -134,6 +151,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// "local" (the data dir, or memory) or "kafka".
+    pub store: String,
     pub data_dir: PathBuf,
     pub in_memory: bool,
     pub durability: String,
@@ -281,9 +300,59 @@ impl Config {
         }
     }
 
+    /// Whether the Kafka store is chosen, and it can be.
+    pub fn uses_kafka(&self) -> bool {
+        self.storage.store == "kafka"
+    }
+
+    fn check_store(&self) -> Result<(), String> {
+        match self.storage.store.as_str() {
+            "local" => return Ok(()),
+            "kafka" => {}
+            other => {
+                return Err(format!(
+                    "storage.store must be \"local\" or \"kafka\" (got {other:?})"
+                ))
+            }
+        }
+        if !cfg!(feature = "kafka") {
+            return Err("this shoal was built without the `kafka` feature".into());
+        }
+        if self.storage.in_memory {
+            return Err(
+                "storage.in_memory and storage.store = \"kafka\" exclude each other".into(),
+            );
+        }
+        let k = &self.kafka;
+        if k.bootstrap.trim().is_empty() {
+            return Err(
+                "storage.store = \"kafka\" needs kafka.bootstrap (--kafka-bootstrap)".into(),
+            );
+        }
+        if let Some(bad) = k.client.iter().find(|kv| !kv.contains('=')) {
+            return Err(format!("kafka.client entries are key=value (got {bad:?})"));
+        }
+        if k.topic_prefix.is_empty()
+            || !k
+                .topic_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return Err(format!(
+                "kafka.topic_prefix must be letters, digits, '.', '_' or '-' (got {:?})",
+                k.topic_prefix
+            ));
+        }
+        if k.request_timeout_ms == 0 {
+            return Err("kafka.request_timeout_ms must be at least 1".into());
+        }
+        Ok(())
+    }
+
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         self.durability()?;
+        self.check_store()?;
         let s = &self.streams;
         if !is_account_id(&s.account_id) {
             return Err(format!(

@@ -34,13 +34,44 @@ pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>
     open_broker_on(config, clock, fs::os())
 }
 
+/// A log store and the catalog that goes with it.
+type Stores = (Arc<dyn LogStore>, Arc<dyn Catalog>);
+
+/// The stores of `storage.store = "kafka"`: the catalog first, since appends wait on
+/// its barrier.
+#[cfg(feature = "kafka")]
+fn open_kafka(config: &Config) -> Result<Stores, String> {
+    use crate::storage::kafka::{Cluster, KafkaCatalog, KafkaLogStore, KafkaOptions};
+    let k = &config.kafka;
+    let mut opts = KafkaOptions::new(k.bootstrap.clone());
+    opts.topic_prefix = k.topic_prefix.clone();
+    opts.replication_factor = (k.replication_factor > 0).then_some(k.replication_factor as i32);
+    opts.min_insync_replicas = (k.min_insync_replicas > 0).then_some(k.min_insync_replicas as i32);
+    opts.request_timeout_ms = k.request_timeout_ms;
+    for kv in &k.client {
+        let (key, value) = kv.split_once('=').unwrap_or((kv, ""));
+        opts.client.insert(key.trim().into(), value.trim().into());
+    }
+    let cluster = Cluster::connect(opts).map_err(|e| e.to_string())?;
+    let catalog = KafkaCatalog::open(cluster.clone()).map_err(|e| e.to_string())?;
+    let logs = KafkaLogStore::new(cluster, catalog.barrier());
+    Ok((logs, Arc::new(catalog)))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn open_kafka(_: &Config) -> Result<Stores, String> {
+    Err("this shoal was built without the `kafka` feature".into())
+}
+
 /// [`open_broker`] with the data dir on `fs` (a simulated disk in tests).
 pub fn open_broker_on(
     config: &Config,
     clock: Arc<dyn Clock>,
     fs: Arc<dyn Fs>,
 ) -> Result<Arc<Broker>, String> {
-    let (logs, catalog): (Arc<dyn LogStore>, Arc<dyn Catalog>) = if config.storage.in_memory {
+    let (logs, catalog): Stores = if config.uses_kafka() {
+        open_kafka(config)?
+    } else if config.storage.in_memory {
         (MemoryLogStore::new(), Arc::new(MemoryCatalog::default()))
     } else {
         let dir = &config.storage.data_dir;

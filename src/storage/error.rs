@@ -33,6 +33,11 @@ pub enum StorageError {
     WouldBlock,
     /// The catalog store failed.
     Catalog(String),
+    /// The Kafka cluster refused or did not answer (ADR 0005).
+    Kafka(String),
+    /// A catalog shared with other nodes took a conflicting change first: the caller
+    /// re-reads the state and decides again.
+    Conflict,
 }
 
 impl StorageError {
@@ -77,6 +82,8 @@ impl std::fmt::Display for StorageError {
             StorageError::Sealed(id) => write!(f, "log {id} is sealed"),
             StorageError::WouldBlock => f.write_str("the append would wait for the disk"),
             StorageError::Catalog(why) => write!(f, "catalog error: {why}"),
+            StorageError::Kafka(why) => write!(f, "kafka: {why}"),
+            StorageError::Conflict => f.write_str("another node changed the catalog first"),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Bytes on disk (or in memory): per-shard append-only logs and the metadata catalog.
+//! Bytes on disk, in memory or in Kafka: per-shard append-only logs and the metadata
+//! catalog.
 //!
 //! This layer speaks only of logs, offsets, arrival times and opaque metadata records;
 //! it never imports `broker` or `api`.
@@ -6,6 +7,8 @@
 pub mod catalog;
 pub mod error;
 pub mod fs;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod log;
 
 pub use error::StorageError;

@@ -9,6 +9,7 @@
 #   kafka.sh kill DIR NODE         SIGKILL one node (1-based), for failure tests
 #
 # Each node gets a small heap (KAFKA_HEAP, default 384m). Waits are bounded (60 s).
+# With KAFKA_WATCH_PID set, the nodes are killed once that process is gone.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cmd=${1:?start, stop or kill}
@@ -79,6 +80,13 @@ PROPS
     done
   done
   echo "$bootstrap" > "$dir/bootstrap"
+  # A test process that starts Kafka cannot promise to stop it (a panic, a kill): the
+  # nodes then go when that process does.
+  if [ -n "${KAFKA_WATCH_PID:-}" ]; then
+    pids=$(cat "$dir"/node*/pid)
+    nohup bash -c "while kill -0 $KAFKA_WATCH_PID 2>/dev/null; do sleep 1; done; kill -9 $pids 2>/dev/null" \
+      >/dev/null 2>&1 &
+  fi
   echo "$bootstrap"
   ;;
 stop)

@@ -13,6 +13,8 @@ mod durability;
 mod exhaustion;
 mod faults;
 mod hostile;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod on_demand;
 mod operate;
 mod policies;

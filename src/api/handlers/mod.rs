@@ -112,6 +112,19 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
                     broker: &broker,
                     scope,
                 };
+                // A change that lost to another node's is decided again on the state
+                // that includes the winner (so the loser gets the error AWS would give).
+                let mut input = input;
+                for _ in 0..5 {
+                    let again = broker.shared().then(|| input.clone());
+                    match (handler(&ctx, input), again) {
+                        (Err(e), Some(again)) if e.is_concurrent_change() => {
+                            broker.catch_up()?;
+                            input = again;
+                        }
+                        (result, _) => return result,
+                    }
+                }
                 handler(&ctx, input)
             })
             .await

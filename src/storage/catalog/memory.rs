@@ -11,7 +11,7 @@ use crate::storage::StorageError;
 
 /// Streams by key, and settings by name.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(super) struct Maps {
+pub(crate) struct Maps {
     pub streams: BTreeMap<String, StreamMeta>,
     pub settings: BTreeMap<String, Vec<u8>>,
 }
@@ -35,6 +35,19 @@ impl Maps {
                 }
                 CatalogOp::PutSetting { name, value } => {
                     self.settings.insert(name.clone(), value.clone());
+                }
+                CatalogOp::ShardEnd {
+                    key,
+                    log_id,
+                    end_offset,
+                } => {
+                    let shard = self
+                        .streams
+                        .get_mut(key)
+                        .and_then(|m| m.shards.iter_mut().find(|s| s.log_id == *log_id));
+                    if let Some(closed) = shard.and_then(|s| s.closed.as_mut()) {
+                        closed.end_offset = *end_offset;
+                    }
                 }
             }
         }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::log::LogId;
 use super::StorageError;
 pub use file::FileCatalog;
+pub(crate) use memory::Maps;
 pub use memory::MemoryCatalog;
 pub use redb::RedbCatalog;
 
@@ -193,15 +194,30 @@ pub struct CatalogState {
 }
 
 /// One change; a slice of them is applied in one transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 // Ops live only for the length of one commit, mostly one or two at a time: boxing the
 // stream record would buy nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum CatalogOp {
     PutStream(StreamMeta),
-    DeleteStream { key: String },
-    PutSetting { name: String, value: Vec<u8> },
+    DeleteStream {
+        key: String,
+    },
+    PutSetting {
+        name: String,
+        value: Vec<u8>,
+    },
+    /// Records where a closed shard ended, once a shared store settled it
+    /// (`ShardLog::seal_recorded`); ignored unless that shard still has this log.
+    ShardEnd {
+        key: String,
+        log_id: LogId,
+        end_offset: u64,
+    },
 }
+
+/// What a shared catalog calls with each change another process committed.
+pub type ApplyRemote = Box<dyn Fn(&[CatalogOp]) + Send + Sync>;
 
 /// The metadata store.
 pub trait Catalog: Send + Sync + 'static {
@@ -211,6 +227,19 @@ pub trait Catalog: Send + Sync + 'static {
     /// Why the catalog refuses commits, when it does (until a restart).
     fn poisoned(&self) -> Option<String> {
         None
+    }
+    /// Whether other processes change this catalog too (ADR 0005). Its `commit` then
+    /// fails with `StorageError::Conflict` when another change to the same stream came
+    /// first, and the caller decides again on the state [`Catalog::catch_up`] brings.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Hands every change other processes commit after `load` to `apply`, in order.
+    fn follow(&self, _apply: ApplyRemote) {}
+    /// Returns once every change committed anywhere before the call has gone through
+    /// `follow`'s callback.
+    fn catch_up(&self) -> Result<(), StorageError> {
+        Ok(())
     }
 }
 

@@ -114,6 +114,12 @@ impl RedbCatalog {
                             .insert(name.as_str(), value.as_slice())
                             .map_err(|e| catalog_err(p, "insert", e))?;
                     }
+                    // Only a shared catalog settles ends late; this store predates it.
+                    super::CatalogOp::ShardEnd { .. } => {
+                        return Err(StorageError::Catalog(
+                            "the legacy catalog takes no shard ends".into(),
+                        ))
+                    }
                 }
             }
         }

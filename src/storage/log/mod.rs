@@ -1,7 +1,8 @@
 //! The record log abstraction: one append-only log per shard, addressed by offset.
 //!
-//! Implementations: [`disk`] (segmented files, group commit) and [`memory`]. Both must
-//! pass the same behavioural tests (`tests` below is generic over `LogStore`).
+//! Implementations: [`disk`] (segmented files, group commit), [`memory`], and the Kafka
+//! store (`storage::kafka`). All must pass the same behavioural tests (`tests` below is
+//! generic over `LogStore`).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::StorageError;
 
 pub mod disk;
 pub mod memory;
-mod table;
+pub(crate) mod table;
 #[cfg(test)]
 mod tests;
 
@@ -20,6 +21,9 @@ pub use memory::MemoryLogStore;
 
 /// Identifies one log. Allocated by the broker, meaningless to storage.
 pub type LogId = u64;
+
+/// A sealed log's end while a shared store has not settled it yet.
+pub const PENDING_END: u64 = u64::MAX;
 
 /// How far an acknowledged append is guaranteed to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +69,26 @@ pub struct Appended {
 }
 
 /// A handle to wait on for durability; ready at once unless the store syncs per write.
-#[derive(Debug)]
 pub enum DurableWait {
     Ready,
     Pending(tokio::sync::oneshot::Receiver<Acked>),
+    /// A store shared with other nodes learns where the records went only once they
+    /// are acknowledged: `Appended`'s offset and stamp are then placeholders, and this
+    /// resolves to the real ones (or to `Sealed` when a reshard closed the log first).
+    Placed(std::pin::Pin<Box<dyn std::future::Future<Output = Placement> + Send>>),
+}
+
+/// Where an acknowledged append landed, when the store decides that at the end.
+pub type Placement = Result<(u64, i64), StorageError>;
+
+impl std::fmt::Debug for DurableWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DurableWait::Ready => "Ready",
+            DurableWait::Pending(_) => "Pending",
+            DurableWait::Placed(_) => "Placed",
+        })
+    }
 }
 
 /// A durable append's answer. A store may hand back a buffer it allocated on the
@@ -77,15 +97,18 @@ pub enum DurableWait {
 pub type Acked = Result<Vec<u8>, StorageError>;
 
 impl DurableWait {
-    pub async fn wait(self) -> Result<(), StorageError> {
+    /// Waits until the append is durable; `Some((first_offset, timestamp_ms))` when the
+    /// store placed the records only now.
+    pub async fn wait(self) -> Result<Option<(u64, i64)>, StorageError> {
         match self {
-            DurableWait::Ready => Ok(()),
+            DurableWait::Ready => Ok(None),
             DurableWait::Pending(rx) => match rx.await {
-                Ok(acked) => acked.map(drop),
+                Ok(acked) => acked.map(|_| None),
                 Err(_) => Err(StorageError::Poisoned(
                     "the sync thread stopped before confirming the write".into(),
                 )),
             },
+            DurableWait::Placed(placed) => placed.await.map(Some),
         }
     }
 }
@@ -173,11 +196,25 @@ pub trait ShardLog: Send + Sync + 'static {
     /// Takes appends again after [`ShardLog::seal`], when the reshard that sealed the
     /// log could not be recorded.
     fn unseal(&self);
+    /// Called once the reshard that sealed this log is recorded. A store shared with
+    /// other nodes settles the log's end only now (it writes a fence, ADR 0005) and
+    /// returns it; [`ShardLog::seal`] then returned [`PENDING_END`]. Others return None.
+    fn seal_recorded(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
+    /// Tells a sealed log where the catalog says it ends (another node sealed it).
+    fn ends_at(&self, _end: u64) {}
     /// Deletes stored data all of which is older than `cutoff_ms`: whole sealed segments
     /// on disk (never the segment being appended to). Returns the bytes freed.
     fn trim_before(&self, cutoff_ms: i64) -> Result<u64, StorageError>;
     /// Bytes the log occupies in its store.
     fn stored_bytes(&self) -> u64;
+    /// How often a reader following the tail should look again, for a log other
+    /// processes append to (their appends wake no one here); None when every append
+    /// goes through this process.
+    fn tail_poll(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Segment files the log occupies (0 for a store without files).
     fn segment_count(&self) -> u64 {
         0

@@ -23,7 +23,8 @@ pub(crate) fn wait(d: DurableWait) -> Result<(), StorageError> {
         pending => tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime")
-            .block_on(pending.wait()),
+            .block_on(pending.wait())
+            .map(drop),
     }
 }
 

@@ -229,6 +229,9 @@ impl Workload {
                         return Err(Stop::Failed(format!("a step left an append pending: {e}")))
                     }
                 },
+                DurableWait::Placed(_) => {
+                    return Err(Stop::Failed("the disk store placed an append late".into()))
+                }
             }
         }
         // The step synced everything queued, unless a failed sync poisoned the store.

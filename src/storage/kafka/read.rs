@@ -1,0 +1,132 @@
+//! Reading a shard's topic: a pooled consumer is assigned the partition at the wanted
+//! offset and polled until the batch is full or the readable end is reached.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rdkafka::consumer::Consumer;
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::frame::{self, Frame};
+use super::{kafka_err, Cluster};
+use crate::storage::log::StoredRecord;
+use crate::storage::StorageError;
+
+/// What one read found.
+pub(super) struct Slice {
+    pub records: Vec<StoredRecord>,
+    pub next: u64,
+    /// The readable end: the fence, or the high watermark.
+    pub end: i64,
+    /// The stamp of the last message read, when the read reached the end.
+    pub last_ts_at_end: Option<i64>,
+}
+
+/// Where reading must stop: at the recorded end of a sealed log, else at the first
+/// fence (a reshard this node has not heard of yet, or one whose end is not settled).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Stop {
+    At(i64),
+    FirstFence,
+}
+
+/// How long one read may wait for the cluster before returning what it has.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
+impl Cluster {
+    pub(super) fn read_topic(
+        &self,
+        topic: &str,
+        from: u64,
+        max_records: usize,
+        max_bytes: usize,
+        stop: Stop,
+    ) -> Result<Slice, StorageError> {
+        let (low, high) = self.watermarks(topic)?;
+        let end = match stop {
+            Stop::At(f) => f.min(high),
+            Stop::FirstFence => high,
+        };
+        let (mut first, mut skip) = frame::split(from);
+        if first < low {
+            (first, skip) = (low, 0);
+        }
+        let mut slice = Slice {
+            records: Vec::new(),
+            next: frame::position(first, skip).min(frame::position(end, 0)),
+            end,
+            last_ts_at_end: None,
+        };
+        if first >= end || max_records == 0 {
+            return Ok(slice);
+        }
+        let reader = self.take_reader()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(first))
+            .map_err(|e| kafka_err("build a read", e))?;
+        reader
+            .assign(&tpl)
+            .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+        let deadline = Instant::now() + READ_WAIT;
+        let mut bytes = 0usize;
+        let outcome = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ok(());
+            }
+            let m = match reader.poll(left.min(Duration::from_millis(100))) {
+                None => continue,
+                Some(Err(e)) => break Err(kafka_err(&format!("read {topic}"), e)),
+                Some(Ok(m)) => m,
+            };
+            let off = m.offset();
+            if off < first {
+                continue;
+            }
+            if off >= end {
+                break Ok(());
+            }
+            let ts = m.timestamp().to_millis().unwrap_or(0);
+            let payload = Bytes::copy_from_slice(m.payload().unwrap_or(&[]));
+            match frame::decode(payload) {
+                Some(Frame::Fence) if matches!(stop, Stop::FirstFence) => {
+                    slice.end = off;
+                    slice.next = slice.next.min(frame::position(off, 0));
+                    break Ok(());
+                }
+                Some(Frame::Batch(records)) => {
+                    let from_index = if off == first { skip } else { 0 };
+                    for (j, (key, data)) in records.into_iter().enumerate().skip(from_index) {
+                        let size = key.len() + data.len();
+                        let full = slice.records.len() >= max_records
+                            || (!slice.records.is_empty() && bytes + size > max_bytes);
+                        if full {
+                            slice.next = frame::position(off, j);
+                            self.give_back(reader);
+                            return Ok(slice);
+                        }
+                        bytes += size;
+                        slice.records.push(StoredRecord {
+                            offset: frame::position(off, j),
+                            timestamp_ms: ts,
+                            key,
+                            data,
+                        });
+                    }
+                }
+                // A fence below the recorded end, or a message Shoal did not write.
+                _ => {}
+            }
+            slice.next = frame::position(off + 1, 0);
+            if off + 1 >= end {
+                slice.last_ts_at_end = Some(ts);
+                break Ok(());
+            }
+            if slice.records.len() >= max_records {
+                break Ok(());
+            }
+        };
+        self.give_back(reader);
+        outcome.map(|_| slice)
+    }
+}
