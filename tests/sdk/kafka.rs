@@ -97,6 +97,22 @@ fn wait_healthy(endpoint: &str) {
     }
 }
 
+/// Two nodes and a stream `s` of `shards` shards, created through the first and ACTIVE
+/// on both (the second hears of it from the catalog topic).
+async fn two_nodes_with_stream(test: &str, shards: i32) -> (Node, Node) {
+    let (a, b) = two_nodes(test);
+    a.client
+        .create_stream()
+        .stream_name("s")
+        .shard_count(shards)
+        .send()
+        .await
+        .unwrap();
+    wait_active(&a.client, "s", Duration::from_secs(10)).await;
+    wait_active(&b.client, "s", Duration::from_secs(5)).await;
+    (a, b)
+}
+
 /// Two nodes sharing a fresh prefix.
 fn two_nodes(test: &str) -> (Node, Node) {
     let prefix = format!("t{}.{test}", std::process::id());
@@ -154,17 +170,7 @@ async fn read_stream(c: &Client, stream: &str) -> HashMap<String, (String, Vec<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_written_through_one_node_are_read_through_the_other() {
-    let (a, b) = two_nodes("rw");
-    a.client
-        .create_stream()
-        .stream_name("s")
-        .shard_count(3)
-        .send()
-        .await
-        .unwrap();
-    wait_active(&a.client, "s", Duration::from_secs(10)).await;
-    // The other node hears of the stream from the catalog topic.
-    wait_active(&b.client, "s", Duration::from_secs(5)).await;
+    let (a, b) = two_nodes_with_stream("rw", 3).await;
     let mut written = HashMap::new();
     for i in 0..60 {
         let body = format!("record {i}").into_bytes();
@@ -214,16 +220,7 @@ async fn records_written_through_one_node_are_read_through_the_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_splits_of_one_shard_on_two_nodes_have_one_winner() {
-    let (a, b) = two_nodes("split");
-    a.client
-        .create_stream()
-        .stream_name("s")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
-    wait_active(&a.client, "s", Duration::from_secs(10)).await;
-    wait_active(&b.client, "s", Duration::from_secs(5)).await;
+    let (a, b) = two_nodes_with_stream("split", 2).await;
     let split = |c: &Client, at: &str| {
         c.split_shard()
             .stream_name("s")
@@ -264,16 +261,7 @@ async fn two_splits_of_one_shard_on_two_nodes_have_one_winner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_through_one_node_during_a_split_on_the_other_are_kept_once() {
-    let (a, b) = two_nodes("seal");
-    a.client
-        .create_stream()
-        .stream_name("s")
-        .shard_count(1)
-        .send()
-        .await
-        .unwrap();
-    wait_active(&a.client, "s", Duration::from_secs(10)).await;
-    wait_active(&b.client, "s", Duration::from_secs(5)).await;
+    let (a, b) = two_nodes_with_stream("seal", 1).await;
     // Node B writes without pause while node A splits the only shard, and goes on until
     // 20 of its writes have landed in the children (bounded: 5000 writes).
     let writer = {
@@ -330,15 +318,7 @@ async fn writes_through_one_node_during_a_split_on_the_other_are_kept_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_nothing_acknowledged_and_the_other_serves_on() {
-    let (mut a, b) = two_nodes("kill");
-    a.client
-        .create_stream()
-        .stream_name("s")
-        .shard_count(2)
-        .send()
-        .await
-        .unwrap();
-    wait_active(&a.client, "s", Duration::from_secs(10)).await;
+    let (mut a, b) = two_nodes_with_stream("kill", 2).await;
     let mut acked = HashMap::new();
     for i in 0..50 {
         let body = vec![i as u8; 100];
