@@ -83,7 +83,7 @@ PROPS
   # A test process that starts Kafka cannot promise to stop it (a panic, a kill): the
   # nodes then go when that process does.
   if [ -n "${KAFKA_WATCH_PID:-}" ]; then
-    pids=$(cat "$dir"/node*/pid)
+    pids=$(cat "$dir"/node*/pid | tr "\n" " ")
     nohup bash -c "while kill -0 $KAFKA_WATCH_PID 2>/dev/null; do sleep 1; done; kill -9 $pids 2>/dev/null" \
       >/dev/null 2>&1 &
   fi
