@@ -10,7 +10,7 @@ use crate::storage::log::ShardLog;
 use crate::storage::StorageError;
 
 /// How often a change that keeps losing to other nodes' is decided again.
-const RETRIES: usize = 5;
+pub const RETRIES: usize = 5;
 
 impl Broker {
     /// Whether other nodes change this broker's streams too.

@@ -9,7 +9,7 @@ pub mod consumers;
 pub mod error;
 #[cfg(test)]
 mod explore;
-mod follow;
+pub mod follow;
 pub mod on_demand;
 pub mod policy;
 pub mod put;
@@ -351,7 +351,9 @@ impl Broker {
             let opened = Self::open_once(&config, &logs, &catalog, &clock);
             match opened {
                 // Another node changed what this one settles at start: load again.
-                Err(BrokerError::Storage(StorageError::Conflict)) if tries < 5 => tries += 1,
+                Err(BrokerError::Storage(StorageError::Conflict)) if tries < follow::RETRIES => {
+                    tries += 1
+                }
                 other => return other,
             }
         }
@@ -429,8 +431,10 @@ impl Broker {
             let stream = Stream::new(meta, shards);
             streams.insert(stream.key(), Arc::new(stream));
         }
+        let mut gone_logs = Vec::new();
         for meta in gone {
             ops.push(CatalogOp::DeleteStream { key: meta.key() });
+            gone_logs.extend(meta.shards.iter().map(|s| s.log_id));
         }
         if !ops.is_empty() {
             catalog.commit(&ops)?;
@@ -460,6 +464,8 @@ impl Broker {
             accounts: Mutex::new(accounts),
         });
         if broker.catalog.shared() {
+            // Unswept, the logs of a stream deleted before this start go here.
+            broker.remove_logs(gone_logs.into_iter());
             let me = Arc::downgrade(&broker);
             broker.catalog.follow(Box::new(move |ops| {
                 if let Some(me) = me.upgrade() {

@@ -117,8 +117,7 @@ impl Broker {
         shard: &Shard,
         now: i64,
     ) -> BrokerResult<u64> {
-        let by_time = shard.log.offset_at_time(stream.retention_cutoff(now))?;
-        Ok(by_time.max(shard.log.bounds().start_offset))
+        Ok(readable_from(&*shard.log, stream.retention_cutoff(now))?)
     }
 
     pub fn get_shard_iterator(
@@ -371,6 +370,16 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The oldest offset of `log` a reader may see, given the retention cutoff.
+pub(crate) fn readable_from(
+    log: &dyn crate::storage::log::ShardLog,
+    cutoff_ms: i64,
+) -> Result<u64, crate::storage::StorageError> {
+    Ok(log
+        .offset_at_time(cutoff_ms)?
+        .max(log.bounds().start_offset))
 }
 
 #[cfg(test)]

@@ -252,26 +252,36 @@ impl Subscription {
             // Registered before reading, so an append between the read and the wait
             // still wakes us.
             let appended = shard.meter.appended.notified();
-            let trim = match b.trim_offset(&self.stream, &shard, now) {
-                Ok(t) => t,
-                Err(e) => return self.end(Some(e)),
-            };
             let budget = self
                 .budget
                 .as_mut()
                 .map_or(MAX_GET_BYTES as f64, |b| b.available(now))
                 .clamp(1.0, MAX_GET_BYTES as f64) as usize;
-            let from = self.position.max(trim);
-            // Appends other nodes make to a shared log wake no one here: poll it.
+            let (position, cutoff) = (self.position, self.stream.retention_cutoff(now));
+            // Appends other nodes make to a shared log wake no one here: it is polled,
+            // and each of its calls is a round trip to the cluster, so none runs here.
             let poll = shard.log.tail_poll();
-            let read = if poll.is_some() || from + TAIL_READ < shard.log.bounds().end_offset {
-                // Catching up, maybe from the disk: not on this worker.
+            let read = if poll.is_some() {
                 let log = shard.log.clone();
-                super::off_worker(move || log.read(from, MAX_GET_RECORDS, budget)).await
+                super::off_worker(move || {
+                    let from = position.max(super::records::readable_from(&*log, cutoff)?);
+                    log.read(from, MAX_GET_RECORDS, budget)
+                })
+                .await
             } else {
-                // Following the tail: a thread hop would cost more than the read
-                // (+0.09 ms at the median, docs/performance.md).
-                shard.log.read(from, MAX_GET_RECORDS, budget)
+                let from = match super::records::readable_from(&*shard.log, cutoff) {
+                    Ok(trim) => position.max(trim),
+                    Err(e) => return self.end(Some(e.into())),
+                };
+                if from + TAIL_READ < shard.log.bounds().end_offset {
+                    // Catching up, maybe from the disk: not on this worker.
+                    let log = shard.log.clone();
+                    super::off_worker(move || log.read(from, MAX_GET_RECORDS, budget)).await
+                } else {
+                    // Following the tail: a thread hop would cost more than the read
+                    // (+0.09 ms at the median, docs/performance.md).
+                    shard.log.read(from, MAX_GET_RECORDS, budget)
+                }
             };
             let batch = match read {
                 Ok(batch) => batch,

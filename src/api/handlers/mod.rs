@@ -115,7 +115,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Repl
                 // A change that lost to another node's is decided again on the state
                 // that includes the winner (so the loser gets the error AWS would give).
                 let mut input = input;
-                for _ in 0..5 {
+                for _ in 0..crate::broker::follow::RETRIES {
                     let again = broker.shared().then(|| input.clone());
                     match (handler(&ctx, input), again) {
                         (Err(e), Some(again)) if e.is_concurrent_change() => {

@@ -5,7 +5,7 @@
 //! Layout: one kind byte, then for a batch a u32 count and, per record, a u32 key
 //! length, the key, a u32 data length and the data (little endian).
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 
 use crate::storage::log::RecordIn;
 
@@ -31,7 +31,7 @@ pub fn split(position: u64) -> (i64, usize) {
 
 pub fn batch(records: &[RecordIn]) -> Vec<u8> {
     let size: usize = records.iter().map(|r| 8 + r.key.len() + r.data.len()).sum();
-    let mut out = BytesMut::with_capacity(5 + size);
+    let mut out = Vec::with_capacity(5 + size);
     out.put_u8(BATCH);
     out.put_u32_le(records.len() as u32);
     for r in records {
@@ -40,7 +40,7 @@ pub fn batch(records: &[RecordIn]) -> Vec<u8> {
         out.put_u32_le(r.data.len() as u32);
         out.put_slice(&r.data);
     }
-    out.to_vec()
+    out
 }
 
 pub fn fence() -> Vec<u8> {

@@ -46,6 +46,7 @@ impl KafkaLogStore {
             barrier: self.barrier.clone(),
             seal: Arc::new(Mutex::new(Seal::default())),
             last_ts: Mutex::new(None),
+            watermarks: Mutex::new((0, 0)),
             removed: AtomicBool::new(false),
             closed: self.closed.clone(),
         })
@@ -68,6 +69,8 @@ struct KafkaLog {
     seal: Arc<Mutex<Seal>>,
     /// The stamp of the newest record this node has seen (written or read at the end).
     last_ts: Mutex<Option<i64>>,
+    /// The (low, high) watermarks Kafka last gave, answered while it does not answer.
+    watermarks: Mutex<(i64, i64)>,
     removed: AtomicBool,
     closed: Arc<AtomicBool>,
 }
@@ -227,10 +230,17 @@ impl ShardLog for KafkaLog {
         }
     }
 
-    /// Asks the cluster each time: another node may have appended a moment ago.
+    /// Asks the cluster each time: another node may have appended a moment ago. While
+    /// the cluster does not answer, the last answer stands (it only grows).
     fn bounds(&self) -> LogBounds {
         let last_timestamp_ms = *self.last_ts.lock().unwrap_or_else(|p| p.into_inner());
-        let (low, high) = self.cluster.watermarks(&self.topic).unwrap_or((0, 0));
+        let mut known = self.watermarks.lock().unwrap_or_else(|p| p.into_inner());
+        match self.cluster.watermarks(&self.topic) {
+            Ok(w) => *known = w,
+            Err(e) => tracing::warn!(log = self.id, error = %e, "bounds from the last answer"),
+        }
+        let (low, high) = *known;
+        drop(known);
         let end = match self.seal_state().fence {
             Some(f) => high.min(f),
             None => high,

@@ -68,11 +68,20 @@ impl Cluster {
             .assign(&tpl)
             .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
         let deadline = Instant::now() + READ_WAIT;
+        let asked = slice.next;
         let mut bytes = 0usize;
         let outcome = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break Ok(());
+                // Records below the end that did not come (a leader moving) must not
+                // look like a caught-up reader: what was read is returned, or an error.
+                break if slice.next == asked {
+                    Err(StorageError::Kafka(format!(
+                        "{topic}: no records from offset {first} within {READ_WAIT:?}"
+                    )))
+                } else {
+                    Ok(())
+                };
             }
             let m = match reader.poll(left.min(Duration::from_millis(100))) {
                 None => continue,
