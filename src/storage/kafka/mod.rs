@@ -85,6 +85,28 @@ const LOG_TOPIC_CONFIG: &[(&str, &str)] = &[
 /// How long a topic may stay unknown to a client after it was created.
 const NEW_TOPIC_WAIT: Duration = Duration::from_secs(5);
 
+/// How long one try of a query to a partition's leader may take (see `ask_leader`).
+const LEADER_TRY: Duration = Duration::from_secs(2);
+
+/// How long the metadata client trusts what it learnt of a partition's leader.
+const META_MAX_AGE: &str = "3000";
+
+/// The answers to a leader's query that a later try may not get.
+fn leader_unsettled(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::DestroyBroker
+    )
+}
+
 fn kafka_err(what: &str, e: impl std::fmt::Display) -> StorageError {
     StorageError::Kafka(format!("{what}: {e}"))
 }
@@ -106,7 +128,12 @@ impl Cluster {
             .clone()
             .create()
             .map_err(|e| kafka_err("create the admin client", e))?;
-        let meta = new_consumer(&opts)?;
+        // Without a fetch of its own, this client learns of a new leader only when its
+        // metadata ages out; librdkafka's default age is 15 minutes.
+        let meta: BaseConsumer = consumer_config(&opts)
+            .set("metadata.max.age.ms", META_MAX_AGE)
+            .create()
+            .map_err(|e| kafka_err("create a consumer", e))?;
         let timeout = Duration::from_millis(opts.request_timeout_ms);
         let brokers = meta
             .fetch_metadata(None, timeout)
@@ -145,6 +172,20 @@ impl Cluster {
 
     pub fn catalog_topic(&self) -> String {
         format!("{}.catalog", self.opts.topic_prefix)
+    }
+
+    /// The id of the broker that leads `topic`'s partition, as this client last learnt it
+    /// (operators' diagnostics; the failover tests kill that broker).
+    pub fn leader_of(&self, topic: &str) -> Result<i32, StorageError> {
+        let md = self
+            .ask_leader(|wait| self.meta.fetch_metadata(Some(topic), wait))
+            .map_err(|e| kafka_err(&format!("read the metadata of {topic}"), e))?;
+        md.topics()
+            .first()
+            .and_then(|t| t.partitions().first())
+            .map(|p| p.leader())
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| kafka_err("find a leader", format!("{topic} has none")))
     }
 
     /// Creates a one-partition topic; `exists_ok` makes an existing one a success.
@@ -241,21 +282,9 @@ impl Cluster {
     }
 
     /// (low, high): the first offset kept and one past the last written.
-    /// A topic just made (here or by another node) may be unknown to this client for
-    /// a moment: that is retried for up to [`NEW_TOPIC_WAIT`].
     fn watermarks(&self, topic: &str) -> Result<(i64, i64), StorageError> {
-        let deadline = std::time::Instant::now() + NEW_TOPIC_WAIT;
-        loop {
-            match self.meta.fetch_watermarks(topic, 0, self.timeout()) {
-                Ok(w) => return Ok(w),
-                Err(KafkaError::MetadataFetch(
-                    RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicOrPartition,
-                )) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(kafka_err(&format!("read the offsets of {topic}"), e)),
-            }
-        }
+        self.ask_leader(|wait| self.meta.fetch_watermarks(topic, 0, wait))
+            .map_err(|e| kafka_err(&format!("read the offsets of {topic}"), e))
     }
 
     /// The first offset whose timestamp is at least `ts`, or None when none is.
@@ -264,8 +293,7 @@ impl Cluster {
         tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(ts))
             .map_err(|e| kafka_err("build a time query", e))?;
         let found = self
-            .meta
-            .offsets_for_times(tpl, self.timeout())
+            .ask_leader(|wait| self.meta.offsets_for_times(tpl.clone(), wait))
             .map_err(|e| kafka_err(&format!("find a time in {topic}"), e))?;
         let offset = found
             .elements()
@@ -276,6 +304,31 @@ impl Cluster {
             rdkafka::Offset::Offset(o) if o >= 0 => Some(o),
             _ => None,
         })
+    }
+
+    /// Runs a query that a partition's leader answers, again while the answer says the
+    /// leader is unknown or unreachable, until the request timeout has passed.
+    ///
+    /// A topic just made (here or by another node) may be unknown to this client for a
+    /// moment, and a leader that died stays in librdkafka's metadata cache until the
+    /// entry ages out ([`META_MAX_AGE`]); each try is kept short ([`LEADER_TRY`]) so that
+    /// the tries after the entry has aged out reach the new leader.
+    fn ask_leader<T>(
+        &self,
+        query: impl Fn(Duration) -> Result<T, KafkaError>,
+    ) -> Result<T, KafkaError> {
+        let deadline = std::time::Instant::now() + self.timeout().max(NEW_TOPIC_WAIT);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match query(left.min(LEADER_TRY)) {
+                Err(KafkaError::MetadataFetch(code))
+                    if leader_unsettled(code) && !left.is_zero() =>
+                {
+                    std::thread::sleep(Duration::from_millis(50).min(left));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Drops every message of `topic` below `offset` (Kafka's DeleteRecords).
@@ -321,15 +374,20 @@ fn base_config(opts: &KafkaOptions) -> ClientConfig {
 /// A consumer that is only ever assigned partitions (never joins a group) and keeps
 /// little prefetched, since each read wants a bounded slice.
 fn new_consumer(opts: &KafkaOptions) -> Result<BaseConsumer, StorageError> {
-    base_config(opts)
-        .set("group.id", format!("{}.reader", opts.topic_prefix))
+    consumer_config(opts)
+        .create()
+        .map_err(|e| kafka_err("create a consumer", e))
+}
+
+fn consumer_config(opts: &KafkaOptions) -> ClientConfig {
+    let mut c = base_config(opts);
+    c.set("group.id", format!("{}.reader", opts.topic_prefix))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
         .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.message.max.bytes", "16777216")
-        .create()
-        .map_err(|e| kafka_err("create a consumer", e))
+        .set("fetch.message.max.bytes", "16777216");
+    c
 }
