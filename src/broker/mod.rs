@@ -27,6 +27,7 @@ pub mod subscribe;
 pub mod tags;
 pub mod throttle;
 pub mod token;
+pub mod usage;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU8, AtomicUsize, Ordering};
@@ -466,6 +467,7 @@ impl Broker {
         if broker.catalog.shared() {
             // Unswept, the logs of a stream deleted before this start go here.
             broker.remove_logs(gone_logs.into_iter());
+            broker.follow_usage();
             let me = Arc::downgrade(&broker);
             broker.catalog.follow(Box::new(move |ops| {
                 if let Some(me) = me.upgrade() {

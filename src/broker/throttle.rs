@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use crate::storage::catalog::Usage;
+
 /// The limits' own configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
@@ -75,7 +77,16 @@ pub struct ShardMeter {
     /// Signalled whenever records become readable, so SubscribeToShard tails the shard
     /// without polling.
     pub appended: tokio::sync::Notify,
+    /// What this process took from the buckets since it last told the other processes
+    /// sharing its catalog, indexed by `WRITE_BYTES`..`ITERATOR_CALLS` (`broker::usage`).
+    unreported: [AtomicU64; 5],
 }
+
+const WRITE_BYTES: usize = 0;
+const WRITE_RECORDS: usize = 1;
+const READ_BYTES: usize = 2;
+const READ_CALLS: usize = 3;
+const ITERATOR_CALLS: usize = 4;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -101,7 +112,49 @@ impl ShardMeter {
             read_throttled: AtomicU64::new(0),
             millis_behind: AtomicI64::new(0),
             appended: tokio::sync::Notify::new(),
+            unreported: Default::default(),
         }
+    }
+
+    fn took(&self, what: usize, n: u64) {
+        self.unreported[what].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// What this process took since the last call, for the other processes.
+    pub fn take_unreported(&self) -> Usage {
+        let take = |i: usize| self.unreported[i].swap(0, Ordering::Relaxed);
+        Usage {
+            write_bytes: take(WRITE_BYTES),
+            write_records: take(WRITE_RECORDS),
+            read_bytes: take(READ_BYTES),
+            read_calls: take(READ_CALLS),
+            iterator_calls: take(ITERATOR_CALLS),
+        }
+    }
+
+    /// Charges what another process took from this shard to these buckets. They may go
+    /// into debt, which holds this process back until the shard's budget refills.
+    pub fn charge(&self, limits: &Limits, now_ms: i64, u: &Usage) {
+        if !limits.enabled {
+            return;
+        }
+        {
+            let mut g = lock(&self.write);
+            g.0.refill(limits.write_bytes_per_sec, now_ms);
+            g.1.refill(limits.write_records_per_sec, now_ms);
+            g.0.tokens -= u.write_bytes as f64;
+            g.1.tokens -= u.write_records as f64;
+        }
+        {
+            let mut g = lock(&self.read);
+            g.0.refill(limits.read_bytes_per_sec, now_ms);
+            g.1.refill(limits.read_calls_per_sec, now_ms);
+            g.0.tokens -= u.read_bytes as f64;
+            g.1.tokens -= u.read_calls as f64;
+        }
+        let mut b = lock(&self.iterators);
+        b.refill(limits.iterator_calls_per_sec, now_ms);
+        b.tokens -= u.iterator_calls as f64;
     }
 
     /// Takes capacity for one record of `size` bytes, or refuses. A record larger than
@@ -123,6 +176,9 @@ impl ShardMeter {
         }
         bytes.tokens -= size;
         records.tokens -= 1.0;
+        drop(g);
+        self.took(WRITE_BYTES, size as u64);
+        self.took(WRITE_RECORDS, 1);
         true
     }
 
@@ -154,6 +210,8 @@ impl ShardMeter {
             return false;
         }
         calls.tokens -= 1.0;
+        drop(g);
+        self.took(READ_CALLS, 1);
         true
     }
 
@@ -162,6 +220,7 @@ impl ShardMeter {
     pub fn charge_read(&self, limits: &Limits, bytes: usize) {
         if limits.enabled {
             lock(&self.read).0.tokens -= bytes as f64;
+            self.took(READ_BYTES, bytes as u64);
         }
     }
 
@@ -175,6 +234,8 @@ impl ShardMeter {
             return false;
         }
         b.tokens -= 1.0;
+        drop(b);
+        self.took(ITERATOR_CALLS, 1);
         true
     }
 }
@@ -269,6 +330,38 @@ impl ControlQuotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn use_is_reported_once_and_others_use_puts_the_buckets_in_debt() {
+        let limits = Limits::default();
+        let m = ShardMeter::new(&limits, 0);
+        assert!(m.try_write(&limits, 0, 100));
+        assert!(m.try_read_call(&limits, 0));
+        m.charge_read(&limits, 7);
+        assert!(m.try_iterator_call(&limits, 0));
+        let want = Usage {
+            write_bytes: 100,
+            write_records: 1,
+            read_bytes: 7,
+            read_calls: 1,
+            iterator_calls: 1,
+        };
+        assert_eq!(m.take_unreported(), want);
+        assert!(m.take_unreported().is_zero());
+        // Another node took the rest of the second and more: nothing fits until the
+        // debt has refilled, and charged use is not reported again.
+        let other = Usage {
+            write_records: 1999,
+            read_calls: 4,
+            ..Usage::default()
+        };
+        m.charge(&limits, 0, &other);
+        assert!(!m.try_write(&limits, 999, 1));
+        assert!(!m.try_read_call(&limits, 0));
+        assert!(m.try_write(&limits, 1001, 1));
+        assert!(m.try_read_call(&limits, 1001));
+        assert_eq!(m.take_unreported().write_records, 1);
+    }
 
     #[test]
     fn writes_take_bytes_and_records_and_refill_with_time() {

@@ -296,7 +296,7 @@ pub async fn serve(
         },
     };
     let mut failure = None;
-    let mut maintenance = None;
+    let mut background = Vec::new();
     match &broker {
         None => failure = Some("the store could not be opened".to_string()),
         Some(broker) => {
@@ -310,7 +310,11 @@ pub async fn serve(
                 // health check must not see it flip back to starting.
                 state.readiness.starting("creating the declared streams");
             }
-            maintenance = spawn_maintenance(broker.clone(), config.streams.maintenance_interval_ms);
+            background.extend(spawn_maintenance(
+                broker.clone(),
+                config.streams.maintenance_interval_ms,
+            ));
+            background.extend(spawn_usage_sharing(broker.clone()));
             tokio::select! {
                 r = startup::ensure_declared(broker, config) => match r {
                     Ok(()) => {
@@ -333,7 +337,7 @@ pub async fn serve(
     if let Some(task) = tls_task {
         task.await.map_err(std::io::Error::other)?;
     }
-    if let Some(task) = maintenance {
+    for task in background {
         task.abort();
     }
     if let Some(broker) = broker {
@@ -366,6 +370,22 @@ fn spawn_maintenance(broker: Arc<Broker>, interval_ms: u64) -> Option<JoinHandle
                 Ok(Err(e)) => tracing::warn!(error = %e, "maintenance pass failed"),
                 Err(e) => tracing::error!(error = %e, "maintenance pass panicked"),
             }
+        }
+    }))
+}
+
+/// With several nodes on one catalog, the reports that hold each shard to one budget
+/// (`broker::usage`); the work is a walk over the shards, so it runs on the worker.
+fn spawn_usage_sharing(broker: Arc<Broker>) -> Option<JoinHandle<()>> {
+    if !broker.shares_usage() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::broker::usage::SHARE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            broker.share_usage();
         }
     }))
 }

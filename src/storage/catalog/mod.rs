@@ -219,6 +219,26 @@ pub enum CatalogOp {
 /// What a shared catalog calls with each change another process committed.
 pub type ApplyRemote = Box<dyn Fn(&[CatalogOp]) + Send + Sync>;
 
+/// What one process took from a shard's throughput budget since it last told the
+/// others sharing its catalog (the limits hold for a stream, not per process).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub write_bytes: u64,
+    pub write_records: u64,
+    pub read_bytes: u64,
+    pub read_calls: u64,
+    pub iterator_calls: u64,
+}
+
+impl Usage {
+    pub fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
+/// What a shared catalog calls with the usage another process reported, by shard log.
+pub type ApplyUsage = Box<dyn Fn(&[(LogId, Usage)]) + Send + Sync>;
+
 /// The metadata store.
 pub trait Catalog: Send + Sync + 'static {
     fn load(&self) -> Result<CatalogState, StorageError>;
@@ -241,6 +261,11 @@ pub trait Catalog: Send + Sync + 'static {
     fn catch_up(&self) -> Result<(), StorageError> {
         Ok(())
     }
+    /// Tells the other processes what this one took from shards' budgets; best effort
+    /// (a report lost costs a moment of looser limits, never data).
+    fn share_usage(&self, _usage: &[(LogId, Usage)]) {}
+    /// Hands every report of the other processes' usage to `apply`.
+    fn follow_usage(&self, _apply: ApplyUsage) {}
 }
 
 #[cfg(test)]

@@ -13,8 +13,12 @@ use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use super::usage::UsageTopic;
 use super::{kafka_err, new_consumer, Cluster};
-use crate::storage::catalog::{ApplyRemote, Catalog, CatalogOp, CatalogState, Maps};
+use crate::storage::catalog::{
+    ApplyRemote, ApplyUsage, Catalog, CatalogOp, CatalogState, Maps, Usage,
+};
+use crate::storage::log::LogId;
 use crate::storage::StorageError;
 
 /// One record of the catalog topic.
@@ -105,6 +109,7 @@ pub struct KafkaCatalog {
     node: String,
     shared: Arc<Shared>,
     barrier: Barrier,
+    usage: UsageTopic,
 }
 
 impl KafkaCatalog {
@@ -142,12 +147,14 @@ impl KafkaCatalog {
             move || apply_loop(&shared)
         })?;
         let barrier = Barrier::start(cluster.clone(), topic.clone(), shared.clone())?;
+        let usage = UsageTopic::open(cluster.clone(), node.clone())?;
         Ok(KafkaCatalog {
             cluster,
             topic,
             node,
             shared,
             barrier,
+            usage,
         })
     }
 
@@ -324,6 +331,14 @@ impl Catalog for KafkaCatalog {
     fn follow(&self, apply: ApplyRemote) {
         self.shared.lock().apply = Some(Arc::from(apply));
         self.shared.changed.notify_all();
+    }
+
+    fn share_usage(&self, usage: &[(LogId, Usage)]) {
+        self.usage.send(usage)
+    }
+
+    fn follow_usage(&self, apply: ApplyUsage) {
+        self.usage.follow(apply)
     }
 
     fn catch_up(&self) -> Result<(), StorageError> {

@@ -9,6 +9,7 @@ pub mod catalog;
 mod frame;
 pub mod log;
 mod read;
+mod usage;
 mod wait;
 
 use std::collections::BTreeMap;
