@@ -18,10 +18,12 @@ use tokio::net::TcpStream;
 
 mod control;
 mod data;
+mod kafka;
 mod opening;
 mod process;
 pub use control::*;
 pub use data::*;
+pub use kafka::*;
 pub use opening::*;
 pub use process::*;
 
@@ -31,6 +33,8 @@ pub struct TestServer {
     pub dir: Option<TempDir>,
     pub client: Client,
     pub endpoint: String,
+    /// With `SHOAL_TEST_STORE=kafka`, the second node the client reads records through.
+    pub peer: Option<(Running, TempDir)>,
 }
 
 /// A config for tests: port 0, instant stream transitions, a temp data dir.
@@ -71,19 +75,39 @@ pub async fn start_with_clock(
     tweak: impl FnOnce(&mut Config),
     clock: Arc<dyn Clock>,
 ) -> TestServer {
-    let dir = on_disk.then(|| tempfile::tempdir().expect("temp dir"));
+    let kafka = kafka_store();
+    let dir = (on_disk || kafka).then(|| tempfile::tempdir().expect("temp dir"));
     let mut config = test_config(dir.as_ref());
+    if kafka {
+        fresh_prefix(&mut config);
+    }
     tweak(&mut config);
+    let peer = match kafka {
+        true => {
+            let peer_dir = tempfile::tempdir().expect("temp dir");
+            let mut peer_config = config.clone();
+            peer_config.storage.data_dir = peer_dir.path().to_path_buf();
+            let running = shoal::server::spawn_with_clock(peer_config, clock.clone())
+                .await
+                .expect("the second node starts");
+            Some((running, peer_dir))
+        }
+        false => None,
+    };
     let running = shoal::server::spawn_with_clock(config, clock)
         .await
         .expect("server starts");
     let endpoint = format!("http://{}", running.addr);
-    let client = client(&endpoint, "us-east-1");
+    let mut client = client(&endpoint, "us-east-1");
+    if let Some((p, _)) = &peer {
+        client = reads_through(&client, &format!("http://{}", p.addr));
+    }
     TestServer {
         running,
         dir,
         client,
         endpoint,
+        peer,
     }
 }
 

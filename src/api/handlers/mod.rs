@@ -57,9 +57,29 @@ enum Runs {
 
 /// Runs one operation on an input that passed validation.
 pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
+    ctx.broker.admit_control(&ctx.scope, op.name())?;
+    if !ctx.broker.shared() {
+        return run(ctx, op, input).await;
+    }
+    // Behind a load balancer, a stream, shard or consumer made through another node a
+    // moment ago may not have reached this one: before answering that it does not
+    // exist, look again with everything recorded anywhere so far.
+    let again = input.clone();
+    match run(ctx, op, input).await {
+        Err(e) if e.code == "ResourceNotFoundException" => {
+            let broker = ctx.broker.clone();
+            tokio::task::spawn_blocking(move || broker.catch_up())
+                .await
+                .map_err(|e| ApiError::internal(format!("the operation did not finish: {e}")))??;
+            run(ctx, op, again).await
+        }
+        other => other,
+    }
+}
+
+async fn run(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
     use Operation::*;
     use Runs::*;
-    ctx.broker.admit_control(&ctx.scope, op.name())?;
     let runs = match op {
         CreateStream => Blocking(streams::create_stream),
         DeleteStream => Blocking(streams::delete_stream),

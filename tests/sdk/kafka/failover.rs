@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{node_on, read_stream, start_kafka, wait_active, KAFKA_SH};
-use crate::common as data;
+use super::{node_on, read_stream, wait_active};
+use crate::common::{self as data, start_kafka, KAFKA_SH};
 
 /// Three brokers (replication factor 3, `min.insync.replicas` 2): the one leading the
 /// catalog is killed while a node writes through another; nothing acknowledged is lost,

@@ -11,8 +11,8 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use shoal::broker::{Clock, ManualClock, SystemClock};
 
-use super::{kafka, wait_active};
-use crate::common::{self as data, start_with_clock, TestServer};
+use super::wait_active;
+use crate::common::{self as data, kafka, start_with_clock, TestServer};
 
 /// Long enough for a report (sent every 100 ms) to reach the other node.
 const HEARD: Duration = Duration::from_millis(1500);

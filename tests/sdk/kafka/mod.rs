@@ -3,55 +3,16 @@
 //! gets its own topic prefix, so its nodes share a catalog no other test sees.
 
 use std::collections::HashMap;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
 use aws_sdk_kinesis::Client;
 
-use crate::common::ShoalProcess;
-use crate::common::{self as data, client};
+use crate::common::{self as data, client, kafka, ShoalProcess};
 
 mod failover;
 mod limits;
-
-/// The broker's bootstrap address; started once per test binary and killed when it
-/// exits (kafka.sh's KAFKA_WATCH_PID).
-fn kafka() -> &'static str {
-    static KAFKA: OnceLock<String> = OnceLock::new();
-    KAFKA.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("shoal-kafka-{}", std::process::id()));
-        start_kafka(&dir, 1)
-    })
-}
-
-/// Starts `brokers` Kafka nodes with their data in `dir`; returns the bootstrap list.
-fn start_kafka(dir: &std::path::Path, brokers: u32) -> String {
-    let _ = std::fs::remove_dir_all(dir);
-    let out = Command::new("bash")
-        .arg(KAFKA_SH)
-        .arg("start")
-        .arg(dir)
-        .arg(brokers.to_string())
-        .env("KAFKA_WATCH_PID", std::process::id().to_string())
-        .output()
-        .expect("kafka.sh runs");
-    assert!(
-        out.status.success(),
-        "Kafka did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout
-        .lines()
-        .last()
-        .expect("a bootstrap line")
-        .trim()
-        .to_string()
-}
-
-const KAFKA_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kafka/kafka.sh");
+mod suite;
 
 /// One Shoal node over the test's Kafka topics.
 struct Node {
