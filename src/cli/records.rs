@@ -35,6 +35,9 @@ pub struct TailArgs {
     /// Stop after this many records.
     #[arg(long)]
     pub max: Option<u64>,
+    /// Stop at the end of what each shard holds now, instead of following new records.
+    #[arg(long)]
+    pub no_follow: bool,
 }
 
 /// PutRecords takes at most 500 records and 5 MiB.
@@ -163,6 +166,20 @@ struct Reader {
 }
 
 pub async fn tail(c: &Client, as_json: bool, args: TailArgs) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    read_records(c, &args, &mut |shard, rec| {
+        print_record(&mut out, shard, rec, as_json)
+    })
+    .await
+}
+
+/// Reads the stream as `args` asks, handing each record and its shard to `each`, in
+/// per-shard order, a shard's children after it.
+async fn read_records(
+    c: &Client,
+    args: &TailArgs,
+    each: &mut dyn FnMut(&str, &Value) -> Result<(), String>,
+) -> Result<(), String> {
     let start = start_of(&args.from)?;
     let shards = list_shards(c, &args.name).await?;
     let ids: HashSet<String> = shards
@@ -194,7 +211,6 @@ pub async fn tail(c: &Client, as_json: bool, args: TailArgs) -> Result<(), Strin
         readers.push(open_reader(c, &args.name, &id, &start).await?);
     }
     let mut printed = 0u64;
-    let mut out = std::io::stdout().lock();
     while !readers.is_empty() {
         let mut got_any = false;
         let mut next = Vec::with_capacity(readers.len());
@@ -222,16 +238,19 @@ pub async fn tail(c: &Client, as_json: bool, args: TailArgs) -> Result<(), Strin
                 }
                 Err(e) => return Err(e.to_string()),
             };
-            for rec in page["Records"].as_array().into_iter().flatten() {
+            let records = page["Records"].as_array().cloned().unwrap_or_default();
+            for rec in &records {
                 got_any = true;
-                print_record(&mut out, &r.shard, rec, as_json)?;
+                each(&r.shard, rec)?;
                 r.last_sequence = Some(s(rec, "SequenceNumber").to_string());
                 printed += 1;
                 if args.max.is_some_and(|m| printed >= m) {
                     return Ok(());
                 }
             }
+            let caught_up = records.is_empty() && page["MillisBehindLatest"].as_i64() == Some(0);
             match page["NextShardIterator"].as_str() {
+                Some(_) if args.no_follow && caught_up => {}
                 Some(it) => {
                     r.iterator = it.to_string();
                     next.push(r);
@@ -259,6 +278,55 @@ pub async fn tail(c: &Client, as_json: bool, args: TailArgs) -> Result<(), Strin
         if !got_any {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+    Ok(())
+}
+
+/// `shoal stream export`: every record the stream holds now, one JSON line each, in
+/// per-shard order (parents before children).
+pub async fn export(c: &Client, name: String) -> Result<(), String> {
+    let args = TailArgs {
+        name,
+        from: "trim-horizon".into(),
+        max: None,
+        no_follow: true,
+    };
+    let mut out = std::io::stdout().lock();
+    read_records(c, &args, &mut |shard, rec| {
+        print_record(&mut out, shard, rec, true)
+    })
+    .await
+}
+
+/// `shoal stream import`: the lines `export` wrote, written to `name` in their order
+/// with their partition keys (new sequence numbers and arrival times).
+pub async fn import(c: &Client, as_json: bool, name: String) -> Result<(), String> {
+    let mut batch: Vec<Value> = Vec::new();
+    let (mut bytes, mut sent) = (0usize, 0u64);
+    for (n, line) in std::io::stdin().lock().lines().enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("line {}: not a record of `shoal stream export`: {e}", n + 1))?;
+        let (Some(key), Some(data)) = (rec["PartitionKey"].as_str(), rec["Data"].as_str()) else {
+            return Err(format!("line {}: no PartitionKey or Data", n + 1));
+        };
+        bytes += key.len() + data.len() * 3 / 4;
+        batch.push(json!({ "PartitionKey": key, "Data": data }));
+        if batch.len() == BATCH_RECORDS || bytes >= BATCH_BYTES {
+            sent += put_batch(c, &name, std::mem::take(&mut batch)).await?;
+            bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        sent += put_batch(c, &name, batch).await?;
+    }
+    if as_json {
+        output::json(&json!({ "StreamName": name, "Records": sent }));
+    } else {
+        output::line(&format!("imported {sent} records into {name}"));
     }
     Ok(())
 }

@@ -64,6 +64,12 @@ pub enum StreamCommand {
         #[arg(long)]
         hours: u32,
     },
+    /// Write every record the stream holds now to stdout, one JSON line each, in
+    /// per-shard order (to move a stream to another server: `import`).
+    Export { name: String },
+    /// Write the records of an `export` (read from stdin) into an existing stream, in
+    /// order, with their partition keys; they get new sequence numbers and arrival times.
+    Import { name: String },
 }
 
 pub async fn run(c: &Client, as_json: bool, cmd: StreamCommand) -> Result<(), String> {
@@ -157,6 +163,8 @@ pub async fn run(c: &Client, as_json: bool, cmd: StreamCommand) -> Result<(), St
             }
             show_summary(c, &name, as_json).await
         }
+        StreamCommand::Export { name } => super::records::export(c, name).await,
+        StreamCommand::Import { name } => super::records::import(c, as_json, name).await,
     }
 }
 

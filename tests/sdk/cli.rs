@@ -190,7 +190,71 @@ async fn put_and_tail_through_a_split() {
         human.starts_with(&format!("{}  ", shard(0))) && human.contains("  k  first"),
         "{human}"
     );
+    // Without --max, --no-follow stops at the end of what the stream holds.
+    let all = ok(e, &["tail", "pt", "--from", "trim-horizon", "--no-follow"]).await;
+    assert_eq!(all.lines().count(), 4, "{all}");
     s.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_exported_from_one_server_imports_into_another() {
+    let (from, to) = (start_in_memory().await, start_in_memory().await);
+    create_active(&from.client, "orders", 2).await;
+    let lines: String = (0..30).map(|i| format!("k{}:{i}\n", i % 4)).collect();
+    for key in 0..4 {
+        let mine: String = lines
+            .lines()
+            .filter(|l| l.starts_with(&format!("k{key}:")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let out = shoal(
+            &from.endpoint,
+            &["put", "orders", "--key", &format!("k{key}")],
+            &mine,
+        )
+        .await;
+        assert!(out.status.success());
+    }
+    ok(&from.endpoint, &["stream", "split", "orders", &shard(0)]).await;
+    ok(&from.endpoint, &["put", "orders", "--key", "k0", "k0:30"]).await;
+    let exported = ok(&from.endpoint, &["stream", "export", "orders"]).await;
+    assert_eq!(exported.lines().count(), 31);
+
+    create_active(&to.client, "orders", 3).await;
+    let out = shoal(&to.endpoint, &["stream", "import", "orders"], &exported).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every record arrived once, each key's records in their order.
+    let mut got: Vec<String> = Vec::new();
+    for i in 0..3 {
+        let it = iterator(
+            &to.client,
+            "orders",
+            &shard(i),
+            ShardIteratorType::TrimHorizon,
+        )
+        .await;
+        for r in read_all(&to.client, it).await {
+            got.push(String::from_utf8(r.data().as_ref().to_vec()).unwrap());
+        }
+    }
+    assert_eq!(got.len(), 31);
+    for key in 0..4 {
+        let order: Vec<u32> = got
+            .iter()
+            .filter_map(|t| t.strip_prefix(&format!("k{key}:")))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "k{key} out of order");
+    }
+    let bad = shoal(&to.endpoint, &["stream", "import", "orders"], "not json\n").await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("line 1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

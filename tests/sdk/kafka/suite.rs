@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::common::{kafka, kafka_store};
 
 /// The modules that run again: what a client sees, whatever the store.
-const MODULES: [&str; 14] = [
+const MODULES: [&str; 15] = [
     "streams::",
     "records::",
     "shards::",
@@ -22,6 +22,8 @@ const MODULES: [&str; 14] = [
     "smoke::",
     "cbor::",
     "wire::",
+    // Export and import: how a stream moves onto the Kafka store.
+    "cli::a_stream_exported_from_one_server_imports_into_another",
 ];
 
 /// Tests of those modules that check what only the local store does, and why.
