@@ -145,42 +145,4 @@ impl Broker {
             accounts.insert(account.to_string(), c);
         }
     }
-
-    /// After a reshard is recorded, a shared store settles where each sealed parent
-    /// ended (its fence); the ends are recorded and published here. A failure leaves
-    /// the end pending: appends that landed after the seal then fail rather than
-    /// being acknowledged twice.
-    pub(super) fn settle_ends(&self, stream: &Stream, sealed: &[(u64, Arc<dyn ShardLog>)]) {
-        let mut meta = stream.meta();
-        let mut ops = Vec::new();
-        for (log_id, log) in sealed {
-            match log.seal_recorded() {
-                Ok(Some(end)) => {
-                    let shard = meta.shards.iter_mut().find(|s| s.log_id == *log_id);
-                    if let Some(closed) = shard.and_then(|s| s.closed.as_mut()) {
-                        closed.end_offset = end;
-                    }
-                    ops.push(CatalogOp::ShardEnd {
-                        key: stream.key(),
-                        log_id: *log_id,
-                        end_offset: end,
-                    });
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(log = log_id, error = %e, "could not seal a parent shard")
-                }
-            }
-        }
-        if ops.is_empty() {
-            return;
-        }
-        if let Err(e) = self.catalog.commit(&ops) {
-            tracing::error!(stream = %stream.name, error = %e, "could not record where parent shards end");
-            return;
-        }
-        if let Err(e) = self.apply_stream(&meta) {
-            tracing::error!(stream = %stream.name, error = %e, "could not publish where parent shards end");
-        }
-    }
 }

@@ -18,6 +18,7 @@ pub mod reshape;
 pub mod reshard;
 pub mod retention;
 pub mod routing;
+pub mod seals;
 pub mod sequence;
 pub mod settings;
 pub mod shards;

@@ -77,6 +77,7 @@ impl Broker {
 
     /// Background maintenance: one retention pass, then on-demand scaling.
     pub fn maintain(self: &Arc<Self>) -> BrokerResult<()> {
+        self.complete_pending_seals();
         self.scale_on_demand()?;
         let pass = self.enforce_retention()?;
         if pass.bytes_freed > 0 || pass.shards_removed > 0 {

@@ -47,6 +47,11 @@ pub fn fence() -> Vec<u8> {
     vec![FENCE]
 }
 
+/// Whether a message is a fence, without decoding a batch.
+pub fn is_fence(payload: &[u8]) -> bool {
+    payload.first() == Some(&FENCE)
+}
+
 /// One decoded message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {

@@ -144,6 +144,10 @@ impl KafkaLog {
 /// How often a subscription following this log looks for other nodes' appends.
 const TAIL_POLL: Duration = Duration::from_millis(50);
 
+/// How far the resharding node's clock may be behind Kafka's: a seal's fences are
+/// looked for from this long before its reshard was recorded.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
 /// How long an append that landed in a sealed log waits for the seal's fence to be
 /// recorded (the sealing node writes it right after its catalog change).
 const FENCE_WAIT: Duration = Duration::from_secs(10);
@@ -275,6 +279,22 @@ impl ShardLog for KafkaLog {
         let (offset, _) = self.cluster.send_wait(&self.topic, &frame::fence())?;
         self.ends_at(frame::position(offset, 0));
         Ok(Some(frame::position(offset, 0)))
+    }
+
+    fn complete_seal(&self, closed_ms: i64) -> Result<Option<u64>, StorageError> {
+        if let Some(f) = self.seal_state().fence {
+            return Ok(Some(frame::position(f, 0)));
+        }
+        self.seal.lock().unwrap_or_else(|p| p.into_inner()).sealed = true;
+        // A fence of ours at least; an earlier one (the sealing node's, written before
+        // it died) is the end, since appends behind it may have been refused as sealed.
+        let (ours, _) = self.cluster.send_wait(&self.topic, &frame::fence())?;
+        let from = self
+            .cluster
+            .offset_for_time(&self.topic, closed_ms - CLOCK_SKEW_MS)?
+            .unwrap_or(ours);
+        let first = self.cluster.first_fence(&self.topic, from, ours)?;
+        Ok(Some(frame::position(first, 0)))
     }
 
     fn ends_at(&self, end: u64) {

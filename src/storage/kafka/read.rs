@@ -138,4 +138,45 @@ impl Cluster {
         self.give_back(reader);
         outcome.map(|_| slice)
     }
+
+    /// The offset of the first fence in `topic` from `from` up to `last`, which is
+    /// known to be one.
+    pub(super) fn first_fence(
+        &self,
+        topic: &str,
+        from: i64,
+        last: i64,
+    ) -> Result<i64, StorageError> {
+        if from >= last {
+            return Ok(last);
+        }
+        let reader = self.take_reader()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(from))
+            .map_err(|e| kafka_err("build a read", e))?;
+        reader
+            .assign(&tpl)
+            .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+        let mut deadline = Instant::now() + READ_WAIT;
+        let found = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Err(StorageError::Kafka(format!(
+                    "{topic}: no progress looking for a fence within {READ_WAIT:?}"
+                )));
+            }
+            let m = match reader.poll(left.min(Duration::from_millis(100))) {
+                None => continue,
+                Some(Err(e)) => break Err(kafka_err(&format!("read {topic}"), e)),
+                Some(Ok(m)) => m,
+            };
+            deadline = Instant::now() + READ_WAIT;
+            let off = m.offset();
+            if off >= last || frame::is_fence(m.payload().unwrap_or(&[])) {
+                break Ok(off.min(last));
+            }
+        };
+        self.give_back(reader);
+        found
+    }
 }

@@ -202,6 +202,12 @@ pub trait ShardLog: Send + Sync + 'static {
     fn seal_recorded(&self) -> Result<Option<u64>, StorageError> {
         Ok(None)
     }
+    /// Settles the end of a log a reshard sealed at `closed_ms` whose sealing node never
+    /// recorded it (it died, or its store failed): on a shared store, the first fence
+    /// anyone wrote after the reshard, writing one if none is there. Others return None.
+    fn complete_seal(&self, _closed_ms: i64) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
     /// Tells a sealed log where the catalog says it ends (another node sealed it).
     fn ends_at(&self, _end: u64) {}
     /// Deletes stored data all of which is older than `cutoff_ms`: whole sealed segments

@@ -12,6 +12,7 @@ use crate::common::{self as data, client, kafka, ShoalProcess};
 
 mod failover;
 mod limits;
+mod seals;
 mod suite;
 
 /// One Shoal node over the test's Kafka topics.
