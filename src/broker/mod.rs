@@ -26,6 +26,7 @@ pub mod stats;
 pub mod streams;
 pub mod subscribe;
 pub mod tags;
+pub mod takeover;
 pub mod throttle;
 pub mod token;
 pub mod usage;
@@ -328,6 +329,8 @@ pub struct Broker {
     pub subscriptions: subscribe::Subscriptions,
     /// Account settings (the billing commitment) by account id, as persisted.
     accounts: Mutex<HashMap<String, BillingCommitment>>,
+    /// Streams seen waiting in a status change, and since when (`takeover`).
+    waiting: takeover::Waiting,
 }
 
 /// State only control-plane calls touch.
@@ -464,6 +467,7 @@ impl Broker {
             scaler: on_demand::ScalerState::default(),
             subscriptions: subscribe::Subscriptions::default(),
             accounts: Mutex::new(accounts),
+            waiting: takeover::Waiting::default(),
         });
         if broker.catalog.shared() {
             // Unswept, the logs of a stream deleted before this start go here.

@@ -78,6 +78,7 @@ impl Broker {
     /// Background maintenance: one retention pass, then on-demand scaling.
     pub fn maintain(self: &Arc<Self>) -> BrokerResult<()> {
         self.complete_pending_seals();
+        self.finish_overdue_changes();
         self.scale_on_demand()?;
         let pass = self.enforce_retention()?;
         if pass.bytes_freed > 0 || pass.shards_removed > 0 {

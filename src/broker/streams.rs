@@ -259,7 +259,7 @@ impl Broker {
         Ok(())
     }
 
-    fn finish_creating(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
+    pub(super) fn finish_creating(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
         let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
@@ -328,7 +328,7 @@ impl Broker {
         Ok(())
     }
 
-    fn finish_deleting(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
+    pub(super) fn finish_deleting(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
         let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());

@@ -14,6 +14,7 @@ mod failover;
 mod limits;
 mod seals;
 mod suite;
+mod takeover;
 
 /// One Shoal node over the test's Kafka topics.
 struct Node {
@@ -42,6 +43,11 @@ fn node(prefix: &str) -> Node {
 }
 
 fn node_on(bootstrap: &str, prefix: &str) -> Node {
+    node_with(bootstrap, prefix, &[])
+}
+
+/// A node with more settings in its environment (they win over the defaults here).
+fn node_with(bootstrap: &str, prefix: &str, more: &[(&str, &str)]) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "serve",
@@ -55,10 +61,11 @@ fn node_on(bootstrap: &str, prefix: &str) -> Node {
         "--data-dir",
         dir.path().to_str().unwrap(),
     ];
-    let env = [
+    let mut env = vec![
         ("SHOAL_KAFKA_TOPIC_PREFIX", prefix),
         ("SHOAL_STREAMS_UPDATE_DELAY_MS", "1000"),
     ];
+    env.extend_from_slice(more);
     let process = ShoalProcess::spawn(&args, &env);
     wait_healthy(&process);
     let client = client(&process.endpoint, "us-east-1");
