@@ -9,12 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use serde::{Deserialize, Serialize};
 
 use super::usage::UsageTopic;
-use super::{kafka_err, new_consumer, Cluster};
+use super::{assigned, new_consumer, Cluster};
 use crate::storage::catalog::{
     ApplyRemote, ApplyUsage, Catalog, CatalogOp, CatalogState, Maps, Usage,
 };
@@ -131,13 +130,7 @@ impl KafkaCatalog {
             stop: AtomicBool::new(false),
         });
         let node = uuid::Uuid::new_v4().to_string();
-        let follower = new_consumer(&cluster.opts)?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(|e| kafka_err("build the catalog's assignment", e))?;
-        follower
-            .assign(&tpl)
-            .map_err(|e| kafka_err("follow the catalog", e))?;
+        let follower = assigned(new_consumer(&cluster.opts)?, &topic, Offset::Beginning)?;
         spawn("shoal-catalog-fold", {
             let (shared, node) = (shared.clone(), node.clone());
             move || fold_loop(follower, &shared, &node)

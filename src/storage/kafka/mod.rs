@@ -380,6 +380,21 @@ fn new_consumer(opts: &KafkaOptions) -> Result<BaseConsumer, StorageError> {
         .map_err(|e| kafka_err("create a consumer", e))
 }
 
+/// `consumer` reading partition 0 of `topic` from `from`.
+fn assigned(
+    consumer: BaseConsumer,
+    topic: &str,
+    from: rdkafka::Offset,
+) -> Result<BaseConsumer, StorageError> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, from)
+        .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+    consumer
+        .assign(&tpl)
+        .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+    Ok(consumer)
+}
+
 fn consumer_config(opts: &KafkaOptions) -> ClientConfig {
     let mut c = base_config(opts);
     c.set("group.id", format!("{}.reader", opts.topic_prefix))

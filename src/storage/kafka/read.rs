@@ -4,11 +4,10 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rdkafka::consumer::Consumer;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 
 use super::frame::{self, Frame};
-use super::{kafka_err, Cluster};
+use super::{assigned, kafka_err, Cluster};
 use crate::storage::log::StoredRecord;
 use crate::storage::StorageError;
 
@@ -60,13 +59,7 @@ impl Cluster {
         if first >= end || max_records == 0 {
             return Ok(slice);
         }
-        let reader = self.take_reader()?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Offset(first))
-            .map_err(|e| kafka_err("build a read", e))?;
-        reader
-            .assign(&tpl)
-            .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+        let reader = assigned(self.take_reader()?, topic, Offset::Offset(first))?;
         let deadline = Instant::now() + READ_WAIT;
         let asked = slice.next;
         let mut bytes = 0usize;
@@ -150,13 +143,7 @@ impl Cluster {
         if from >= last {
             return Ok(last);
         }
-        let reader = self.take_reader()?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Offset(from))
-            .map_err(|e| kafka_err("build a read", e))?;
-        reader
-            .assign(&tpl)
-            .map_err(|e| kafka_err(&format!("read {topic}"), e))?;
+        let reader = assigned(self.take_reader()?, topic, Offset::Offset(from))?;
         let mut deadline = Instant::now() + READ_WAIT;
         let found = loop {
             let left = deadline.saturating_duration_since(Instant::now());

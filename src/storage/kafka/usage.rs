@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::{Message, Offset};
 use serde::{Deserialize, Serialize};
 
-use super::{kafka_err, new_consumer, Cluster};
+use super::{assigned, kafka_err, new_consumer, Cluster};
 use crate::storage::catalog::{ApplyUsage, Usage};
 use crate::storage::log::LogId;
 use crate::storage::StorageError;
@@ -45,13 +45,7 @@ impl UsageTopic {
             &[("cleanup.policy", "delete"), ("retention.ms", KEEP_MS)],
             true,
         )?;
-        let follower = new_consumer(&cluster.opts)?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, Offset::End)
-            .map_err(|e| kafka_err("build the usage topic's assignment", e))?;
-        follower
-            .assign(&tpl)
-            .map_err(|e| kafka_err("follow the usage topic", e))?;
+        let follower = assigned(new_consumer(&cluster.opts)?, &topic, Offset::End)?;
         let (apply, stop) = (Arc::default(), Arc::new(AtomicBool::new(false)));
         std::thread::Builder::new()
             .name("shoal-usage".into())
