@@ -348,22 +348,6 @@ impl Broker {
         e
     }
 
-    /// Moves an UPDATING stream back to ACTIVE, unless it changed meanwhile. The lock is
-    /// taken per try of `retrying`: a retry first waits for other nodes' changes, which
-    /// are applied under it.
-    pub(super) fn finish_updating(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
-        let _control = self.lock_control();
-        let Some(stream) = self.streams.load().get(key).cloned() else {
-            return Ok(());
-        };
-        if stream.created_ms != created_ms || stream.status() != StreamState::Updating {
-            return Ok(());
-        }
-        let mut meta = stream.meta();
-        meta.state = StreamState::Active;
-        self.commit_meta(&stream, meta)
-    }
-
     /// Moves an UPDATING stream back to ACTIVE after `delay` ms.
     pub(crate) fn finish_updating_later(self: &Arc<Self>, stream: &Stream, delay: u64) {
         // Weak: a stopped broker is not kept alive; a restart makes the stream ACTIVE.
@@ -372,7 +356,7 @@ impl Broker {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             let Some(me) = me.upgrade() else { return };
-            let active = me.retrying(|| me.finish_updating(&key, created));
+            let active = me.retrying(|| me.become_active(&key, created, StreamState::Updating));
             if let Err(e) = active {
                 tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE again");
             }

@@ -251,7 +251,7 @@ impl Broker {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Some(me) = me.upgrade() else { return };
-                if let Err(e) = me.retrying(|| me.finish_creating(&key, now)) {
+                if let Err(e) = me.retrying(|| me.become_active(&key, now, StreamState::Creating)) {
                     tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE");
                 }
             });
@@ -259,12 +259,20 @@ impl Broker {
         Ok(())
     }
 
-    pub(super) fn finish_creating(&self, key: &str, created_ms: i64) -> BrokerResult<()> {
+    /// Moves a stream waiting in `from` (CREATING or UPDATING) to ACTIVE, unless it has
+    /// changed meanwhile. The lock is taken per try of `retrying`: a retry first waits
+    /// for other nodes' changes, which are applied under it.
+    pub(super) fn become_active(
+        &self,
+        key: &str,
+        created_ms: i64,
+        from: StreamState,
+    ) -> BrokerResult<()> {
         let _control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
         };
-        if stream.created_ms != created_ms || stream.status() != StreamState::Creating {
+        if stream.created_ms != created_ms || stream.status() != from {
             return Ok(());
         }
         let mut meta = stream.meta();

@@ -58,8 +58,9 @@ impl Broker {
         for (key, state, created) in due {
             tracing::warn!(stream = %key, ?state, "finishing a status change its node left waiting");
             let finished = match state {
-                StreamState::Creating => self.retrying(|| self.finish_creating(&key, created)),
-                StreamState::Updating => self.retrying(|| self.finish_updating(&key, created)),
+                StreamState::Creating | StreamState::Updating => {
+                    self.retrying(|| self.become_active(&key, created, state))
+                }
                 StreamState::Deleting => self.retrying(|| self.finish_deleting(&key, created)),
                 StreamState::Active => Ok(()),
             };
