@@ -11,7 +11,7 @@ use aws_sdk_kinesis::types::{
     ShardIteratorType, StartingPosition, SubscribeToShardEvent, SubscribeToShardEventStream,
 };
 use aws_sdk_kinesis::Client;
-use shoal::broker::ManualClock;
+use shoal::broker::{Clock, ManualClock, SystemClock};
 
 use crate::common::*;
 
@@ -455,7 +455,7 @@ async fn event_stream_over_h2c_with_cbor_payloads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_subscription_reads_at_most_two_mib_per_second() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let s = start_with_clock(
         true,
         |c| {

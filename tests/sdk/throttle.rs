@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
 use aws_sdk_kinesis::Client;
-use shoal::broker::ManualClock;
+use shoal::broker::{Clock, ManualClock, SystemClock};
 
 use crate::common::*;
 
@@ -87,7 +87,7 @@ async fn writes_over_a_shards_rate_fail_per_record_and_recover_with_time() {
 
 #[tokio::test]
 async fn reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard() {
-    let clock = Arc::new(ManualClock::new(1_800_000_000_000));
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
     let s = throttled_server(clock.clone()).await;
     let c = &s.client;
     create_active(c, "r", 1).await;

@@ -27,7 +27,7 @@ const MODULES: [&str; 15] = [
 ];
 
 /// Tests of those modules that check what only the local store does, and why.
-const SKIPPED: [(&str, &str); 10] = [
+const SKIPPED: [(&str, &str); 8] = [
     // On Kafka a record's arrival time is the broker's clock, not the injected one.
     (
         "records::arrival_timestamps_have_millisecond_precision",
@@ -43,19 +43,11 @@ const SKIPPED: [(&str, &str); 10] = [
     ),
     (
         "records::records_past_retention_are_invisible",
-        "an injected clock a day past Kafka's",
+        "arrival times from an injected clock",
     ),
     (
         "subscribe::at_sequence_number_and_at_timestamp_start_where_asked",
         "arrival times from an injected clock",
-    ),
-    (
-        "subscribe::each_subscription_reads_at_most_two_mib_per_second",
-        "an injected clock a year past Kafka's",
-    ),
-    (
-        "throttle::reads_get_five_calls_a_second_and_a_10_mib_read_blocks_the_shard",
-        "an injected clock a year past Kafka's",
     ),
     // A Kafka node's restart is `kafka::a_killed_node_loses_nothing_acknowledged`.
     (
