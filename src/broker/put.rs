@@ -173,13 +173,6 @@ impl Broker {
                 }
                 other => other,
             };
-            if result.is_ok() {
-                let bytes = batch
-                    .iter()
-                    .map(|r| (r.key.len() + r.data.len()) as u64)
-                    .sum();
-                shard.meter.wrote(batch.len() as u64, bytes);
-            }
             appended.push(result);
         }
         let mut sealed = Vec::new();
@@ -209,8 +202,19 @@ impl Broker {
                 }
                 Err(e) => Err(e),
             };
-            if let Err(e) = &result {
-                tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed");
+            match &result {
+                // Counted once placed: an append re-routed after a late seal counts
+                // in the child it went to, not also in the parent.
+                Ok(_) => {
+                    let bytes = idx
+                        .iter()
+                        .map(|&i| (entries[i].data.len() + entries[i].partition_key.len()) as u64)
+                        .sum();
+                    shard.meter.wrote(idx.len() as u64, bytes);
+                }
+                Err(e) => {
+                    tracing::error!(stream = %stream.name, shard = shard.meta.index, error = %e, "append failed")
+                }
             }
             for (k, &i) in idx.iter().enumerate() {
                 out[i] = Some(match &result {

@@ -20,6 +20,9 @@ use crate::storage::catalog::{
 use crate::storage::log::LogId;
 use crate::storage::StorageError;
 
+/// Outcomes of this node's changes kept for their commits; far more than can wait.
+const MAX_OUTCOMES: usize = 1024;
+
 /// One record of the catalog topic.
 #[derive(Serialize, Deserialize)]
 struct Change {
@@ -216,6 +219,11 @@ fn fold(st: &mut State, offset: i64, change: Option<Change>, node: &str) {
             }
         }
         if own {
+            // A commit that stopped waiting (timed out, or its send failed after the
+            // record landed) never takes its outcome: forget outcomes long past.
+            if st.outcomes.len() >= MAX_OUTCOMES {
+                st.outcomes.retain(|o, _| *o + MAX_OUTCOMES as i64 > offset);
+            }
             st.outcomes.insert(offset, won);
         }
     }
