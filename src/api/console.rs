@@ -174,9 +174,13 @@ async fn records(
         (None, Some("oldest")) => BrowseFrom::Oldest,
         _ => BrowseFrom::Newest,
     };
-    let page = match broker.browse(&stream, index, from, q.limit.unwrap_or(100)) {
-        Ok(p) => p,
-        Err(e) => return broker_error(e),
+    // Reads the log (the disk, or Kafka round trips): not on this worker.
+    let (limit, broker) = (q.limit.unwrap_or(100), broker.clone());
+    let browsed = tokio::task::spawn_blocking(move || broker.browse(&stream, index, from, limit));
+    let page = match browsed.await {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) => return broker_error(e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     let records: Vec<Value> = page
         .records
