@@ -93,10 +93,40 @@ pub fn router(state: Arc<ApiState>) -> Router {
     console
         // AWS ignores the path: anything but GET /health is a Kinesis request, so a
         // POST to /health still gets Kinesis answers rather than a bare 405.
+        .route("/", get(home).fallback(kinesis))
         .route("/health", get(health).fallback(kinesis))
         .route("/metrics", get(metrics).fallback(kinesis))
         .fallback(kinesis)
         .with_state(state)
+}
+
+/// A browser opening the address learns what it reached; an SDK's request (a POST, or
+/// anything naming a Kinesis operation) gets Kinesis's answer as before.
+async fn home(
+    State(state): State<Arc<ApiState>>,
+    transport: Option<Extension<Transport>>,
+    req: Request,
+) -> Response {
+    if req.headers().contains_key("x-amz-target") {
+        return kinesis(State(state), transport, req).await;
+    }
+    let console = match state.config.console {
+        true => r#"<li><a href="/console">/console</a>: streams, shards and records</li>"#,
+        false => "<li>/console is turned off on this server</li>",
+    };
+    let page = format!(
+        "<!doctype html><title>Shoal</title><h1>Shoal</h1>\
+         <p>An Amazon Kinesis Data Streams API endpoint. Point an AWS SDK or the AWS CLI \
+         here (<code>--endpoint-url</code>); requests are POSTs to this path.</p><ul>\
+         {console}<li><a href=\"/health\">/health</a></li>\
+         <li><a href=\"/metrics\">/metrics</a>: Prometheus text</li></ul>\
+         <p>Documentation: the README and <code>docs/</code> of Shoal's source \
+         (<code>docs/api-coverage.md</code> lists every operation).</p>"
+    );
+    axum::response::IntoResponse::into_response((
+        [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    ))
 }
 
 async fn health(State(state): State<Arc<ApiState>>) -> Response {

@@ -292,9 +292,24 @@ async fn the_path_is_ignored_for_kinesis_requests() {
         assert_common_headers(&r);
         assert_eq!(r.json()["StreamNames"], serde_json::json!([]), "{path}");
     }
-    // Anything that is not a Kinesis request still gets a Kinesis-shaped answer.
-    let r = raw(s.running.addr, "GET / HTTP/1.1\r\n", b"").await;
+    // Anything that is not a Kinesis request still gets a Kinesis-shaped answer...
+    let r = raw(s.running.addr, "GET /anything HTTP/1.1\r\n", b"").await;
     r.assert_error(400, "UnknownOperationException");
+    let r = raw(
+        s.running.addr,
+        "GET / HTTP/1.1\r\nX-Amz-Target: Nope.Op\r\n",
+        b"",
+    )
+    .await;
+    r.assert_error(400, "UnknownOperationException");
+    // ...except a browser's visit to the address, which learns where to go.
+    let r = raw(s.running.addr, "GET / HTTP/1.1\r\n", b"").await;
+    assert_eq!(r.status, 200);
+    let page = String::from_utf8_lossy(&r.body);
+    assert!(
+        page.contains("/console") && page.contains("docs/"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
