@@ -73,6 +73,7 @@ pub struct ClientArgs {
     #[arg(
         long,
         global = true,
+        hide_env_values = true,
         env = "SHOAL_ENDPOINT",
         default_value = "http://127.0.0.1:4567"
     )]

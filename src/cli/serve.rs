@@ -9,38 +9,49 @@ use crate::config::Config;
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "SHOAL_HOST")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_HOST")]
     pub host: Option<String>,
     /// Port for HTTP/1.1 and cleartext HTTP/2.
-    #[arg(long, env = "SHOAL_PORT")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_PORT")]
     pub port: Option<u16>,
     /// Directory for shard logs and the catalog (created if missing).
-    #[arg(long, env = "SHOAL_DATA_DIR")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Where streams live: "local" (the data dir) or "kafka" (a Kafka cluster shared
     /// by every Shoal node pointed at it; see docs/scaling.md).
-    #[arg(long, env = "SHOAL_STORAGE", value_parser = ["local", "kafka"])]
+    #[arg(long, hide_env_values = true, env = "SHOAL_STORAGE", value_parser = ["local", "kafka"])]
     pub storage: Option<String>,
     /// Kafka brokers for --storage kafka: HOST:PORT[,HOST:PORT...].
-    #[arg(long, env = "SHOAL_KAFKA_BOOTSTRAP")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_KAFKA_BOOTSTRAP")]
     pub kafka_bootstrap: Option<String>,
     /// Keep everything in memory; nothing survives a restart.
-    #[arg(long, env = "SHOAL_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, hide_env_values = true, env = "SHOAL_IN_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub in_memory: bool,
     /// When a write is acknowledged: after fdatasync (sync), with background syncs (interval), or never synced (none).
-    #[arg(long, env = "SHOAL_DURABILITY", value_parser = ["sync", "interval", "none"])]
+    #[arg(long, hide_env_values = true, env = "SHOAL_DURABILITY", value_parser = ["sync", "interval", "none"])]
     pub durability: Option<String>,
-    /// Do not enforce AWS's per-shard throughput limits.
-    #[arg(long, env = "SHOAL_NO_THROTTLE", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Do not enforce AWS's limits: neither the per-shard throughput limits nor the
+    /// control-plane rate quotas (for load tests and fast test suites).
+    #[arg(long, hide_env_values = true, env = "SHOAL_NO_THROTTLE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_throttle: bool,
     /// Port of an optional TLS listener (HTTP/1.1 and HTTP/2 by ALPN).
-    #[arg(long, env = "SHOAL_TLS_PORT")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_TLS_PORT")]
     pub tls_port: Option<u16>,
     /// PEM certificate chain for the TLS listener (default: a self-signed one kept in the data dir).
-    #[arg(long, env = "SHOAL_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        long,
+        hide_env_values = true,
+        env = "SHOAL_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for the TLS listener.
-    #[arg(long, env = "SHOAL_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        long,
+        hide_env_values = true,
+        env = "SHOAL_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Verify SigV4 signatures with this access key: AKID:SECRET or AKID:SECRET:ACCOUNT.
     /// Repeatable; the variable takes a comma-separated list. Replaces the file's
@@ -53,18 +64,19 @@ pub struct ServeArgs {
     )]
     pub credentials: Vec<String>,
     /// TOML configuration file (see config/shoal.toml for every key).
-    #[arg(long, env = "SHOAL_CONFIG")]
+    #[arg(long, hide_env_values = true, env = "SHOAL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Create this stream at start unless it exists: NAME:SHARDS. Repeatable; the
     /// variable takes a comma-separated list. Replaces the file's `streams.create`.
     #[arg(
         long = "create-stream",
+        hide_env_values = true,
         env = "SHOAL_CREATE_STREAMS",
         value_delimiter = ','
     )]
     pub create_streams: Vec<String>,
     /// Log lines as human text or as JSON objects.
-    #[arg(long, env = "SHOAL_LOG_FORMAT", value_parser = ["text", "json"])]
+    #[arg(long, hide_env_values = true, env = "SHOAL_LOG_FORMAT", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
 }
 

@@ -14,9 +14,10 @@ use crate::client::{Client, ClientError};
 pub enum StreamCommand {
     /// Create a stream and wait until it is ACTIVE.
     Create {
+        /// The new stream's name.
         name: String,
-        /// Number of shards (provisioned mode).
-        #[arg(long, required_unless_present = "on_demand")]
+        /// Number of shards (provisioned mode); required unless --on-demand.
+        #[arg(long)]
         shards: Option<u32>,
         /// On-demand capacity mode instead of a shard count.
         #[arg(long, conflicts_with = "shards")]
@@ -28,9 +29,13 @@ pub enum StreamCommand {
     /// List streams.
     List,
     /// A stream's settings and its shards: hash ranges, states, lineage.
-    Describe { name: String },
+    Describe {
+        /// The stream's name.
+        name: String,
+    },
     /// Delete a stream (and its consumers with --force).
     Delete {
+        /// The stream's name.
         name: String,
         /// Also deregister its enhanced fan-out consumers.
         #[arg(long)]
@@ -40,7 +45,9 @@ pub enum StreamCommand {
     },
     /// Split a shard in two, at the middle of its hash-key range unless --at is given.
     Split {
+        /// The stream's name.
         name: String,
+        /// The shard to split (shardId-...).
         shard_id: String,
         /// The first hash key of the upper child (decimal).
         #[arg(long)]
@@ -48,28 +55,41 @@ pub enum StreamCommand {
     },
     /// Merge two adjacent shards.
     Merge {
+        /// The stream's name.
         name: String,
+        /// One shard (shardId-...).
         shard_a: String,
+        /// The shard whose hash-key range adjoins it.
         shard_b: String,
     },
     /// Reshape the stream to N uniform open shards.
     Scale {
+        /// The stream's name.
         name: String,
+        /// The open shard count to reach.
         #[arg(long)]
         shards: u32,
     },
     /// Set the retention period.
     Retention {
+        /// The stream's name.
         name: String,
+        /// Hours records are kept (24 to 8760).
         #[arg(long)]
         hours: u32,
     },
     /// Write every record the stream holds now to stdout, one JSON line each, in
     /// per-shard order (to move a stream to another server: `import`).
-    Export { name: String },
+    Export {
+        /// The stream's name.
+        name: String,
+    },
     /// Write the records of an `export` (read from stdin) into an existing stream, in
     /// order, with their partition keys; they get new sequence numbers and arrival times.
-    Import { name: String },
+    Import {
+        /// The stream's name.
+        name: String,
+    },
 }
 
 pub async fn run(c: &Client, as_json: bool, cmd: StreamCommand) -> Result<(), String> {
@@ -81,10 +101,14 @@ pub async fn run(c: &Client, as_json: bool, cmd: StreamCommand) -> Result<(), St
             no_wait,
         } => {
             let mut input = json!({ "StreamName": name });
-            if on_demand {
-                input["StreamModeDetails"] = json!({ "StreamMode": "ON_DEMAND" });
-            } else {
-                input["ShardCount"] = json!(shards);
+            match (on_demand, shards) {
+                (true, _) => input["StreamModeDetails"] = json!({ "StreamMode": "ON_DEMAND" }),
+                (false, Some(n)) => input["ShardCount"] = json!(n),
+                (false, None) => {
+                    return Err(
+                        "give --shards N for a provisioned stream, or --on-demand".to_string()
+                    )
+                }
             }
             call(c, "CreateStream", input).await?;
             if !no_wait {

@@ -260,6 +260,9 @@ async fn a_stream_exported_from_one_server_imports_into_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_go_to_stderr_with_a_failing_exit() {
     let s = start_in_memory().await;
+    let out = shoal(&s.endpoint, &["stream", "create", "x"], "").await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--on-demand"));
     let out = shoal(&s.endpoint, &["stream", "describe", "nope"], "").await;
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
