@@ -46,6 +46,9 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    if !config.uses_kafka() && !config.storage.in_memory {
+        data_dir_free(&config.storage.data_dir)?;
+    }
     runtime.block_on(async move {
         let listeners = shoal::server::Listeners::bind(&config).await?;
         let addr = listeners.plain_addr().map_err(|e| e.to_string())?;
@@ -73,6 +76,22 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         tracing::info!("shoal stopped cleanly");
         Ok(())
     })
+}
+
+/// Fails, before anything listens, when another process holds the data dir's lock; the
+/// store takes the lock for good when it opens (a process that took it in between
+/// still makes that open fail).
+fn data_dir_free(dir: &std::path::Path) -> Result<(), String> {
+    let Ok(file) = std::fs::File::open(dir.join("lock")) else {
+        return Ok(());
+    };
+    match file.try_lock() {
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "the data dir {} is in use by another shoal process (its lock file is held)",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -228,6 +228,34 @@ async fn sigkill_under_load_reuses_no_sequence_number_in_none_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_a_data_dir_in_use_fails_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = spawn_shoal(dir.path(), "sync");
+    // Its store is open (and the lock taken) once it serves a call.
+    create_active(&client(&first.endpoint, "us-east-1"), "x", 1).await;
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["serve", "--port", "0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            second.kill().unwrap();
+            panic!("the second server did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = second.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use by another shoal process"), "{err}");
+    assert!(!err.contains("listening"), "{err}");
+    drop(first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = spawn_shoal(dir.path(), "interval");
