@@ -81,17 +81,28 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
 /// Fails, before anything listens, when another process holds the data dir's lock; the
 /// store takes the lock for good when it opens (a process that took it in between
 /// still makes that open fail).
+#[cfg(unix)]
 fn data_dir_free(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
     let Ok(file) = std::fs::File::open(dir.join("lock")) else {
         return Ok(());
     };
-    match file.try_lock() {
-        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+    // The store's own lock is the same flock; closing the file releases this one.
+    // SAFETY: flock on a descriptor this function owns.
+    let held = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0
+        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
+    match held {
+        true => Err(format!(
             "the data dir {} is in use by another shoal process (its lock file is held)",
             dir.display()
         )),
-        _ => Ok(()),
+        false => Ok(()),
     }
+}
+
+#[cfg(not(unix))]
+fn data_dir_free(_: &std::path::Path) -> Result<(), String> {
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.
