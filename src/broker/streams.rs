@@ -290,15 +290,9 @@ impl Broker {
     ) -> BrokerResult<()> {
         let control = self.lock_control();
         let stream = self.stream(scope, r)?;
-        match stream.status() {
-            StreamState::Creating => {
-                return Err(BrokerError::ResourceInUse(format!(
-                    "Stream {} under account {} not ACTIVE, instead in state CREATING",
-                    stream.name, scope.account
-                )))
-            }
-            StreamState::Deleting => return Ok(()),
-            StreamState::Active | StreamState::Updating => {}
+        // AWS deletes a stream in any state, CREATING included.
+        if stream.status() == StreamState::Deleting {
+            return Ok(());
         }
         let mut meta = stream.meta();
         let live = meta
