@@ -98,14 +98,14 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             account_id: "000000000000".into(),
-            create_delay_ms: 500,
+            create_delay_ms: 0,
             delete_delay_ms: 500,
             update_delay_ms: 500,
             max_scalings_per_day: 10,
             max_shards_per_stream: 10_000,
             shard_limit: 500,
             on_demand_shard_count: 4,
-            consumer_create_delay_ms: 500,
+            consumer_create_delay_ms: 0,
             consumer_delete_delay_ms: 500,
             max_consumers_per_stream: 20,
             limits: Limits::default(),
