@@ -27,7 +27,8 @@ ENV SHOAL_HOST=0.0.0.0 SHOAL_PORT=4567 SHOAL_DATA_DIR=/data
 USER shoal
 VOLUME ["/data"]
 EXPOSE 4567
-# `shoal health` asks http://127.0.0.1:4567/health (SHOAL_ENDPOINT's default): no curl needed.
-HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 CMD ["shoal", "health"]
+# `shoal health` asks /health on the port the server listens on (SHOAL_PORT, read by the
+# shell when the check runs, so `-e SHOAL_PORT=...` moves the check too): no curl needed.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 CMD shoal health --endpoint "http://127.0.0.1:${SHOAL_PORT}"
 ENTRYPOINT ["shoal"]
 CMD ["serve"]

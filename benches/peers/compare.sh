@@ -81,7 +81,7 @@ for scenario in "${scenarios[@]}"; do
       fi
       echo "== $scenario on $name" >&2
       if line=$(timeout 900 "$shoal" bench "${args[@]}" "${extra[@]}" --endpoint "http://127.0.0.1:$port" \
-          --stream "bench-$n" --label "$name" | tail -1); then
+          --stream "bench-$n" --label "$name" --json | tail -1); then
         echo "$line" | sed "s/\"scenario\":\"[a-z0-9-]*\"/\"scenario\":\"$scenario\"/" | tee -a "$results"
       else
         echo "{\"label\":\"$name\",\"scenario\":\"$scenario\",\"failed\":true}" | tee -a "$results"

@@ -127,7 +127,8 @@ impl BenchArgs {
     }
 }
 
-pub async fn run(args: BenchArgs, connect: Connect<'_>) -> Result<(), String> {
+/// Runs a scenario and prints its figures: a summary, or one JSON line with `as_json`.
+pub async fn run(args: BenchArgs, as_json: bool, connect: Connect<'_>) -> Result<(), String> {
     let control = connect()?;
     let created = ensure_stream(&control, &args.stream, args.shards).await?;
     let stats = Arc::new(Stats::default());
@@ -150,12 +151,33 @@ pub async fn run(args: BenchArgs, connect: Connect<'_>) -> Result<(), String> {
     let _ = progress.await;
     if created && !args.keep {
         let input = json!({ "StreamName": args.stream, "EnforceConsumerDeletion": true });
-        if let Err(e) = control.call("DeleteStream", &input).await {
+        // Gone before this run ends, so a run started right after makes it afresh.
+        let deleted = match control.call("DeleteStream", &input).await {
+            Ok(_) => wait_gone(&control, &args.stream).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = deleted {
             eprintln!("shoal bench: could not delete stream {}: {e}", args.stream);
         }
     }
     let outcome = result?;
-    crate::cli::output::line(&report(&args, &stats, &outcome).to_string());
+    let report = report(&args, &stats, &outcome);
+    if as_json {
+        crate::cli::output::line(&report.to_string());
+    } else {
+        crate::cli::output::line(&summary(&report));
+    }
+    let (records, throttled) = (
+        stats.records.load(Ordering::Relaxed),
+        stats.throttled.load(Ordering::Relaxed),
+    );
+    if throttled > records {
+        eprintln!(
+            "shoal bench: {throttled} records or calls were throttled against {records} \
+             written: these figures measure the server's throughput limits, not its speed \
+             (start Shoal with --no-throttle to measure the server)"
+        );
+    }
     if let Some(e) = stats
         .first_error
         .lock()
@@ -201,6 +223,68 @@ fn report(args: &BenchArgs, stats: &Stats, o: &Outcome) -> Value {
     v
 }
 
+/// The report as a few lines for a person.
+fn summary(r: &Value) -> String {
+    let l = &r["latency_ms"];
+    let mut out = format!(
+        "{}: {} s, {} connections, {} shards, {}-byte records\n\
+         \x20 requests   {} ({}/s)\n\
+         \x20 records    {} ({}/s, {} MiB/s)\n\
+         \x20 latency    p50 {} ms, p90 {} ms, p99 {} ms, max {} ms\n\
+         \x20 throttled  {}, errors {}",
+        r["scenario"].as_str().unwrap_or_default(),
+        r["elapsed_s"],
+        r["connections"],
+        r["shards"],
+        r["record_size"],
+        r["requests"],
+        r["requests_per_sec"],
+        r["records"],
+        r["records_per_sec"],
+        r["mib_per_sec"],
+        l["p50"],
+        l["p90"],
+        l["p99"],
+        l["max"],
+        r["throttled"],
+        r["errors"],
+    );
+    const SHOWN: [&str; 13] = [
+        "label",
+        "scenario",
+        "shards",
+        "connections",
+        "record_size",
+        "elapsed_s",
+        "requests",
+        "records",
+        "bytes",
+        "requests_per_sec",
+        "records_per_sec",
+        "mib_per_sec",
+        "latency_ms",
+    ];
+    for (k, v) in r.as_object().into_iter().flatten() {
+        if !SHOWN.contains(&k.as_str()) && !matches!(k.as_str(), "throttled" | "errors") {
+            out.push_str(&format!("\n  {k:<10} {v}"));
+        }
+    }
+    out
+}
+
+/// Waits (at most two minutes) until the stream no longer exists.
+async fn wait_gone(c: &Client, name: &str) -> Result<(), String> {
+    let describe = json!({ "StreamName": name });
+    for _ in 0..1200 {
+        match c.call("DescribeStreamSummary", &describe).await {
+            Err(e) if e.code == "ResourceNotFoundException" => return Ok(()),
+            Err(e) if !e.is_retryable() => return Err(e.to_string()),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    Err(format!("stream {name} was still there after 2 minutes"))
+}
+
 /// Creates the stream unless it exists, and waits until it is ACTIVE. True when this
 /// run created it.
 async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, String> {
@@ -215,6 +299,13 @@ async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, Stri
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         first = c.call("DescribeStreamSummary", &describe).await;
+    }
+    // A stream still DELETING (an earlier run's) is waited out and made afresh.
+    if let Ok(v) = &first {
+        if v["StreamDescriptionSummary"]["StreamStatus"] == "DELETING" {
+            wait_gone(c, name).await?;
+            first = c.call("DescribeStreamSummary", &describe).await;
+        }
     }
     let created = match first {
         Ok(_) => false,

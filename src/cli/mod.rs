@@ -125,7 +125,9 @@ pub fn run_client(command: Command) -> Result<(), String> {
                 records::tail(&client.client()?, client.json, args).await
             }
             Command::Health { client } => health(&client).await,
-            Command::Bench { client, args } => crate::bench::run(args, &|| client.client()).await,
+            Command::Bench { client, args } => {
+                crate::bench::run(args, client.json, &|| client.client()).await
+            }
         }
     })
 }

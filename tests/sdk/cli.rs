@@ -334,6 +334,30 @@ async fn commands_sign_as_a_verifying_server_expects() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_runs_back_to_back_and_says_when_it_measured_the_throttle() {
+    let s = start_with(false, |c| {
+        c.streams.delete_delay_ms = 500;
+        c.limits.throttle = true;
+    })
+    .await;
+    let args = ["bench", "put-records", "--duration", "2", "--shards", "1"];
+    // The first run's stream is still DELETING when the second starts, without the wait.
+    for _ in 0..2 {
+        let out = shoal(&s.endpoint, &args, "").await;
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        // A summary for a person, not a JSON line.
+        assert!(stdout.starts_with("put-records: "), "{stdout}");
+        assert!(stdout.contains("  records    "), "{stdout}");
+        // One shard takes 1000 records a second: most of what the run sent was refused.
+        assert!(stderr.contains("--no-throttle"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_reports_what_it_put_and_received() {
     let s = start_in_memory().await;
     let (e, c) = (s.endpoint.as_str(), &s.client);
@@ -346,6 +370,7 @@ async fn bench_reports_what_it_put_and_received() {
         "2000",
         "--batch",
         "100",
+        "--json",
     ];
     let out = ok(
         e,
@@ -381,6 +406,7 @@ async fn bench_reports_what_it_put_and_received() {
         "1",
         "--stream",
         "e",
+        "--json",
     ];
     let report = json(ok(e, &args).await.lines().last().unwrap());
     assert_eq!(report["via"], "subscribe");
@@ -402,7 +428,7 @@ async fn bench_reports_what_it_put_and_received() {
 async fn bench_waits_for_a_server_still_opening_its_store() {
     let server = Opening::start().await;
     let endpoint = format!("http://{}", server.addr);
-    let args = "bench put-records --duration 30 --max-records 200 --batch 100 --shards 1";
+    let args = "bench put-records --duration 30 --max-records 200 --batch 100 --shards 1 --json";
     let bench = tokio::spawn(async move {
         let args: Vec<&str> = args.split(' ').collect();
         shoal(&endpoint, &args, "").await

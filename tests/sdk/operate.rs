@@ -212,7 +212,12 @@ fn final_stage() -> Image {
         } else if let Some(rest) = line.strip_prefix("CMD ") {
             cmd = json_array(rest);
         } else if let Some(rest) = line.strip_prefix("HEALTHCHECK ") {
-            healthcheck = json_array(rest.split_once("CMD ").expect("HEALTHCHECK ... CMD").1);
+            let cmd = rest.split_once("CMD ").expect("HEALTHCHECK ... CMD").1;
+            healthcheck = match cmd.trim_start().starts_with('[') {
+                true => json_array(cmd),
+                // The shell form runs through /bin/sh, as Docker runs it.
+                false => ["sh", "-c", cmd].map(str::to_string).to_vec(),
+            };
         }
     }
     entrypoint.extend(cmd);
@@ -227,7 +232,7 @@ fn final_stage() -> Image {
 async fn the_binary_runs_as_the_dockerfile_starts_it() {
     let image = final_stage();
     assert_eq!(image.command[0], "shoal");
-    assert_eq!(image.healthcheck[0], "shoal");
+    assert!(image.healthcheck.join(" ").contains("shoal health"));
     let image_env = |k: &str| {
         image
             .env
@@ -268,15 +273,28 @@ async fn the_binary_runs_as_the_dockerfile_starts_it() {
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut server = ShoalProcess::spawn(&image.command[1..], &env_refs);
 
-    let health = image.healthcheck[1..].to_vec();
+    // The check runs with the container's environment: the port the server took, and
+    // `shoal` on the PATH.
+    let health = image.healthcheck.clone();
     let endpoint = server.endpoint.clone();
+    let port = endpoint.rsplit(':').next().unwrap().to_string();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_shoal"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (h, e) = (health.clone(), endpoint.clone());
+        let (h, port, path) = (health.clone(), port.clone(), path.clone());
         let ok = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
-                .args(&h)
-                .env("SHOAL_ENDPOINT", e)
+            std::process::Command::new(&h[0])
+                .args(&h[1..])
+                .env("SHOAL_PORT", port)
+                .env("PATH", path)
+                .env_remove("SHOAL_ENDPOINT")
                 .output()
                 .unwrap()
                 .status
