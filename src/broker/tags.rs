@@ -29,7 +29,8 @@ pub struct TagPage {
 fn allowed(c: char, rules: TagRules) -> bool {
     c.is_alphabetic()
         || c.is_numeric()
-        || c.is_whitespace()
+        // AWS's "white space" is the Unicode separators: a tab or a newline is refused.
+        || (c.is_whitespace() && !c.is_control())
         || matches!(c, '_' | '.' | '/' | '=' | '+' | '-' | '%' | '@')
         || (c == ':' && rules == TagRules::Resource)
 }
@@ -41,15 +42,32 @@ fn charset(rules: TagRules) -> &'static str {
     }
 }
 
+/// Checks tag keys to remove against AWS's rules for keys (length and characters).
+pub fn check_keys(keys: &[String], rules: TagRules) -> BrokerResult<()> {
+    keys.iter().try_for_each(|k| check_key(k, rules))
+}
+
+fn check_key(k: &str, rules: TagRules) -> BrokerResult<()> {
+    let key_len = k.chars().count();
+    if key_len == 0 || key_len > MAX_KEY_CHARS {
+        return Err(BrokerError::InvalidArgument(format!(
+            "Tag key '{k}' must be between 1 and {MAX_KEY_CHARS} characters long."
+        )));
+    }
+    if !k.chars().all(|c| allowed(c, rules)) {
+        return Err(BrokerError::InvalidArgument(format!(
+            "Tag key '{k}' contains characters that are not allowed; tag keys may contain \
+             only {}.",
+            charset(rules)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks one set of tags against AWS's rules for keys and values.
 pub fn check_tags(tags: &BTreeMap<String, String>, rules: TagRules) -> BrokerResult<()> {
     for (k, v) in tags {
-        let key_len = k.chars().count();
-        if key_len == 0 || key_len > MAX_KEY_CHARS {
-            return Err(BrokerError::InvalidArgument(format!(
-                "Tag key '{k}' must be between 1 and {MAX_KEY_CHARS} characters long."
-            )));
-        }
+        check_key(k, rules)?;
         if v.chars().count() > MAX_VALUE_CHARS {
             return Err(BrokerError::InvalidArgument(format!(
                 "Tag value of key '{k}' must be at most {MAX_VALUE_CHARS} characters long."
@@ -58,13 +76,6 @@ pub fn check_tags(tags: &BTreeMap<String, String>, rules: TagRules) -> BrokerRes
         if k.len() >= 4 && k[..4].eq_ignore_ascii_case("aws:") {
             return Err(BrokerError::InvalidArgument(format!(
                 "Tag key '{k}' starts with the prefix 'aws:', which is reserved for AWS use."
-            )));
-        }
-        if !k.chars().all(|c| allowed(c, rules)) {
-            return Err(BrokerError::InvalidArgument(format!(
-                "Tag key '{k}' contains characters that are not allowed; tag keys may contain \
-                 only {}.",
-                charset(rules)
             )));
         }
         if !v.chars().all(|c| allowed(c, rules)) {
@@ -127,10 +138,11 @@ impl Broker {
     /// UntagResource: removes tags from a stream or a consumer by ARN.
     pub fn untag_resource(&self, scope: &Scope, arn: &str, keys: &[String]) -> BrokerResult<()> {
         if is_consumer_arn(arn) {
+            check_keys(keys, TagRules::Resource)?;
             return self.remove_consumer_tags(scope, arn, keys);
         }
         let stream = self.resource_stream(scope, arn)?;
-        self.remove_tags(scope, &stream, keys)
+        self.remove_tags(scope, &stream, keys, TagRules::Resource)
     }
 
     /// ListTagsForResource: a stream's or a consumer's tags, sorted by key.
@@ -173,7 +185,14 @@ impl Broker {
         self.commit_meta(stream, meta)
     }
 
-    pub fn remove_tags(&self, scope: &Scope, stream: &Stream, keys: &[String]) -> BrokerResult<()> {
+    pub fn remove_tags(
+        &self,
+        scope: &Scope,
+        stream: &Stream,
+        keys: &[String],
+        rules: TagRules,
+    ) -> BrokerResult<()> {
+        check_keys(keys, rules)?;
         let _control = self.lock_control();
         taggable(stream, scope)?;
         let mut meta = stream.meta();

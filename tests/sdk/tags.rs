@@ -155,6 +155,8 @@ async fn at_most_fifty_tags_and_aws_character_rules() {
         ("k", "bad*value"),
         ("a:b", "v"),
         ("aws:owner", "me"),
+        ("tab\there", "v"),
+        ("k", "two\nlines"),
     ] {
         let err = c
             .add_tags_to_stream()
@@ -178,6 +180,23 @@ async fn at_most_fifty_tags_and_aws_character_rules() {
     c.add_tags_to_stream()
         .stream_name("chars")
         .tags("Équipe 1_./=+-%@", "données ok")
+        .send()
+        .await
+        .unwrap();
+    // The keys RemoveTagsFromStream names follow the key rules too.
+    for bad in ["new\nline", "bad#key"] {
+        let err = c
+            .remove_tags_from_stream()
+            .stream_name("chars")
+            .tag_keys(bad)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "InvalidArgumentException", "{bad:?}");
+    }
+    c.remove_tags_from_stream()
+        .stream_name("chars")
+        .tag_keys("Équipe 1_./=+-%@")
         .send()
         .await
         .unwrap();

@@ -25,7 +25,8 @@ pub fn add_tags_to_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError
 pub fn remove_tags_from_stream(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
     let req: RemoveTagsFromStreamInput = decode(input)?;
     let stream = ctx.broker.stream(&ctx.scope, stream_ref(&req.stream))?;
-    ctx.broker.remove_tags(&ctx.scope, &stream, &req.tag_keys)?;
+    ctx.broker
+        .remove_tags(&ctx.scope, &stream, &req.tag_keys, TagRules::Stream)?;
     Ok(Reply::Empty)
 }
 
