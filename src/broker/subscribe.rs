@@ -279,7 +279,7 @@ impl Subscription {
                     super::off_worker(move || log.read(from, MAX_GET_RECORDS, budget)).await
                 } else {
                     // Following the tail: a thread hop would cost more than the read
-                    // (+0.09 ms at the median, docs/performance.md).
+                    // (+0.09 ms at the median, docs/performance-history.md).
                     shard.log.read(from, MAX_GET_RECORDS, budget)
                 }
             };

@@ -1,7 +1,7 @@
 //! SigV4 for the one request the client sends (`POST /` with a JSON body and a fixed
 //! set of headers), written straight from its parts. The general signer in
 //! `api::sigv4` looks every header up in a map and took a fifth of the load tool's CPU,
-//! which the server under test shares (docs/performance.md).
+//! which the server under test shares (docs/performance-history.md).
 
 use std::sync::Mutex;
 

@@ -2,7 +2,7 @@
 //! client runs each connection as a task of its own fed through a channel, so every
 //! request woke two tasks, and it built and dropped a header map per request: the load
 //! tool spent more CPU per request than some servers it measures, on the cores they
-//! share (docs/performance.md). Event streams still go through hyper.
+//! share (docs/performance-history.md). Event streams still go through hyper.
 
 use std::fmt;
 use std::io;

@@ -1,7 +1,7 @@
 //! GetRecords answers written by hand: base64 goes straight into the output buffer and
 //! is not scanned for characters to escape (it has none). Profiling a 10 MiB answer put
 //! serde's per-byte escaping and a String per record at a third of the server's time
-//! (docs/performance.md). The bytes are the same JSON serde would write.
+//! (docs/performance-history.md). The bytes are the same JSON serde would write.
 
 use std::io::Write;
 

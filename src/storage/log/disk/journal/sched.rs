@@ -1,7 +1,7 @@
 //! The committer's CPU scheduling policy. Each append wakes the committer, and each
 //! write it waits on wakes it again; as an ordinary thread every such wake-up preempted
 //! the request or load thread running on that core, and on two cores that ping-pong
-//! cost more than it saved (docs/performance.md, "The committer as a batch thread").
+//! cost more than it saved (docs/performance-history.md, "The committer as a batch thread").
 
 /// Marks the calling thread `SCHED_BATCH`: it still gets its fair share of the CPU,
 /// but its wake-ups no longer preempt the thread that is running. Any process may

@@ -2,7 +2,7 @@
 //! is submitted, while the committer writes the journal. They live as long as the
 //! journal: spawning a thread per segment per round cost the kernel a stack, a malloc
 //! arena hand-off and a futex wake-up each time, about a tenth of `sync` PutRecords'
-//! CPU (docs/performance.md).
+//! CPU (docs/performance-history.md).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
