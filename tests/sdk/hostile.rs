@@ -286,6 +286,20 @@ async fn hostile_run(extra: &[&str]) {
     args.extend_from_slice(extra);
     let p = ShoalProcess::spawn(&args, &[]);
     let addr = addr_of(&p.endpoint);
+    // It listens before its store is open, answering 503 until then: wait for that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let health = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let answer = exchange(addr, health, Duration::from_secs(5)).await;
+        if answer.is_some_and(|a| parse(&a).status == 200) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut rng = Rng(0x5eed_0f5a_0a1e_c0de);
     for (i, body) in json_cases(&mut rng).iter().enumerate() {
         let op = OPS[i % OPS.len()];
