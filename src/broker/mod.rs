@@ -344,7 +344,8 @@ const SETTING_TOKEN_KEY: &str = "token-key";
 impl Broker {
     /// Loads the catalog, opens every shard log, removes logs no stream refers to
     /// (left by a crash between creating a log and committing its stream), and finishes
-    /// status transitions that were under way when the server stopped.
+    /// status transitions that were under way when the server stopped (a pending
+    /// reshard takes effect: the call that asked for it was answered).
     pub fn open(
         config: BrokerConfig,
         logs: Arc<dyn LogStore>,
@@ -404,6 +405,7 @@ impl Broker {
             .collect();
         let mut referenced = HashSet::new();
         let mut streams = HashMap::new();
+        let mut resharding = Vec::new();
         let mut gone = Vec::new();
         for mut meta in state.streams {
             if meta.state == StreamState::Deleting {
@@ -411,7 +413,10 @@ impl Broker {
                 continue;
             }
             let mut changed = consumers::settle_at_start(&mut meta);
-            if matches!(meta.state, StreamState::Creating | StreamState::Updating) {
+            if meta.state == StreamState::Updating && !meta.pending_reshard.is_empty() {
+                // Its reshard takes effect once the broker is up, as at a timer's end.
+                resharding.push((meta.key(), meta.created_ms));
+            } else if matches!(meta.state, StreamState::Creating | StreamState::Updating) {
                 meta.state = StreamState::Active;
                 changed = true;
             }
@@ -479,6 +484,9 @@ impl Broker {
                     me.apply_remote(ops);
                 }
             }));
+        }
+        for (key, created) in resharding {
+            broker.retrying(|| broker.become_active(&key, created, StreamState::Updating))?;
         }
         Ok(broker)
     }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::{Broker, BrokerError, BrokerResult, Scope, Stream, StreamRef};
-use crate::storage::catalog::StreamState;
+use crate::storage::catalog::{ReshardStep, StreamState};
 
 /// A shard is hot when its sustained write rate reaches this share of its capacity.
 pub const SCALE_UP_AT: f64 = 0.8;
@@ -84,10 +84,10 @@ impl Broker {
         if on_demand && open < floor {
             // On-demand streams start with (and never drop below) the on-demand floor.
             self.check_quota(scope, (floor - open) as usize)?;
-            let mut plan = self.plan(&control, &stream);
-            plan.uniform(floor);
-            self.apply(&mut control, &stream, plan.finish(), None, Some(on_demand))?;
-            return Ok(());
+            let step = ReshardStep::Uniform { target: floor };
+            return self.reshard(&mut control, &stream, vec![step], |m| {
+                m.on_demand = on_demand
+            });
         }
         let mut meta = stream.meta();
         meta.on_demand = on_demand;
@@ -165,25 +165,25 @@ impl Broker {
             if stream.status() != StreamState::Active {
                 continue;
             }
-            let mut plan = self.plan(&control, stream);
-            let mut n = 0;
+            let shards = stream.shards();
+            let mut steps = Vec::new();
             for index in hot {
-                let Some(s) = plan.shard(index).cloned() else {
+                let Some(s) = shards.by_index(index).map(|s| &s.meta) else {
                     continue;
                 };
                 if s.closed.is_some() || s.end_hash - s.start_hash < 2 {
                     continue;
                 }
-                if self.check_quota(&scope, n + 1).is_err() {
+                if self.check_quota(&scope, steps.len() + 1).is_err() {
                     tracing::warn!(stream = %stream.name, "on-demand scaling stopped by the shard quota");
                     break;
                 }
-                let mid = s.start_hash + (s.end_hash - s.start_hash) / 2 + 1;
-                plan.split(index, mid);
-                n += 1;
+                let at = s.start_hash + (s.end_hash - s.start_hash) / 2 + 1;
+                steps.push(ReshardStep::Split { shard: index, at });
             }
+            let n = steps.len();
             if n > 0 {
-                self.apply(&mut control, stream, plan.finish(), None, None)?;
+                self.reshard(&mut control, stream, steps, |_| {})?;
                 tracing::info!(stream = %stream.name, shards = n, "on-demand scaling split hot shards");
                 split += n;
             }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::storage::catalog::{ShardClosed, ShardMeta};
+use crate::storage::catalog::{ReshardStep, ShardClosed, ShardMeta};
 
 /// A stream's shards being reshaped.
 pub struct Reshape {
@@ -131,6 +131,39 @@ impl Reshape {
         }
     }
 
+    /// Plans one step of a recorded reshard. The call that asked for it checked it
+    /// against the same shards; a step that no longer fits (a catalog edited by hand)
+    /// is skipped and reported, rather than trusted.
+    pub fn step(&mut self, step: ReshardStep) -> bool {
+        let open = |r: &Self, i: u32| r.shards.get(&i).filter(|s| s.closed.is_none()).cloned();
+        match step {
+            ReshardStep::Split { shard, at } => match open(self, shard) {
+                Some(s) if s.start_hash < at && at <= s.end_hash => {
+                    self.split(shard, at);
+                    true
+                }
+                _ => false,
+            },
+            ReshardStep::Merge { shard, adjacent } => {
+                match (open(self, shard), open(self, adjacent)) {
+                    (Some(a), Some(b))
+                        if a.end_hash.checked_add(1) == Some(b.start_hash)
+                            || b.end_hash.checked_add(1) == Some(a.start_hash) =>
+                    {
+                        self.merge(shard, adjacent);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            ReshardStep::Uniform { target } if target > 0 => {
+                self.uniform(target);
+                true
+            }
+            ReshardStep::Uniform { .. } => false,
+        }
+    }
+
     /// The plan's result: every shard (old and new) in index order, the indexes it
     /// created, and the counters to continue from.
     pub fn finish(self) -> Planned {
@@ -181,6 +214,41 @@ mod tests {
             assert!(w[0].start_hash <= w[0].end_hash);
             assert_eq!(w[0].end_hash + 1, w[1].start_hash);
         }
+    }
+
+    #[test]
+    fn recorded_steps_that_no_longer_fit_are_skipped() {
+        let mut r = Reshape::new(&stream(2), 2, 100, 1);
+        let mid = stream(2)[0].end_hash;
+        assert!(
+            !r.step(ReshardStep::Split { shard: 9, at: 5 }),
+            "unknown shard"
+        );
+        assert!(
+            !r.step(ReshardStep::Split {
+                shard: 0,
+                at: mid + 1
+            }),
+            "outside the shard"
+        );
+        assert!(!r.step(ReshardStep::Uniform { target: 0 }));
+        assert!(r.step(ReshardStep::Split { shard: 0, at: 5 }));
+        assert!(
+            !r.step(ReshardStep::Split { shard: 0, at: 7 }),
+            "a closed shard"
+        );
+        assert!(
+            !r.step(ReshardStep::Merge {
+                shard: 2,
+                adjacent: 1
+            }),
+            "not adjacent"
+        );
+        assert!(r.step(ReshardStep::Merge {
+            shard: 3,
+            adjacent: 1
+        }));
+        assert!(r.step(ReshardStep::Uniform { target: 3 }));
     }
 
     #[test]

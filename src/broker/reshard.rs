@@ -1,6 +1,7 @@
-//! SplitShard, MergeShards and UpdateShardCount. Each is planned on a copy
-//! ([`super::reshape`]), then applied as one catalog transaction: parents closed with
-//! their final offsets, children opened with fresh hash ranges, the stream UPDATING.
+//! SplitShard, MergeShards and UpdateShardCount. Each is recorded as pending while the
+//! stream shows UPDATING, then planned on a copy ([`super::reshape`]) and applied as one
+//! catalog transaction: parents closed with their final offsets, children opened with
+//! fresh hash ranges, the stream ACTIVE again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +11,14 @@ use super::{
     arn, routing, Broker, BrokerError, BrokerResult, ControlState, Scope, Shard, ShardSet, Stream,
     StreamRef,
 };
-use crate::storage::catalog::{CatalogOp, StreamState};
+use crate::storage::catalog::{CatalogOp, ReshardStep, StreamMeta, StreamState};
 use crate::storage::log::ShardLog;
 use crate::storage::StorageError;
 
 const DAY_MS: i64 = 86_400_000;
+/// How soon, and at most how long after, a failed end of UPDATING is tried again.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MOST: Duration = Duration::from_secs(60);
 
 impl Broker {
     /// Open shards of every stream in the scope (the account's shard quota counts these).
@@ -111,9 +115,11 @@ impl Broker {
                 ))
             })?;
         self.check_quota(scope, 1)?;
-        let mut plan = self.plan(&control, &stream);
-        plan.split(shard.meta.index, at);
-        self.apply(&mut control, &stream, plan.finish(), None, None)
+        let step = ReshardStep::Split {
+            shard: shard.meta.index,
+            at,
+        };
+        self.reshard(&mut control, &stream, vec![step], |_| {})
     }
 
     pub fn merge_shards(
@@ -138,9 +144,11 @@ impl Broker {
                 scope.account
             )));
         }
-        let mut plan = self.plan(&control, &stream);
-        plan.merge(a.meta.index, b.meta.index);
-        self.apply(&mut control, &stream, plan.finish(), None, None)
+        let step = ReshardStep::Merge {
+            shard: a.meta.index,
+            adjacent: b.meta.index,
+        };
+        self.reshard(&mut control, &stream, vec![step], |_| {})
     }
 
     /// Returns (current, target) open shard counts.
@@ -191,14 +199,58 @@ impl Broker {
             )));
         }
         self.check_quota(scope, target.saturating_sub(current) as usize)?;
-        let mut plan = self.plan(&control, &stream);
-        plan.uniform(target);
         recent.push(now);
-        self.apply(&mut control, &stream, plan.finish(), Some(recent), None)?;
+        let step = ReshardStep::Uniform { target };
+        self.reshard(&mut control, &stream, vec![step], |m| {
+            m.scalings_ms = recent
+        })?;
         Ok((current, target))
     }
 
-    pub(super) fn plan(&self, control: &ControlState, stream: &Stream) -> Reshape {
+    /// Starts a reshard. As on AWS, the parents stay open and take writes while the
+    /// stream shows UPDATING: the steps are recorded with that status and take effect
+    /// together (parents closed, children opened) when it returns to ACTIVE. With no
+    /// update delay they take effect at once. `change` edits the rest of the stream's
+    /// metadata in the same commit.
+    pub(super) fn reshard(
+        self: &Arc<Self>,
+        control: &mut ControlState,
+        stream: &Arc<Stream>,
+        steps: Vec<ReshardStep>,
+        change: impl FnOnce(&mut StreamMeta),
+    ) -> BrokerResult<()> {
+        let mut meta = stream.meta();
+        change(&mut meta);
+        let delay = self.config.update_delay_ms;
+        if delay == 0 {
+            return self.take_effect(control, stream, meta, &steps);
+        }
+        meta.state = StreamState::Updating;
+        meta.pending_reshard = steps;
+        self.commit_meta(stream, meta)?;
+        self.finish_updating_later(stream, delay);
+        Ok(())
+    }
+
+    /// Plans `steps` on the stream's shards now and applies them, committing `meta`
+    /// with the new shard list.
+    pub(super) fn take_effect(
+        &self,
+        control: &mut ControlState,
+        stream: &Arc<Stream>,
+        meta: StreamMeta,
+        steps: &[ReshardStep],
+    ) -> BrokerResult<()> {
+        let mut plan = self.plan(control, stream);
+        for step in steps {
+            if !plan.step(*step) {
+                tracing::warn!(stream = %stream.key(), ?step, "skipping a reshard step that no longer fits the shards");
+            }
+        }
+        self.apply(control, stream, plan.finish(), meta)
+    }
+
+    fn plan(&self, control: &ControlState, stream: &Stream) -> Reshape {
         let meta = stream.meta.lock().unwrap_or_else(|p| p.into_inner());
         Reshape::new(
             &meta.shards,
@@ -209,14 +261,13 @@ impl Broker {
     }
 
     /// Creates the children's logs, seals the parents' (recording where each ended),
-    /// commits the new shard list in one transaction and publishes it.
-    pub(super) fn apply(
-        self: &Arc<Self>,
+    /// commits `meta` with the new shard list in one transaction and publishes it.
+    fn apply(
+        &self,
         control: &mut ControlState,
         stream: &Arc<Stream>,
         planned: Planned,
-        scalings_ms: Option<Vec<i64>>,
-        on_demand: Option<bool>,
+        mut meta: StreamMeta,
     ) -> BrokerResult<()> {
         let old = stream.shards();
         let mut logs: Vec<(u32, Arc<dyn ShardLog>)> = Vec::new();
@@ -269,19 +320,8 @@ impl Broker {
             }
             sealed.push((s.log_id, log));
         }
-        let mut meta = stream.meta();
         meta.shards = shards.clone();
         meta.next_shard_index = planned.next_index;
-        if let Some(times) = scalings_ms {
-            meta.scalings_ms = times;
-        }
-        if let Some(mode) = on_demand {
-            meta.on_demand = mode;
-        }
-        let delay = self.config.update_delay_ms;
-        if delay > 0 {
-            meta.state = StreamState::Updating;
-        }
         let recorded = self.commit_meta_with(
             stream,
             meta,
@@ -320,9 +360,6 @@ impl Broker {
             }
         }
         self.settle_ends(stream, &sealed);
-        if delay > 0 {
-            self.finish_updating_later(stream, delay);
-        }
         Ok(())
     }
 
@@ -348,17 +385,22 @@ impl Broker {
         e
     }
 
-    /// Moves an UPDATING stream back to ACTIVE after `delay` ms.
+    /// Moves an UPDATING stream back to ACTIVE after `delay` ms, taking its pending
+    /// reshard into effect. A reshard the store cannot take now (a full disk) is tried
+    /// again, less and less often: the call that asked for it has been answered.
     pub(crate) fn finish_updating_later(self: &Arc<Self>, stream: &Stream, delay: u64) {
         // Weak: a stopped broker is not kept alive; a restart makes the stream ACTIVE.
         let me = Arc::downgrade(self);
         let (key, created) = (stream.key(), stream.created_ms);
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            let Some(me) = me.upgrade() else { return };
-            let active = me.retrying(|| me.become_active(&key, created, StreamState::Updating));
-            if let Err(e) = active {
-                tracing::error!(stream = %key, error = %e, "could not make the stream ACTIVE again");
+            let mut wait = Duration::from_millis(delay);
+            loop {
+                tokio::time::sleep(wait).await;
+                let Some(me) = me.upgrade() else { return };
+                let active = me.retrying(|| me.become_active(&key, created, StreamState::Updating));
+                let Err(e) = active else { return };
+                wait = (wait * 2).clamp(RETRY_FIRST, RETRY_MOST);
+                tracing::error!(stream = %key, error = %e, retry_in = ?wait, "could not make the stream ACTIVE again");
             }
         });
     }

@@ -221,6 +221,7 @@ impl Broker {
             warm_throughput_mibps: None,
             policy: None,
             consumers: Vec::new(),
+            pending_reshard: Vec::new(),
         };
         let next_log_id = control.next_log_id + count as u64;
         if let Err(e) = self.catalog.commit(&[
@@ -260,15 +261,16 @@ impl Broker {
     }
 
     /// Moves a stream waiting in `from` (CREATING or UPDATING) to ACTIVE, unless it has
-    /// changed meanwhile. The lock is taken per try of `retrying`: a retry first waits
-    /// for other nodes' changes, which are applied under it.
+    /// changed meanwhile, taking a pending reshard into effect. The lock is taken per
+    /// try of `retrying`: a retry first waits for other nodes' changes, which are
+    /// applied under it.
     pub(super) fn become_active(
         &self,
         key: &str,
         created_ms: i64,
         from: StreamState,
     ) -> BrokerResult<()> {
-        let _control = self.lock_control();
+        let mut control = self.lock_control();
         let Some(stream) = self.streams.load().get(key).cloned() else {
             return Ok(());
         };
@@ -277,7 +279,11 @@ impl Broker {
         }
         let mut meta = stream.meta();
         meta.state = StreamState::Active;
-        self.commit_meta(&stream, meta)
+        let steps = std::mem::take(&mut meta.pending_reshard);
+        if steps.is_empty() {
+            return self.commit_meta(&stream, meta);
+        }
+        self.take_effect(&mut control, &stream, meta, &steps)
     }
 
     /// Deletes a stream. With consumers registered it is refused unless

@@ -312,3 +312,48 @@ async fn a_restart_right_after_create_finishes_the_transition() {
     assert_eq!(d.stream_status().as_str(), "ACTIVE");
     running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reshard_accepted_before_a_restart_takes_effect_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(Some(&dir));
+    config.streams.update_delay_ms = 60_000;
+    let running = shoal::server::spawn(config.clone()).await.unwrap();
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    create_active(&c, "resharding", 1).await;
+    c.split_shard()
+        .stream_name("resharding")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .unwrap();
+    let (_, seq) = put(&c, "resharding", "k", b"while updating").await;
+    running.stop().await.unwrap();
+    let running = shoal::server::spawn(config).await.unwrap();
+    let c = client(&format!("http://{}", running.addr), "us-east-1");
+    assert_eq!(
+        summary(&c, "resharding").await.stream_status().as_str(),
+        "ACTIVE"
+    );
+    let shards = all_shards(&c, "resharding").await;
+    assert_eq!(
+        shards.len(),
+        3,
+        "the split the call was answered for took effect"
+    );
+    let ending: u128 = shards[0]
+        .sequence_number_range()
+        .and_then(|r| r.ending_sequence_number())
+        .expect("the parent is closed")
+        .parse()
+        .unwrap();
+    assert!(ending >= seq.parse::<u128>().unwrap());
+    let records = read_all(&c, "resharding").await;
+    assert_eq!(
+        records[&shard(0)].len(),
+        1,
+        "the write made while UPDATING is kept"
+    );
+    running.stop().await.unwrap();
+}

@@ -15,7 +15,15 @@ use crate::common::*;
 
 /// A server with its data dir on `sim`.
 async fn serve_on(sim: &Arc<SimFs>) -> (Running, aws_sdk_kinesis::Client) {
+    serve_with(sim, |_| {}).await
+}
+
+async fn serve_with(
+    sim: &Arc<SimFs>,
+    tweak: impl FnOnce(&mut shoal::config::Config),
+) -> (Running, aws_sdk_kinesis::Client) {
     let mut config = test_config(None);
+    tweak(&mut config);
     config.storage.in_memory = false;
     config.storage.data_dir = "/data".into();
     let running = shoal::server::spawn_on(config, Arc::new(SystemClock), sim.clone())
@@ -211,5 +219,32 @@ async fn a_reshard_the_catalog_could_not_record_leaves_the_parent_writable() {
         .await
         .expect("a split once the disk has room");
     assert_eq!(all_shards(&c, "whole").await.len(), 3);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reshard_the_disk_cannot_take_at_the_end_of_updating_takes_effect_when_it_can() {
+    let sim = SimFs::new();
+    let (running, c) = serve_with(&sim, |c| c.streams.update_delay_ms = 200).await;
+    create_active(&c, "later", 1).await;
+    c.split_shard()
+        .stream_name("later")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .expect("the split is accepted");
+    sim.fail_path(Some(("catalog.tmp", Fault::Enospc)));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        summary(&c, "later").await.stream_status().as_str(),
+        "UPDATING"
+    );
+    assert_eq!(all_shards(&c, "later").await.len(), 1);
+    let (in_parent, _) = put(&c, "later", "k", b"still open").await;
+    assert_eq!(in_parent, shard(0));
+    sim.fail_path(None);
+    wait_active(&c, "later").await;
+    assert_eq!(all_shards(&c, "later").await.len(), 3);
     running.stop().await.unwrap();
 }

@@ -172,32 +172,62 @@ async fn merge_takes_adjacent_shards_in_either_order() {
     s.running.stop().await.unwrap();
 }
 
+/// As on AWS: while the stream shows UPDATING the parent is still open and takes the
+/// writes, and no child is listed; the parent closes and the children open when the
+/// stream is ACTIVE again.
 #[tokio::test]
-async fn reshard_shows_updating_then_active_and_refuses_a_second_one() {
-    let s = start_with(true, |c| c.streams.update_delay_ms = 300).await;
+async fn a_parent_stays_open_until_the_stream_is_active_again() {
+    let s = start_with(true, |c| c.streams.update_delay_ms = 2000).await;
     let c = &s.client;
-    create_active(c, "upd", 2).await;
-    c.update_shard_count()
+    create_active(c, "upd", 1).await;
+    let mid = (1u128 << 127).to_string();
+    c.split_shard()
         .stream_name("upd")
-        .target_shard_count(3)
-        .scaling_type(ScalingType::UniformScaling)
+        .shard_to_split(shard(0))
+        .new_starting_hash_key(&mid)
         .send()
         .await
         .unwrap();
     let d = summary(c, "upd").await;
     assert_eq!(d.stream_status().as_str(), "UPDATING");
+    assert_eq!(d.open_shard_count(), 1);
+    let during = all_shards(c, "upd").await;
+    assert_eq!(during.len(), 1, "no child is listed while UPDATING");
+    assert_eq!(open(&during).len(), 1, "the parent is still open");
     let e = c
         .split_shard()
         .stream_name("upd")
-        .shard_to_split("shardId-000000000000")
+        .shard_to_split(shard(0))
         .new_starting_hash_key("12345")
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ResourceInUseException");
-    // Writes keep working while UPDATING.
-    put(c, "upd", "k", b"x").await;
+    let (in_parent, seq) = put(c, "upd", "k", b"during").await;
+    assert_eq!(
+        in_parent,
+        shard(0),
+        "writes go to the parent while UPDATING"
+    );
+
     wait_active(c, "upd").await;
+    let shards = all_shards(c, "upd").await;
+    assert_eq!(shards.len(), 3);
+    let ending: u128 = shards[0]
+        .sequence_number_range()
+        .unwrap()
+        .ending_sequence_number()
+        .expect("the parent is closed once ACTIVE")
+        .parse()
+        .unwrap();
+    assert!(ending >= seq.parse::<u128>().unwrap());
+    assert_eq!(range(&shards[2]).0, 1u128 << 127);
+    let (in_child, _) = put(c, "upd", "k", b"after").await;
+    assert_ne!(in_child, shard(0));
+    let got = first_batch(c, "upd", &shard(0)).await;
+    assert_eq!(got.records().len(), 1);
+    assert_eq!(got.records()[0].data().as_ref(), b"during");
+    assert_eq!(got.child_shards().len(), 2);
     s.running.stop().await.unwrap();
 }
 

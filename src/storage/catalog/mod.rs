@@ -68,6 +68,18 @@ pub struct StreamMeta {
     /// Enhanced fan-out consumers registered with the stream, in registration order.
     #[serde(default)]
     pub consumers: Vec<ConsumerMeta>,
+    /// A reshard accepted while the stream shows UPDATING: its parents stay open until
+    /// these steps take effect together, when the stream returns to ACTIVE.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_reshard: Vec<ReshardStep>,
+}
+
+/// One step of a pending reshard, as the call that asked for it gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReshardStep {
+    Split { shard: u32, at: u128 },
+    Merge { shard: u32, adjacent: u32 },
+    Uniform { target: u32 },
 }
 
 /// Life-cycle state of an enhanced fan-out consumer as persisted.
@@ -302,6 +314,7 @@ mod tests {
             warm_throughput_mibps: None,
             policy: None,
             consumers: Vec::new(),
+            pending_reshard: Vec::new(),
         }
     }
 
