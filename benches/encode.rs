@@ -36,12 +36,12 @@ fn get_records_answer(records: usize, size: usize) -> GetRecordsOut {
                 arrival_ms: 1_796_158_643_700 + i as i64,
                 partition_key: format!("partition-key-{i}"),
                 data: Bytes::from(vec![0x5a; size]),
+                encrypted: false,
             })
             .collect(),
         next_iterator: Some("AAAAAAAAAAF7".repeat(20)),
         millis_behind_latest: 0,
         child_shards: Vec::new(),
-        encrypted: false,
     }
 }
 

@@ -166,6 +166,8 @@ impl From<BrokerError> for ApiError {
             BrokerError::Internal(m) => ApiError::internal(m),
             BrokerError::Unavailable(m) => ApiError::unavailable(m),
             BrokerError::Storage(e) => storage_error(e),
+            BrokerError::KmsNotFound(m) => ApiError::client("KMSNotFoundException", m),
+            BrokerError::KmsDisabled(m) => ApiError::client("KMSDisabledException", m),
         }
     }
 }

@@ -36,12 +36,12 @@ impl http_body::Body for EventBody {
     }
 }
 
-fn event_shape(e: SubscribeEvent, encrypted: bool) -> SubscribeToShardEvent {
+fn event_shape(e: SubscribeEvent) -> SubscribeToShardEvent {
     SubscribeToShardEvent {
         records: e
             .records
             .into_iter()
-            .map(|r| super::handlers::record_shape(r, encrypted))
+            .map(super::handlers::record_shape)
             .collect(),
         continuation_sequence_number: e.continuation.map(|n| n.to_string()),
         millis_behind_latest: e.millis_behind_latest,
@@ -71,8 +71,7 @@ pub fn body(mut sub: Subscription, protocol: Protocol) -> EventBody {
         while let Some(next) = sub.next_event().await {
             let frame = match next {
                 Ok(e) => {
-                    let v = serde_json::to_value(event_shape(e, sub.encrypted()))
-                        .unwrap_or_else(|_| json!({}));
+                    let v = serde_json::to_value(event_shape(e)).unwrap_or_else(|_| json!({}));
                     let payload = protocol.encode_value(Some("SubscribeToShardEvent"), &v);
                     eventstream::event("SubscribeToShardEvent", ct, &payload)
                 }

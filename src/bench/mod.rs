@@ -85,6 +85,10 @@ pub struct BenchArgs {
     /// Keep the stream at the end.
     #[arg(long)]
     pub keep: bool,
+    /// Encrypt the stream with this KMS key first (e.g. alias/aws/kinesis), to
+    /// measure what encryption at rest costs.
+    #[arg(long, value_name = "KEY_ID")]
+    pub encrypt: Option<String>,
     /// A name for the target in the JSON line (e.g. shoal, kinesalite).
     #[arg(long, default_value = "")]
     pub label: String,
@@ -131,6 +135,9 @@ impl BenchArgs {
 pub async fn run(args: BenchArgs, as_json: bool, connect: Connect<'_>) -> Result<(), String> {
     let control = connect()?;
     let created = ensure_stream(&control, &args.stream, args.shards).await?;
+    if let Some(key) = &args.encrypt {
+        encrypt(&control, &args.stream, key).await?;
+    }
     let stats = Arc::new(Stats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let label = args.scenario.name();
@@ -217,6 +224,9 @@ fn report(args: &BenchArgs, stats: &Stats, o: &Outcome) -> Value {
         "throttled": load(&stats.throttled),
         "errors": load(&stats.errors),
     });
+    if let Some(key) = &args.encrypt {
+        v["encryption_key"] = json!(key);
+    }
     if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), &o.extra) {
         obj.extend(extra.clone());
     }
@@ -323,6 +333,21 @@ async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, Stri
     })
     .await?;
     Ok(created)
+}
+
+/// Starts encryption with `key` (a no-op when the stream already has it) and waits
+/// until the stream is ACTIVE again.
+async fn encrypt(c: &Client, name: &str, key: &str) -> Result<(), String> {
+    let input = json!({ "StreamName": name, "EncryptionType": "KMS", "KeyId": key });
+    c.call("StartStreamEncryption", &input)
+        .await
+        .map_err(|e| e.to_string())?;
+    let describe = json!({ "StreamName": name });
+    wait_for(c, "DescribeStreamSummary", &describe, |v| {
+        v["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+    })
+    .await?;
+    Ok(())
 }
 
 /// Polls `op` until `done` holds (at most two minutes).

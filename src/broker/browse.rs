@@ -2,7 +2,7 @@
 //! limits or read counters, so watching a stream in a browser does not change what its
 //! real consumers see. Retention still applies.
 
-use super::records::{to_record_out, RecordOut};
+use super::records::RecordOut;
 use super::{Broker, BrokerError, BrokerResult, Stream};
 
 /// Where a browse starts.
@@ -54,11 +54,7 @@ impl Broker {
             .closed
             .is_some_and(|c| batch.next_offset >= c.end_offset);
         Ok(BrowsePage {
-            records: batch
-                .records
-                .into_iter()
-                .map(|r| to_record_out(stream, shard_index, r))
-                .collect(),
+            records: self.records_out(stream, shard_index, batch.records)?,
             next_offset: batch.next_offset,
             ended,
         })

@@ -28,6 +28,24 @@ pub enum BrokerError {
     /// refuse writes until a restart): a 503 that SDKs retry.
     Unavailable(String),
     Storage(StorageError),
+    /// The stream's KMS key, or the key of a stored record, is not configured.
+    KmsNotFound(String),
+    /// That key is disabled in the key file.
+    KmsDisabled(String),
+}
+
+impl From<super::kms::KmsError> for BrokerError {
+    fn from(e: super::kms::KmsError) -> Self {
+        use super::kms::KmsError;
+        match e {
+            KmsError::NotFound(m) => BrokerError::KmsNotFound(m),
+            KmsError::Disabled(m) => BrokerError::KmsDisabled(m),
+            KmsError::Damaged(m) => {
+                tracing::error!(error = %m, "a stored record could not be decrypted");
+                BrokerError::Internal("Internal service failure.".into())
+            }
+        }
+    }
 }
 
 impl From<StorageError> for BrokerError {
@@ -77,7 +95,9 @@ impl std::fmt::Display for BrokerError {
             | BrokerError::Validation(m)
             | BrokerError::ProvisionedThroughputExceeded(m)
             | BrokerError::Internal(m)
-            | BrokerError::Unavailable(m) => f.write_str(m),
+            | BrokerError::Unavailable(m)
+            | BrokerError::KmsNotFound(m)
+            | BrokerError::KmsDisabled(m) => f.write_str(m),
             BrokerError::RecordTooLarge { index, size, max } => write!(
                 f,
                 "record {index} is {size} bytes (data plus partition key), above the stream's maximum of {max}"

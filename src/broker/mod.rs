@@ -10,6 +10,7 @@ pub mod error;
 #[cfg(test)]
 mod explore;
 pub mod follow;
+pub mod kms;
 pub mod on_demand;
 pub mod policy;
 pub mod put;
@@ -92,6 +93,8 @@ pub struct BrokerConfig {
     /// Data plus partition keys allowed in one PutRecords call (raised to a stream's
     /// maximum record size when that is larger).
     pub put_records_max_bytes: usize,
+    /// Customer keys StartStreamEncryption may name, besides `alias/aws/kinesis`.
+    pub kms_keys: Vec<kms::KeySpec>,
 }
 
 impl Default for BrokerConfig {
@@ -110,7 +113,8 @@ impl Default for BrokerConfig {
             max_consumers_per_stream: 20,
             limits: Limits::default(),
             subscription_heartbeat_ms: 5000,
-            put_records_max_bytes: 5 * 1024 * 1024,
+            put_records_max_bytes: 10 * 1024 * 1024,
+            kms_keys: Vec::new(),
         }
     }
 }
@@ -190,8 +194,8 @@ pub struct Stream {
     on_demand: AtomicBool,
     /// Mirrors `meta.max_record_size_kib` in bytes, read by every put.
     max_record_bytes: AtomicUsize,
-    /// Mirrors `meta.encryption_key_id.is_some()`: records report KMS while set.
-    encrypted: AtomicBool,
+    /// Mirrors `meta.encryption_key_id`: the key new records are sealed with.
+    encryption_key: arc_swap::ArcSwapOption<String>,
     /// Mirrors `meta.policy`'s statements, read by policy enforcement on every call.
     policy: arc_swap::ArcSwapOption<Vec<PolicyStatement>>,
     /// The persisted metadata; changed only by control-plane calls, under
@@ -230,7 +234,9 @@ impl Stream {
             expired_before_ms: AtomicI64::new(meta.expired_before_ms),
             on_demand: AtomicBool::new(meta.on_demand),
             max_record_bytes: AtomicUsize::new(meta.max_record_size_kib as usize * 1024),
-            encrypted: AtomicBool::new(meta.encryption_key_id.is_some()),
+            encryption_key: arc_swap::ArcSwapOption::new(
+                meta.encryption_key_id.clone().map(Arc::new),
+            ),
             policy: arc_swap::ArcSwapOption::new(
                 meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())),
             ),
@@ -287,9 +293,9 @@ impl Stream {
         self.max_record_bytes.load(Ordering::Acquire)
     }
 
-    /// Whether records written now are reported as KMS-encrypted.
-    pub fn is_encrypted(&self) -> bool {
-        self.encrypted.load(Ordering::Acquire)
+    /// The KMS key records written now are sealed with, if the stream is encrypted.
+    pub fn encryption_key(&self) -> Option<Arc<String>> {
+        self.encryption_key.load_full()
     }
 
     /// The statements of the stream's resource policy, if it has one.
@@ -322,6 +328,8 @@ pub struct Broker {
     catalog: Arc<dyn Catalog>,
     clock: Arc<dyn Clock>,
     signer: token::Signer,
+    /// The keys of encrypted streams.
+    kms: kms::Keyring,
     quotas: ControlQuotas,
     /// What the on-demand scaler saw at its previous pass.
     scaler: on_demand::ScalerState,
@@ -389,6 +397,8 @@ impl Broker {
                 k
             }
         };
+        // The managed KMS key is derived from the same catalog secret (`kms::keyring`).
+        let kms = kms::Keyring::new(&config.kms_keys, &key).map_err(BrokerError::Internal)?;
         let mut next_log_id = state
             .settings
             .get(SETTING_NEXT_LOG_ID)
@@ -467,6 +477,7 @@ impl Broker {
             logs,
             catalog,
             clock,
+            kms,
             signer: token::Signer::new(key),
             quotas: ControlQuotas::default(),
             scaler: on_demand::ScalerState::default(),
@@ -635,8 +646,8 @@ impl Stream {
         self.on_demand.store(meta.on_demand, Ordering::Release);
         self.max_record_bytes
             .store(meta.max_record_size_kib as usize * 1024, Ordering::Release);
-        self.encrypted
-            .store(meta.encryption_key_id.is_some(), Ordering::Release);
+        self.encryption_key
+            .store(meta.encryption_key_id.clone().map(Arc::new));
         self.policy
             .store(meta.policy.as_ref().map(|p| Arc::new(p.statements.clone())));
         *self.meta.lock().unwrap_or_else(|p| p.into_inner()) = meta;

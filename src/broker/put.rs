@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::kms::Sealer;
 use super::{
     arn, routing, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, ShardSet, Stream,
     StreamRef,
@@ -26,7 +27,7 @@ pub struct PutEntry {
 pub struct Placed {
     pub shard_id: String,
     pub sequence_number: u128,
-    /// The stream's encryption was on when the record was written.
+    /// The record was stored encrypted (the stream's encryption was on).
     pub encrypted: bool,
 }
 
@@ -83,13 +84,20 @@ impl Broker {
                 limit / (1024 * 1024)
             )));
         }
+        // Resolved once per call: a key that is gone or disabled fails the whole call,
+        // as KMS's answer does on AWS.
+        let sealer = match stream.encryption_key() {
+            Some(k) => Some(self.kms.sealer(&k)?),
+            None => None,
+        };
+        let sealer = sealer.as_deref();
         let mut out: Vec<Option<Result<Placed, BrokerError>>> =
             (0..entries.len()).map(|_| None).collect();
         let mut pending: Vec<usize> = (0..entries.len()).collect();
         let mut set = stream.shards.load_full();
         loop {
             let sealed = self
-                .put_round(scope, &stream, &set, &entries, &pending, &mut out)
+                .put_round(scope, &stream, &set, &entries, &pending, sealer, &mut out)
                 .await?;
             if sealed.is_empty() {
                 break;
@@ -117,8 +125,10 @@ impl Broker {
             .collect())
     }
 
-    /// Routes and appends `pending` entries against one shard set; returns the entries
-    /// whose shard turned out to be sealed.
+    /// Routes and appends `pending` entries against one shard set, sealed with
+    /// `sealer` when the stream is encrypted; returns the entries whose shard turned
+    /// out to be sealed.
+    #[allow(clippy::too_many_arguments)]
     async fn put_round(
         &self,
         scope: &Scope,
@@ -126,6 +136,7 @@ impl Broker {
         set: &ShardSet,
         entries: &[PutEntry],
         pending: &[usize],
+        sealer: Option<&Sealer>,
         out: &mut [Option<Result<Placed, BrokerError>>],
     ) -> BrokerResult<Vec<usize>> {
         // Group entry positions by target shard, keeping request order inside a group.
@@ -158,13 +169,28 @@ impl Broker {
         }
         let mut appended = Vec::with_capacity(groups.len());
         for (shard, idx) in &groups {
-            let batch: Vec<RecordIn> = idx
-                .iter()
-                .map(|&i| RecordIn {
-                    key: Bytes::copy_from_slice(entries[i].partition_key.as_bytes()),
-                    data: entries[i].data.clone(),
-                })
-                .collect();
+            let batch: Vec<RecordIn> = match sealer {
+                None => idx
+                    .iter()
+                    .map(|&i| RecordIn {
+                        key: Bytes::copy_from_slice(entries[i].partition_key.as_bytes()),
+                        data: entries[i].data.clone(),
+                    })
+                    .collect(),
+                Some(sealer) => self
+                    .kms
+                    .seal(
+                        sealer,
+                        idx.iter()
+                            .map(|&i| (entries[i].partition_key.as_bytes(), &entries[i].data[..])),
+                    )?
+                    .into_iter()
+                    .map(|(key, data)| RecordIn {
+                        key: key.into(),
+                        data: data.into(),
+                    })
+                    .collect(),
+            };
             let result = match shard.log.append_quick(now, &batch) {
                 // A roll or a floor raise waits for the disk: not on this worker.
                 Err(StorageError::WouldBlock) => {
@@ -225,7 +251,7 @@ impl Broker {
                             shard.meta.index,
                             first + k as u64,
                         ),
-                        encrypted: stream.is_encrypted(),
+                        encrypted: sealer.is_some(),
                     }),
                     Err(e) => Err(BrokerError::of_storage(e)),
                 });

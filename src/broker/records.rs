@@ -6,7 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::token::{Reader, Writer};
-use super::{arn, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef};
+use super::{
+    arn, kms, sequence, Broker, BrokerError, BrokerResult, Scope, Shard, Stream, StreamRef,
+};
 use crate::storage::catalog::StreamState;
 use crate::storage::log::StoredRecord;
 use crate::storage::StorageError;
@@ -28,6 +30,9 @@ pub struct RecordOut {
     pub arrival_ms: i64,
     pub partition_key: String,
     pub data: Bytes,
+    /// Stored encrypted (EncryptionType KMS); records written while the stream was not
+    /// encrypted report NONE, as on AWS.
+    pub encrypted: bool,
 }
 
 /// A child shard named at the end of a closed parent.
@@ -46,9 +51,6 @@ pub struct GetRecordsOut {
     pub next_iterator: Option<String>,
     pub millis_behind_latest: i64,
     pub child_shards: Vec<ChildShard>,
-    /// Records are reported with the stream's current encryption type (per-record
-    /// encryption history is not kept).
-    pub encrypted: bool,
 }
 
 /// Iterators expire five minutes after they are issued, as on AWS.
@@ -279,11 +281,7 @@ impl Broker {
             .map(|r| r.key.len() + r.data.len())
             .sum();
         shard.meter.charge_read(&self.config.limits, bytes);
-        let records: Vec<RecordOut> = batch
-            .records
-            .into_iter()
-            .map(|r| to_record_out(&stream, pos.shard_index, r))
-            .collect();
+        let records = self.records_out(&stream, pos.shard_index, batch.records)?;
         let caught_up = batch.next_offset >= batch.end_offset;
         let millis_behind_latest = match records.last() {
             _ if caught_up => 0,
@@ -308,7 +306,6 @@ impl Broker {
             next_iterator,
             millis_behind_latest,
             child_shards,
-            encrypted: stream.is_encrypted(),
         })
     }
 
@@ -332,14 +329,35 @@ impl Broker {
     }
 }
 
-pub(crate) fn to_record_out(stream: &Stream, shard_index: u32, r: StoredRecord) -> RecordOut {
-    RecordOut {
-        sequence_number: sequence::of_record(stream.created_ms, shard_index, r.offset),
-        arrival_ms: r.timestamp_ms,
-        // Keys are stored from a Rust `String`, so they are valid UTF-8.
-        partition_key: String::from_utf8(r.key.to_vec())
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        data: r.data,
+impl Broker {
+    /// Stored records as consumers see them, opened when they were stored encrypted.
+    pub(crate) fn records_out(
+        &self,
+        stream: &Stream,
+        shard_index: u32,
+        records: Vec<StoredRecord>,
+    ) -> BrokerResult<Vec<RecordOut>> {
+        records
+            .into_iter()
+            .map(|r| {
+                let sequence_number = sequence::of_record(stream.created_ms, shard_index, r.offset);
+                let (key, data, encrypted) = if kms::envelope::is_sealed(&r.key) {
+                    let (key, data) = self.kms.open(&r.key, &r.data)?;
+                    (key, Bytes::from(data), true)
+                } else {
+                    (r.key.to_vec(), r.data, false)
+                };
+                Ok(RecordOut {
+                    sequence_number,
+                    arrival_ms: r.timestamp_ms,
+                    // Keys are stored from a Rust `String`, so they are valid UTF-8.
+                    partition_key: String::from_utf8(key)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                    data,
+                    encrypted,
+                })
+            })
+            .collect()
     }
 }
 

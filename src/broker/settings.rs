@@ -1,5 +1,6 @@
-//! Stream and account settings that are bookkeeping on this server: encryption
-//! (Start/StopStreamEncryption), enhanced monitoring, warm throughput, DescribeLimits
+//! Stream and account settings: encryption (Start/StopStreamEncryption, which choose
+//! the key new records are sealed with, `kms`); and what is bookkeeping on this
+//! server: enhanced monitoring, warm throughput, DescribeLimits
 //! and the account's minimum throughput billing commitment.
 
 use std::sync::Arc;
@@ -160,6 +161,8 @@ impl Broker {
                      (alias/<name>) or alias ARN."
                 )));
             }
+            // KMS's answer for a key the key source does not have, or has disabled.
+            self.kms.sealer(k)?;
         }
         let mut meta = stream.meta();
         if meta.encryption_key_id.as_deref() == key_id {

@@ -307,10 +307,13 @@ impl Broker {
             .filter(|c| c.state != ConsumerState::Deleting)
             .count();
         if live > 0 && !enforce_consumer_deletion {
+            // AWS's wording, as users report it.
             return Err(BrokerError::ResourceInUse(format!(
-                "Stream {} under account {} has {live} registered consumers; deregister them \
-                 or set EnforceConsumerDeletion.",
-                stream.name, scope.account
+                "DeleteStream can't delete {}:{} because there are consumers associated with \
+                 this data stream. To delete {} anyway, set the EnforceConsumerDeletion \
+                 parameter to true to force the deletion of all the consumers that are \
+                 associated with it.",
+                scope.account, stream.name, stream.name
             )));
         }
         for c in &mut meta.consumers {

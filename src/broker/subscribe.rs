@@ -179,11 +179,6 @@ impl Broker {
 }
 
 impl Subscription {
-    /// Whether the stream's records report KMS encryption.
-    pub fn encrypted(&self) -> bool {
-        self.stream.is_encrypted()
-    }
-
     fn continuation(&self) -> u128 {
         sequence::of_position(self.stream.created_ms, self.shard_index, self.position)
     }
@@ -296,11 +291,14 @@ impl Subscription {
                 b.charge(bytes);
             }
             let caught_up = batch.next_offset >= batch.end_offset;
-            let records: Vec<RecordOut> = batch
-                .records
-                .into_iter()
-                .map(|r| super::records::to_record_out(&self.stream, self.shard_index, r))
-                .collect();
+            let records: Vec<RecordOut> =
+                match self
+                    .broker
+                    .records_out(&self.stream, self.shard_index, batch.records)
+                {
+                    Ok(records) => records,
+                    Err(e) => return self.end(Some(e)),
+                };
             self.position = batch.next_offset;
             let millis_behind_latest = match records.last() {
                 _ if caught_up => 0,

@@ -40,7 +40,8 @@ pub struct TailArgs {
     pub no_follow: bool,
 }
 
-/// PutRecords takes at most 500 records and 5 MiB.
+/// PutRecords takes at most 500 records and 10 MiB (5 MiB on older Kinesis): batches
+/// stay under both.
 const BATCH_RECORDS: usize = 500;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 

@@ -3,12 +3,14 @@
 //! (`env`), then flags (handled by `cli`), then `validate()`.
 
 mod env;
+mod kms;
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use crate::storage::log::Durability;
+pub use kms::KmsConfig;
 
 /// The defaults file, embedded so `shoal serve` needs nothing on disk to start.
 pub const DEFAULTS_TOML: &str = include_str!("../../config/shoal.toml");
@@ -23,6 +25,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub metrics: MetricsConfig,
     pub kafka: KafkaConfig,
+    pub kms: KmsConfig,
 }
 
 /// Where `storage.store = "kafka"` keeps streams (ADR 0005, docs/scaling.md).
@@ -163,6 +166,8 @@ pub struct StorageConfig {
     pub max_open_files: usize,
     pub journal_file_bytes: u64,
     pub journal_direct_io: bool,
+    /// Only system calls every supported Unix has, even on Linux (`storage::fs::os`).
+    pub portable_io: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -352,6 +357,7 @@ impl Config {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<(), String> {
         self.durability()?;
+        self.kms.keys()?;
         self.check_store()?;
         let s = &self.streams;
         if !is_account_id(&s.account_id) {

@@ -31,7 +31,15 @@ use crate::tls;
 
 /// Opens the stores the configuration names and the broker on top of them.
 pub fn open_broker(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<Broker>, String> {
-    open_broker_on(config, clock, fs::os())
+    open_broker_on(config, clock, os_fs(config))
+}
+
+/// The machine's filesystem, with or without Linux's own calls.
+fn os_fs(config: &Config) -> Arc<dyn fs::Fs> {
+    match config.storage.portable_io {
+        true => fs::portable(),
+        false => fs::os(),
+    }
 }
 
 /// A log store and the catalog that goes with it.
@@ -121,6 +129,7 @@ pub fn open_broker_on(
         },
         put_records_max_bytes: l.put_records_max_bytes,
         subscription_heartbeat_ms: s.subscription_heartbeat_ms,
+        kms_keys: config.kms.keys()?,
     };
     Broker::open(broker_config, logs, catalog, clock).map_err(|e| e.to_string())
 }
@@ -419,7 +428,8 @@ pub async fn spawn(config: Config) -> Result<Running, String> {
 }
 
 pub async fn spawn_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Running, String> {
-    spawn_on(config, clock, fs::os()).await
+    let fs = os_fs(&config);
+    spawn_on(config, clock, fs).await
 }
 
 /// [`spawn_with_clock`] with the data dir on `fs` (a simulated disk in tests).

@@ -393,6 +393,12 @@ async fn delete_stream_with_consumers_needs_enforce_consumer_deletion() {
     assert_eq!(consumer_count(c, "s").await, Some(2));
     let err = c.delete_stream().stream_name("s").send().await.unwrap_err();
     assert_eq!(code(&err), "ResourceInUseException");
+    assert!(
+        message(&err)
+            .starts_with("DeleteStream can't delete 000000000000:s because there are consumers"),
+        "{}",
+        message(&err)
+    );
     let err = c
         .delete_stream()
         .stream_name("s")

@@ -88,6 +88,10 @@ async fn clean_restart_keeps_every_record_byte_for_byte() {
 }
 
 fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
+    spawn_shoal_with(dir, durability, &[])
+}
+
+fn spawn_shoal_with(dir: &Path, durability: &str, env: &[(&str, &str)]) -> ShoalProcess {
     let config = dir.join("test.toml");
     std::fs::write(
         &config,
@@ -105,17 +109,40 @@ fn spawn_shoal(dir: &Path, durability: &str) -> ShoalProcess {
         dir.join("data").into_os_string().as_os_str(),
     ]
     .map(std::ffi::OsStr::to_os_string);
-    ShoalProcess::spawn(&args, &[("NO_COLOR", "1")])
+    let mut env = env.to_vec();
+    env.push(("NO_COLOR", "1"));
+    ShoalProcess::spawn(&args, &env)
 }
 
 /// Acknowledged records: sequence number -> (partition key, data).
 type Acked = BTreeMap<String, (String, Vec<u8>)>;
 
-async fn crash_under_load(durability: &str) {
+/// How a crash test runs the server.
+#[derive(Clone, Copy, Default)]
+struct Crash {
+    encrypted: bool,
+    /// Without Linux's own system calls, as on macOS (`storage.portable_io`).
+    portable: bool,
+}
+
+async fn crash_under_load(durability: &str, how: Crash) {
+    let env: &[(&str, &str)] = match how.portable {
+        true => &[("SHOAL_STORAGE_PORTABLE_IO", "true")],
+        false => &[],
+    };
     let dir = tempfile::tempdir().unwrap();
-    let mut server = spawn_shoal(dir.path(), durability);
+    let mut server = spawn_shoal_with(dir.path(), durability, env);
     let c = client(&server.endpoint, "us-east-1");
     create_active(&c, "crash", 4).await;
+    if how.encrypted {
+        c.start_stream_encryption()
+            .stream_name("crash")
+            .encryption_type(aws_sdk_kinesis::types::EncryptionType::Kms)
+            .key_id("alias/aws/kinesis")
+            .send()
+            .await
+            .unwrap();
+    }
 
     // Producers record every acknowledged (sequence number -> data) pair.
     let acked: Arc<Mutex<Acked>> = Arc::default();
@@ -174,7 +201,7 @@ async fn crash_under_load(durability: &str) {
         acked.len()
     );
 
-    let mut server = spawn_shoal(dir.path(), durability);
+    let mut server = spawn_shoal_with(dir.path(), durability, env);
     let c = client(&server.endpoint, "us-east-1");
     let stored = read_all(&c, "crash").await;
     let mut seen = HashSet::new();
@@ -219,12 +246,30 @@ async fn crash_under_load(durability: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_loses_nothing_acknowledged_in_sync_mode() {
-    crash_under_load("sync").await;
+    crash_under_load("sync", Crash::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged_with_portable_io() {
+    let how = Crash {
+        portable: true,
+        ..Crash::default()
+    };
+    crash_under_load("sync", how).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged_of_an_encrypted_stream() {
+    let how = Crash {
+        encrypted: true,
+        ..Crash::default()
+    };
+    crash_under_load("sync", how).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_reuses_no_sequence_number_in_none_mode() {
-    crash_under_load("none").await;
+    crash_under_load("none", Crash::default()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

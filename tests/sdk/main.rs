@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod consumers;
 mod durability;
+mod encryption;
 mod exhaustion;
 mod faults;
 mod hostile;

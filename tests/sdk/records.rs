@@ -1008,7 +1008,7 @@ async fn describe_stream_returns_at_most_100_shards() {
 }
 
 #[tokio::test]
-async fn put_records_over_5_mib_in_total_fails_whole() {
+async fn put_records_over_10_mib_in_total_fails_whole() {
     let s = start_in_memory().await;
     let c = &s.client;
     create_active(c, "total", 2).await;
@@ -1022,31 +1022,32 @@ async fn put_records_over_5_mib_in_total_fails_whole() {
             })
             .collect()
     };
-    // 6 records of exactly 1 MiB each (data plus key): over the 5 MiB request limit.
+    // 11 records of exactly 1 MiB each (data plus key): over the 10 MiB request limit,
+    // AWS's current one.
     let err = c
         .put_records()
         .stream_name("total")
-        .set_records(Some(entries(6)))
+        .set_records(Some(entries(11)))
         .send()
         .await
         .unwrap_err();
     assert_eq!(code(&err), "InvalidArgumentException");
-    assert_eq!(message(&err), "Records size exceeds 5 MB limit");
+    assert_eq!(message(&err), "Records size exceeds 10 MB limit");
     for sh in [shard(0), shard(1)] {
         assert!(read_from(c, "total", &sh, ShardIteratorType::TrimHorizon)
             .await
             .is_empty());
     }
-    // Exactly 5 MiB is fine.
+    // Exactly 10 MiB is fine.
     let out = c
         .put_records()
         .stream_name("total")
-        .set_records(Some(entries(5)))
+        .set_records(Some(entries(10)))
         .send()
         .await
         .unwrap();
     assert_eq!(out.failed_record_count(), Some(0));
-    assert_eq!(out.records().len(), 5);
+    assert_eq!(out.records().len(), 10);
 }
 
 #[tokio::test]

@@ -156,13 +156,13 @@ pub fn get_records(ctx: &Ctx<'_>, input: Value) -> Result<Reply, ApiError> {
 }
 
 /// A record as GetRecords and SubscribeToShard events show it.
-pub(crate) fn record_shape(r: crate::broker::records::RecordOut, encrypted: bool) -> Record {
+pub(crate) fn record_shape(r: crate::broker::records::RecordOut) -> Record {
     Record {
         sequence_number: r.sequence_number.to_string(),
         approximate_arrival_timestamp: seconds(r.arrival_ms),
         data: STANDARD.encode(&r.data),
         partition_key: r.partition_key,
-        encryption_type: encryption_word(encrypted),
+        encryption_type: encryption_word(r.encrypted),
     }
 }
 

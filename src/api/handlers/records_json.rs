@@ -21,7 +21,7 @@ pub fn get_records(out: GetRecordsOut) -> Vec<u8> {
         .sum();
     let mut buf = Vec::with_capacity(size + 512);
     buf.extend_from_slice(b"{\"Records\":[");
-    write_records(&mut buf, &out.records, out.encrypted);
+    write_records(&mut buf, &out.records);
     buf.push(b']');
     if let Some(it) = &out.next_iterator {
         buf.extend_from_slice(b",\"NextShardIterator\":");
@@ -37,7 +37,7 @@ pub fn get_records(out: GetRecordsOut) -> Vec<u8> {
     buf
 }
 
-fn write_records(buf: &mut Vec<u8>, records: &[RecordOut], encrypted: bool) {
+fn write_records(buf: &mut Vec<u8>, records: &[RecordOut]) {
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
@@ -61,7 +61,7 @@ fn write_records(buf: &mut Vec<u8>, records: &[RecordOut], encrypted: bool) {
         let _ = write!(
             buf,
             ",\"EncryptionType\":\"{}\"}}",
-            encryption_word(encrypted)
+            encryption_word(r.encrypted)
         );
     }
 }
@@ -86,12 +86,14 @@ mod tests {
                     arrival_ms: 1_796_158_643_700,
                     partition_key: "k\"ey\u{1}é".into(),
                     data: Bytes::from_static(b"\x00\xffhello"),
+                    encrypted: true,
                 },
                 RecordOut {
                     sequence_number: 7,
                     arrival_ms: 1_000,
                     partition_key: "b".into(),
                     data: Bytes::new(),
+                    encrypted: false,
                 },
             ],
             next_iterator: Some("AAA+/=".into()),
@@ -102,7 +104,6 @@ mod tests {
                 starting_hash_key: 0,
                 ending_hash_key: u128::MAX,
             }],
-            encrypted: true,
         }
     }
 
@@ -112,7 +113,7 @@ mod tests {
             records: out
                 .records
                 .into_iter()
-                .map(|r| super::super::records::record_shape(r, out.encrypted))
+                .map(super::super::records::record_shape)
                 .collect(),
             next_shard_iterator: out.next_iterator,
             millis_behind_latest: out.millis_behind_latest,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::log::LogId;
 use super::StorageError;
 pub use file::FileCatalog;
+#[cfg(feature = "kafka")]
 pub(crate) use memory::Maps;
 pub use memory::MemoryCatalog;
 pub use redb::RedbCatalog;

@@ -75,11 +75,20 @@ pub trait Fs: Send + Sync + Debug + 'static {
     fn exists(&self, path: &Path) -> io::Result<bool>;
     /// Bytes a writer may still add on the filesystem holding `path`.
     fn available_space(&self, path: &Path) -> io::Result<u64>;
+    /// Lets the calling thread's wake-ups stop preempting running threads, where the
+    /// platform can (the journal committer; see `journal::sched`).
+    fn as_batch_thread(&self) {}
 }
 
 /// The production filesystem, shared.
 pub fn os() -> Arc<dyn Fs> {
-    Arc::new(OsFs)
+    Arc::new(OsFs::native())
+}
+
+/// The production filesystem without Linux's own calls (`storage.portable_io`): what
+/// Shoal runs on elsewhere, to be tested on Linux too.
+pub fn portable() -> Arc<dyn Fs> {
+    Arc::new(OsFs::portable())
 }
 
 /// The whole content of a file.

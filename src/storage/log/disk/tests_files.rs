@@ -104,7 +104,7 @@ fn bad_indexes_are_rebuilt_and_lookups_stay_right() {
                 .unwrap()
                 .len();
             assert!(
-                index::load(&OsFs, &path, base, log_len)
+                index::load(&OsFs::native(), &path, base, log_len)
                     .unwrap()
                     .rest
                     .is_none(),

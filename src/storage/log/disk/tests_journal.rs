@@ -15,7 +15,7 @@ use crate::storage::log::tests::{put, read_all, rec};
 use crate::storage::log::RecordIn;
 
 fn journal_files(dir: &Path) -> Vec<PathBuf> {
-    journal::file::list(&OsFs, &paths::journal_dir(dir))
+    journal::file::list(&OsFs::native(), &paths::journal_dir(dir))
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -183,14 +183,14 @@ fn a_torn_journal_tail_and_removed_logs_are_ignored() {
     let (path, entries) = journal_files(dir.path())
         .into_iter()
         .filter_map(|p| {
-            let seq = journal::file::read_seq(&OsFs, &p).unwrap()?;
+            let seq = journal::file::read_seq(&OsFs::native(), &p).unwrap()?;
             Some((seq, p))
         })
         .max()
         .map(|(seq, p)| {
             (
                 p.clone(),
-                journal::file::read_entries(&OsFs, &p, seq).unwrap(),
+                journal::file::read_entries(&OsFs::native(), &p, seq).unwrap(),
             )
         })
         .unwrap();
@@ -235,10 +235,10 @@ fn large_batches_are_synced_in_their_segment_and_marked_in_the_journal() {
     drop((log, store));
     let seg = segment_files(dir.path(), 1)[0].clone();
     let journal = journal_files(dir.path());
-    let seq = journal::file::read_seq(&OsFs, &journal[0])
+    let seq = journal::file::read_seq(&OsFs::native(), &journal[0])
         .unwrap()
         .unwrap();
-    let marked: Vec<bool> = journal::file::read_entries(&OsFs, &journal[0], seq)
+    let marked: Vec<bool> = journal::file::read_entries(&OsFs::native(), &journal[0], seq)
         .unwrap()
         .iter()
         .map(|e| e.in_segment)
@@ -281,8 +281,8 @@ fn journal_files_read_back_every_entry_direct_or_buffered() {
     for direct in [true, false] {
         let dir = tempfile::tempdir_in(&under).unwrap();
         let health = Health::default();
-        let mut f = JournalFile::create(&OsFs, dir.path(), 0, 64 << 10).unwrap();
-        f.activate(&OsFs, 5, direct).unwrap();
+        let mut f = JournalFile::create(&OsFs::native(), dir.path(), 0, 64 << 10).unwrap();
+        f.activate(&OsFs::native(), 5, direct).unwrap();
         if direct && !f.is_direct() {
             eprintln!(
                 "no direct I/O under {}: only the buffered path is checked",
@@ -319,7 +319,8 @@ fn journal_files_read_back_every_entry_direct_or_buffered() {
         } else {
             assert!(timed <= commits, "{timed} syncs for {commits} commits");
         }
-        let got = jfile::read_entries(&OsFs, &paths::journal_file(dir.path(), 0), 5).unwrap();
+        let got =
+            jfile::read_entries(&OsFs::native(), &paths::journal_file(dir.path(), 0), 5).unwrap();
         let got: Vec<Vec<u8>> = got.into_iter().map(|e| e.batch).collect();
         assert_eq!(got.len(), written.len(), "direct {direct}");
         assert!(got == written, "direct {direct}: entries differ");

@@ -234,7 +234,8 @@ impl Journal {
     }
 
     fn commit_loop(&self, mut active: JournalFile) {
-        sched::as_batch_thread();
+        // Threads the committer starts (the segment sync pool) inherit it.
+        self.fs.as_batch_thread();
         loop {
             let mut st = self.lock();
             while st.pending.is_empty() && !st.stopping {

@@ -2,22 +2,9 @@
 //! write it waits on wakes it again; as an ordinary thread every such wake-up preempted
 //! the request or load thread running on that core, and on two cores that ping-pong
 //! cost more than it saved (docs/performance-history.md, "The committer as a batch thread").
+//! So on Linux it runs `SCHED_BATCH` (`Fs::as_batch_thread`, `storage::fs::os`).
 
-/// Marks the calling thread `SCHED_BATCH`: it still gets its fair share of the CPU,
-/// but its wake-ups no longer preempt the thread that is running. Any process may
-/// choose it for its own threads; where it is refused, the thread stays as it was.
-/// Threads the committer starts (the segment sync pool) inherit it.
-pub(super) fn as_batch_thread() {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` outlives the call, and pid 0 names the calling thread.
-    let r = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        tracing::debug!(error = %e, "the journal committer stays an ordinary thread");
-    }
-}
-
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use crate::storage::log::disk::tests_crash::{fill, opts};
     use crate::storage::log::disk::DiskLogStore;

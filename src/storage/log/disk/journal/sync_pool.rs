@@ -197,11 +197,13 @@ mod tests {
         (0..n)
             .map(|i| {
                 let path = dir.join(format!("f{i}"));
-                let file = std::fs::File::create(&path).unwrap();
-                Arc::new(OpenFile {
-                    file: Box::new(file),
-                    path,
-                })
+                let file = crate::storage::fs::Fs::open(
+                    &crate::storage::fs::OsFs::native(),
+                    &path,
+                    crate::storage::fs::OpenMode::CreateTruncate,
+                )
+                .unwrap();
+                Arc::new(OpenFile { file, path })
             })
             .collect()
     }

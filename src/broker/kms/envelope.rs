@@ -1,0 +1,146 @@
+//! The stored form of a record of an encrypted stream. The store keeps a record as a
+//! key field and a data field; for an encrypted record the key field is this header
+//! (it begins with 0xFF, a byte no UTF-8 partition key can start with, so a plain
+//! record is never mistaken for one) and the data field is the AES-256-GCM sealing
+//! of the partition key and the data, with the header as associated data.
+//!
+//! Header: `0xFF`, version `1`, the key version's fingerprint (8 bytes), the data
+//! key's salt (16), the nonce (12). Sealed: `u16 LE` partition key length, the
+//! partition key, the data; then the 16-byte tag.
+
+use ring::aead::{Aad, LessSafeKey, Nonce};
+
+use super::KmsError;
+
+pub type Fingerprint = [u8; 8];
+pub type Salt = [u8; 16];
+/// A sealed record: (key field, data field) as the store keeps them.
+pub type Sealed = (Vec<u8>, Vec<u8>);
+
+const MARK: u8 = 0xFF;
+const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 2 + 8 + 16 + 12;
+/// Bytes an encrypted record takes beyond its partition key and data.
+pub const OVERHEAD: usize = HEADER_LEN + 2 + 16;
+
+/// Whether a stored key field is an envelope header rather than a partition key.
+pub fn is_sealed(key: &[u8]) -> bool {
+    key.first() == Some(&MARK)
+}
+
+pub struct Header {
+    pub fingerprint: Fingerprint,
+    pub salt: Salt,
+    nonce: [u8; 12],
+}
+
+impl Header {
+    pub fn parse(b: &[u8]) -> Option<Header> {
+        if b.len() != HEADER_LEN || b[0] != MARK || b[1] != VERSION {
+            return None;
+        }
+        Some(Header {
+            fingerprint: b[2..10].try_into().ok()?,
+            salt: b[10..26].try_into().ok()?,
+            nonce: b[26..38].try_into().ok()?,
+        })
+    }
+}
+
+/// `(header, sealed)` for one record; `counter` must never repeat under `key`.
+pub fn seal(
+    key: &LessSafeKey,
+    fingerprint: Fingerprint,
+    salt: Salt,
+    counter: u64,
+    partition_key: &[u8],
+    data: &[u8],
+) -> Sealed {
+    let mut nonce = [0u8; 12];
+    nonce[..8].copy_from_slice(&counter.to_le_bytes());
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(&[MARK, VERSION]);
+    header.extend_from_slice(&fingerprint);
+    header.extend_from_slice(&salt);
+    header.extend_from_slice(&nonce);
+    // Partition keys are at most 256 characters (1 KiB), checked before a put.
+    let klen = u16::try_from(partition_key.len()).expect("a partition key fits in u16");
+    let mut body = Vec::with_capacity(2 + partition_key.len() + data.len() + 16);
+    body.extend_from_slice(&klen.to_le_bytes());
+    body.extend_from_slice(partition_key);
+    body.extend_from_slice(data);
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(&header[..]),
+        &mut body,
+    )
+    .expect("AES-GCM seals any record a put accepts");
+    (header, body)
+}
+
+/// `(partition key, data)` of a record sealed under `key`.
+pub fn open(
+    key: &LessSafeKey,
+    header: &[u8],
+    sealed: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
+    let damaged = || KmsError::Damaged("a stored record failed its integrity check".into());
+    let h = Header::parse(header).ok_or_else(damaged)?;
+    let mut body = sealed.to_vec();
+    let plain = key
+        .open_in_place(
+            Nonce::assume_unique_for_key(h.nonce),
+            Aad::from(header),
+            &mut body,
+        )
+        .map_err(|_| damaged())?;
+    let klen = plain
+        .get(..2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+        .filter(|k| 2 + k <= plain.len())
+        .ok_or_else(damaged)?;
+    let data = plain[2 + klen..].to_vec();
+    body.truncate(2 + klen);
+    body.drain(..2);
+    Ok((body, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use ring::aead::{UnboundKey, AES_256_GCM};
+
+    use super::*;
+
+    fn key(b: u8) -> LessSafeKey {
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[b; 32]).unwrap())
+    }
+
+    #[test]
+    fn a_sealed_record_opens_and_any_change_is_refused() {
+        let (h, s) = seal(&key(1), [7; 8], [9; 16], 3, b"pk", b"payload");
+        assert!(is_sealed(&h) && !is_sealed(b"pk"));
+        assert_eq!(h.len(), HEADER_LEN);
+        assert_eq!(s.len() + h.len(), b"pkpayload".len() + OVERHEAD);
+        assert!(
+            !s.windows(7).any(|w| w == b"payload"),
+            "the data is not in the clear"
+        );
+        assert_eq!(
+            open(&key(1), &h, &s).unwrap(),
+            (b"pk".to_vec(), b"payload".to_vec())
+        );
+        assert!(open(&key(2), &h, &s).is_err(), "another key");
+        let mut h2 = h.clone();
+        h2[30] ^= 1;
+        assert!(open(&key(1), &h2, &s).is_err(), "a changed header");
+        let mut s2 = s.clone();
+        s2[3] ^= 1;
+        assert!(open(&key(1), &h, &s2).is_err(), "a changed body");
+    }
+
+    #[test]
+    fn empty_data_seals_too() {
+        let (h, s) = seal(&key(1), [0; 8], [0; 16], 0, b"k", b"");
+        assert_eq!(open(&key(1), &h, &s).unwrap(), (b"k".to_vec(), Vec::new()));
+    }
+}
