@@ -343,7 +343,7 @@ impl Broker {
                 let sequence_number = sequence::of_record(stream.created_ms, shard_index, r.offset);
                 let (key, data, encrypted) = if kms::envelope::is_sealed(&r.key) {
                     let (key, data) = self.kms.open(&r.key, &r.data)?;
-                    (key, Bytes::from(data), true)
+                    (key, data, true)
                 } else {
                     (r.key.to_vec(), r.data, false)
                 };

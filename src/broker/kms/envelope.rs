@@ -8,6 +8,7 @@
 //! key's salt (16), the nonce (12). Sealed: `u16 LE` partition key length, the
 //! partition key, the data; then the 16-byte tag.
 
+use bytes::Bytes;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::KmsError;
@@ -78,12 +79,9 @@ pub fn seal(
     (header, body)
 }
 
-/// `(partition key, data)` of a record sealed under `key`.
-pub fn open(
-    key: &LessSafeKey,
-    header: &[u8],
-    sealed: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
+/// `(partition key, data)` of a record sealed under `key`; the data is the opened
+/// buffer itself, not a copy.
+pub fn open(key: &LessSafeKey, header: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, Bytes), KmsError> {
     let damaged = || KmsError::Damaged("a stored record failed its integrity check".into());
     let h = Header::parse(header).ok_or_else(damaged)?;
     let mut body = sealed.to_vec();
@@ -93,16 +91,16 @@ pub fn open(
             Aad::from(header),
             &mut body,
         )
-        .map_err(|_| damaged())?;
-    let klen = plain
+        .map_err(|_| damaged())?
+        .len();
+    let klen = body[..plain]
         .get(..2)
         .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-        .filter(|k| 2 + k <= plain.len())
+        .filter(|k| 2 + k <= plain)
         .ok_or_else(damaged)?;
-    let data = plain[2 + klen..].to_vec();
-    body.truncate(2 + klen);
-    body.drain(..2);
-    Ok((body, data))
+    let partition_key = body[2..2 + klen].to_vec();
+    body.truncate(plain);
+    Ok((partition_key, Bytes::from(body).slice(2 + klen..)))
 }
 
 #[cfg(test)]
@@ -127,7 +125,7 @@ mod tests {
         );
         assert_eq!(
             open(&key(1), &h, &s).unwrap(),
-            (b"pk".to_vec(), b"payload".to_vec())
+            (b"pk".to_vec(), Bytes::from_static(b"payload"))
         );
         assert!(open(&key(2), &h, &s).is_err(), "another key");
         let mut h2 = h.clone();
@@ -141,6 +139,9 @@ mod tests {
     #[test]
     fn empty_data_seals_too() {
         let (h, s) = seal(&key(1), [0; 8], [0; 16], 0, b"k", b"");
-        assert_eq!(open(&key(1), &h, &s).unwrap(), (b"k".to_vec(), Vec::new()));
+        assert_eq!(
+            open(&key(1), &h, &s).unwrap(),
+            (b"k".to_vec(), Bytes::new())
+        );
     }
 }

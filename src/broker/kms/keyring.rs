@@ -190,7 +190,7 @@ impl Keyring {
     }
 
     /// Opens an envelope written by [`Keyring::seal`]: `(partition key, data)`.
-    pub fn open(&self, key: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, Vec<u8>), KmsError> {
+    pub fn open(&self, key: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, bytes::Bytes), KmsError> {
         let head = envelope::Header::parse(key)
             .ok_or_else(|| KmsError::Damaged("a stored record's envelope is malformed".into()))?;
         let data_key = self.opened_key(head.fingerprint, head.salt)?;
@@ -294,7 +294,7 @@ mod tests {
         let (k, d) = &sealed[0];
         assert_eq!(
             rotated.open(k, d).unwrap(),
-            (b"pk".to_vec(), b"data".to_vec())
+            (b"pk".to_vec(), bytes::Bytes::from_static(b"data"))
         );
         // The newest version encrypts: a keyring without the old one opens new records.
         let newer = rotated
