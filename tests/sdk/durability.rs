@@ -135,11 +135,7 @@ async fn crash_under_load(durability: &str, how: Crash) {
     let c = client(&server.endpoint, "us-east-1");
     create_active(&c, "crash", 4).await;
     if how.encrypted {
-        c.start_stream_encryption()
-            .stream_name("crash")
-            .encryption_type(aws_sdk_kinesis::types::EncryptionType::Kms)
-            .key_id("alias/aws/kinesis")
-            .send()
+        start_encryption(&c, "crash", "alias/aws/kinesis")
             .await
             .unwrap();
     }

@@ -24,17 +24,6 @@ fn keys(versions: &[&str]) -> String {
     )
 }
 
-async fn start_encryption(c: &Client, stream: &str, key: &str) -> Result<(), String> {
-    c.start_stream_encryption()
-        .stream_name(stream)
-        .encryption_type(EncryptionType::Kms)
-        .key_id(key)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| code(&e))
-}
-
 /// (data, encryption type) of every record of shard 0, from the oldest.
 async fn shard0(c: &Client, stream: &str) -> Vec<(Vec<u8>, EncryptionType)> {
     let it = iterator(c, stream, &shard(0), ShardIteratorType::TrimHorizon).await;

@@ -254,11 +254,7 @@ async fn a_power_cut_keeps_every_acknowledged_record_of_an_encrypted_stream() {
     let sim = SimFs::new();
     let (running, c) = serve_on(&sim).await;
     create_active(&c, "sealed", 1).await;
-    c.start_stream_encryption()
-        .stream_name("sealed")
-        .encryption_type(aws_sdk_kinesis::types::EncryptionType::Kms)
-        .key_id("alias/aws/kinesis")
-        .send()
+    start_encryption(&c, "sealed", "alias/aws/kinesis")
         .await
         .unwrap();
     let mut acked = Vec::new();

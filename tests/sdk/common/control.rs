@@ -11,7 +11,8 @@ use aws_sdk_kinesis::operation::register_stream_consumer::{
     RegisterStreamConsumerError, RegisterStreamConsumerOutput,
 };
 use aws_sdk_kinesis::types::{
-    Consumer, Shard, ShardFilter, StreamDescriptionSummary, StreamMode, StreamModeDetails,
+    Consumer, EncryptionType, Shard, ShardFilter, StreamDescriptionSummary, StreamMode,
+    StreamModeDetails,
 };
 use aws_sdk_kinesis::Client;
 
@@ -21,6 +22,18 @@ use super::{client_with_key, start_with, wait_active, TestServer};
 pub const OWNER: &str = "000000000000";
 /// The account of the second key `AKIDOTHER` on a [`start_two_accounts`] server.
 pub const OTHER: &str = "111111111111";
+
+/// StartStreamEncryption with KMS and `key`; the error code when it is refused.
+pub async fn start_encryption(c: &Client, stream: &str, key: &str) -> Result<(), String> {
+    c.start_stream_encryption()
+        .stream_name(stream)
+        .encryption_type(EncryptionType::Kms)
+        .key_id(key)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| super::code(&e))
+}
 
 /// The ARN of stream `name` in the default account and region.
 pub fn stream_arn(name: &str) -> String {
