@@ -54,7 +54,7 @@ impl Broker {
             .closed
             .is_some_and(|c| batch.next_offset >= c.end_offset);
         Ok(BrowsePage {
-            records: self.records_out(stream, shard_index, batch.records)?,
+            records: self.records_out(stream, shard, batch.records)?,
             next_offset: batch.next_offset,
             ended,
         })

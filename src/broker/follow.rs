@@ -113,10 +113,7 @@ impl Broker {
             Some(w) => (w.log.clone(), w.meter.clone()),
             None => (self.logs.open(meta.log_id)?, self.new_meter()),
         };
-        if let Some(closed) = meta.closed {
-            log.seal()?;
-            log.ends_at(closed.end_offset);
-        }
+        super::close_as_recorded(&*log, meta)?;
         Ok(Arc::new(Shard {
             meta: meta.clone(),
             log,

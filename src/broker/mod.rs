@@ -314,6 +314,11 @@ impl Stream {
     pub(crate) fn key(&self) -> String {
         crate::storage::catalog::stream_key(&self.account, &self.region, &self.name)
     }
+
+    /// Where `shard`'s records are stored, as bound into each sealed one.
+    pub(crate) fn record_context(&self, shard: &Shard) -> Vec<u8> {
+        kms::envelope::context(&self.key(), self.created_ms, shard.meta.log_id)
+    }
 }
 
 /// The broker: every stream of every account and region this server holds.
@@ -344,6 +349,16 @@ pub struct Broker {
 /// State only control-plane calls touch.
 struct ControlState {
     next_log_id: u64,
+}
+
+/// Seals a closed shard's log at the end its metadata records (an open shard's log is
+/// left as it is): at start, and when another node's change closed the shard.
+fn close_as_recorded(log: &dyn ShardLog, meta: &ShardMeta) -> Result<(), StorageError> {
+    if let Some(closed) = meta.closed {
+        log.seal()?;
+        log.ends_at(closed.end_offset);
+    }
+    Ok(())
 }
 
 const SETTING_NEXT_LOG_ID: &str = "next-log-id";
@@ -438,10 +453,7 @@ impl Broker {
                 referenced.insert(s.log_id);
                 next_log_id = next_log_id.max(s.log_id + 1);
                 let log = logs.open(s.log_id)?;
-                if let Some(closed) = s.closed {
-                    log.seal()?;
-                    log.ends_at(closed.end_offset);
-                }
+                close_as_recorded(&*log, s)?;
                 shards.push(Arc::new(Shard {
                     meta: s.clone(),
                     log,
@@ -496,10 +508,41 @@ impl Broker {
                 }
             }));
         }
-        for (key, created) in resharding {
-            broker.retrying(|| broker.become_active(&key, created, StreamState::Updating))?;
+        broker.warn_of_missing_keys();
+        // On a shared catalog the node that accepted a reshard may still be running its
+        // timer: a reshard it left behind is taken over later (`takeover`).
+        if !broker.catalog.shared() {
+            for (key, created) in resharding {
+                let done = broker.become_active(&key, created, StreamState::Updating);
+                if let Err(e) = done {
+                    tracing::error!(stream = %key, error = %e, "a pending reshard could not take effect at start; trying again");
+                    if let Some(stream) = broker.streams.load().get(&key) {
+                        broker.finish_updating_later(stream, 1000);
+                    }
+                }
+            }
         }
         Ok(broker)
+    }
+
+    /// Says at start which encrypted streams name a key this server does not have
+    /// (removed from the key file, or recorded by a version that only kept the
+    /// setting): their puts answer KMSNotFoundException until it is configured or
+    /// StopStreamEncryption is called.
+    fn warn_of_missing_keys(&self) {
+        for stream in self.streams.load().values() {
+            let Some(key) = stream.encryption_key() else {
+                continue;
+            };
+            if let Err(e) = self.kms.sealer(&key) {
+                tracing::warn!(
+                    stream = %stream.key(),
+                    key = %key,
+                    problem = ?e,
+                    "an encrypted stream's key is not usable: its puts fail until the key is configured ([kms] in the config) or StopStreamEncryption is called"
+                );
+            }
+        }
     }
 
     /// Takes the control-plane lock. With a catalog shared by several nodes, log ids

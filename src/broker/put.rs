@@ -177,19 +177,20 @@ impl Broker {
                         data: entries[i].data.clone(),
                     })
                     .collect(),
-                Some(sealer) => self
-                    .kms
-                    .seal(
-                        sealer,
-                        idx.iter()
-                            .map(|&i| (entries[i].partition_key.as_bytes(), &entries[i].data[..])),
-                    )?
-                    .into_iter()
-                    .map(|(key, data)| RecordIn {
-                        key: key.into(),
-                        data: data.into(),
-                    })
-                    .collect(),
+                Some(sealer) => {
+                    let records: Vec<(&[u8], &[u8])> = idx
+                        .iter()
+                        .map(|&i| (entries[i].partition_key.as_bytes(), &entries[i].data[..]))
+                        .collect();
+                    self.kms
+                        .seal(sealer, &stream.record_context(shard), &records)?
+                }
+                .into_iter()
+                .map(|(key, data)| RecordIn {
+                    key: key.into(),
+                    data: data.into(),
+                })
+                .collect(),
             };
             let result = match shard.log.append_quick(now, &batch) {
                 // A roll or a floor raise waits for the disk: not on this worker.

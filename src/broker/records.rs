@@ -275,13 +275,9 @@ impl Broker {
                 StorageError::LogNotFound(_) => self.not_found(scope, &stream.name),
                 e => e.into(),
             })?;
-        let bytes: usize = batch
-            .records
-            .iter()
-            .map(|r| r.key.len() + r.data.len())
-            .sum();
+        let records = self.records_out(&stream, &shard, batch.records)?;
+        let bytes = out_bytes(&records);
         shard.meter.charge_read(&self.config.limits, bytes);
-        let records = self.records_out(&stream, pos.shard_index, batch.records)?;
         let caught_up = batch.next_offset >= batch.end_offset;
         let millis_behind_latest = match records.last() {
             _ if caught_up => 0,
@@ -330,19 +326,23 @@ impl Broker {
 }
 
 impl Broker {
-    /// Stored records as consumers see them, opened when they were stored encrypted.
+    /// Stored records of `shard` as consumers see them, opened when they were stored
+    /// encrypted.
     pub(crate) fn records_out(
         &self,
         stream: &Stream,
-        shard_index: u32,
+        shard: &Shard,
         records: Vec<StoredRecord>,
     ) -> BrokerResult<Vec<RecordOut>> {
+        let mut context = None;
         records
             .into_iter()
             .map(|r| {
-                let sequence_number = sequence::of_record(stream.created_ms, shard_index, r.offset);
+                let sequence_number =
+                    sequence::of_record(stream.created_ms, shard.meta.index, r.offset);
                 let (key, data, encrypted) = if kms::envelope::is_sealed(&r.key) {
-                    let (key, data) = self.kms.open(&r.key, &r.data)?;
+                    let context = context.get_or_insert_with(|| stream.record_context(shard));
+                    let (key, data) = self.kms.open(context, &r.key, &r.data)?;
                     (key, data, true)
                 } else {
                     (r.key.to_vec(), r.data, false)
@@ -359,6 +359,14 @@ impl Broker {
             })
             .collect()
     }
+}
+
+/// Data plus partition keys of records as a reader gets them (what read limits count).
+pub(crate) fn out_bytes(records: &[RecordOut]) -> usize {
+    records
+        .iter()
+        .map(|r| r.data.len() + r.partition_key.len())
+        .sum()
 }
 
 /// Renders epoch milliseconds as `2024-01-02T03:04:05.678Z` for messages.

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 use crate::storage::catalog::{ReshardStep, ShardClosed, ShardMeta};
 
+/// The most shards a recorded uniform step may ask for: far above any stream's limit,
+/// and a bound on what a damaged catalog can make a plan allocate.
+const MAX_UNIFORM: u32 = 1_000_000;
+
 /// A stream's shards being reshaped.
 pub struct Reshape {
     /// Every shard, old and new, by index.
@@ -131,6 +135,18 @@ impl Reshape {
         }
     }
 
+    /// Whether the open shards cover the hash key space without gaps or overlaps.
+    fn tiles(&self) -> bool {
+        let mut next = Some(0u128);
+        for s in self.open_shards() {
+            if Some(s.start_hash) != next || s.end_hash < s.start_hash {
+                return false;
+            }
+            next = s.end_hash.checked_add(1);
+        }
+        next.is_none()
+    }
+
     /// Plans one step of a recorded reshard. The call that asked for it checked it
     /// against the same shards; a step that no longer fits (a catalog edited by hand)
     /// is skipped and reported, rather than trusted.
@@ -156,7 +172,9 @@ impl Reshape {
                     _ => false,
                 }
             }
-            ReshardStep::Uniform { target } if target > 0 => {
+            ReshardStep::Uniform { target }
+                if (1..=MAX_UNIFORM).contains(&target) && self.tiles() =>
+            {
                 self.uniform(target);
                 true
             }
@@ -232,6 +250,7 @@ mod tests {
             "outside the shard"
         );
         assert!(!r.step(ReshardStep::Uniform { target: 0 }));
+        assert!(!r.step(ReshardStep::Uniform { target: u32::MAX }));
         assert!(r.step(ReshardStep::Split { shard: 0, at: 5 }));
         assert!(
             !r.step(ReshardStep::Split { shard: 0, at: 7 }),
@@ -249,6 +268,11 @@ mod tests {
             adjacent: 1
         }));
         assert!(r.step(ReshardStep::Uniform { target: 3 }));
+        // Open shards that do not tile the space (a hand-edited catalog) are not planned on.
+        let mut gap = stream(2);
+        gap[1].start_hash += 1;
+        let mut r = Reshape::new(&gap, 2, 100, 1);
+        assert!(!r.step(ReshardStep::Uniform { target: 3 }));
     }
 
     #[test]

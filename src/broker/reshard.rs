@@ -20,14 +20,29 @@ const DAY_MS: i64 = 86_400_000;
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MOST: Duration = Duration::from_secs(60);
 
+/// The open shards a stream will have once its pending reshard takes effect (0 with
+/// none pending).
+fn pending_open(stream: &Stream) -> usize {
+    let meta = stream.meta.lock().unwrap_or_else(|p| p.into_inner());
+    if meta.pending_reshard.is_empty() {
+        return 0;
+    }
+    let mut plan = Reshape::new(&meta.shards, meta.next_shard_index, 0, 0);
+    for step in &meta.pending_reshard {
+        plan.step(*step);
+    }
+    plan.open_shards().count()
+}
+
 impl Broker {
-    /// Open shards of every stream in the scope (the account's shard quota counts these).
+    /// Open shards of every stream in the scope (the account's shard quota counts
+    /// these); a stream with a pending reshard counts what it will have, if more.
     pub(crate) fn open_shards_in(&self, scope: &Scope) -> usize {
         self.streams
             .load()
             .values()
             .filter(|s| s.account == scope.account && s.region == scope.region)
-            .map(|s| s.shards().open.len())
+            .map(|s| s.shards().open.len().max(pending_open(s)))
             .sum()
     }
 
@@ -392,12 +407,23 @@ impl Broker {
         // Weak: a stopped broker is not kept alive; a restart makes the stream ACTIVE.
         let me = Arc::downgrade(self);
         let (key, created) = (stream.key(), stream.created_ms);
-        tokio::spawn(async move {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(stream = %key, "no runtime to end UPDATING on: the next start ends it");
+            return;
+        };
+        runtime.spawn(async move {
             let mut wait = Duration::from_millis(delay);
             loop {
                 tokio::time::sleep(wait).await;
                 let Some(me) = me.upgrade() else { return };
-                let active = me.retrying(|| me.become_active(&key, created, StreamState::Updating));
+                // Creating logs, sealing and committing wait for the disk (or Kafka):
+                // not on a worker the data path needs.
+                let key2 = key.clone();
+                let active = tokio::task::spawn_blocking(move || {
+                    me.retrying(|| me.become_active(&key2, created, StreamState::Updating))
+                })
+                .await
+                .unwrap_or_else(|e| Err(BrokerError::Internal(e.to_string())));
                 let Err(e) = active else { return };
                 wait = (wait * 2).clamp(RETRY_FIRST, RETRY_MOST);
                 tracing::error!(stream = %key, error = %e, retry_in = ?wait, "could not make the stream ACTIVE again");

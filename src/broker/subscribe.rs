@@ -282,23 +282,16 @@ impl Subscription {
                 Ok(batch) => batch,
                 Err(e) => return self.end(Some(e.into())),
             };
-            let bytes: usize = batch
-                .records
-                .iter()
-                .map(|r| r.key.len() + r.data.len())
-                .sum();
-            if let Some(b) = self.budget.as_mut() {
-                b.charge(bytes);
-            }
             let caught_up = batch.next_offset >= batch.end_offset;
             let records: Vec<RecordOut> =
-                match self
-                    .broker
-                    .records_out(&self.stream, self.shard_index, batch.records)
-                {
+                match self.broker.records_out(&self.stream, &shard, batch.records) {
                     Ok(records) => records,
                     Err(e) => return self.end(Some(e)),
                 };
+            let bytes = super::records::out_bytes(&records);
+            if let Some(b) = self.budget.as_mut() {
+                b.charge(bytes);
+            }
             self.position = batch.next_offset;
             let millis_behind_latest = match records.last() {
                 _ if caught_up => 0,

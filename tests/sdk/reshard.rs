@@ -231,6 +231,34 @@ async fn a_parent_stays_open_until_the_stream_is_active_again() {
     s.running.stop().await.unwrap();
 }
 
+/// The shard quota counts what a pending reshard will open, not only what is open now.
+#[tokio::test]
+async fn a_pending_reshard_counts_against_the_shard_quota() {
+    let s = start_with(true, |c| {
+        c.streams.update_delay_ms = 2000;
+        c.streams.shard_limit = 3;
+    })
+    .await;
+    let c = &s.client;
+    create_active(c, "a", 2).await;
+    c.split_shard()
+        .stream_name("a")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key("12345")
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .create_stream()
+        .stream_name("b")
+        .shard_count(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "LimitExceededException", "{e:?}");
+    s.running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn update_shard_count_reaches_equal_width_shards_within_bounds() {
     let s = start_with(true, |c| {

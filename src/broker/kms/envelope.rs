@@ -2,7 +2,9 @@
 //! key field and a data field; for an encrypted record the key field is this header
 //! (it begins with 0xFF, a byte no UTF-8 partition key can start with, so a plain
 //! record is never mistaken for one) and the data field is the AES-256-GCM sealing
-//! of the partition key and the data, with the header as associated data.
+//! of the partition key and the data, with the header and the record's place (its
+//! stream and shard log, [`context`]) as associated data: a sealed record copied into
+//! another shard or stream does not open.
 //!
 //! Header: `0xFF`, version `1`, the key version's fingerprint (8 bytes), the data
 //! key's salt (16), the nonce (12). Sealed: `u16 LE` partition key length, the
@@ -23,6 +25,23 @@ const VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 2 + 8 + 16 + 12;
 /// Bytes an encrypted record takes beyond its partition key and data.
 pub const OVERHEAD: usize = HEADER_LEN + 2 + 16;
+
+/// Where a record is stored, bound into its sealing: the stream (account, region and
+/// name, and its creation time, so a stream made again under the same name is another)
+/// and the shard's log.
+pub fn context(stream_key: &str, created_ms: i64, log_id: u64) -> Vec<u8> {
+    let mut c = Vec::with_capacity(stream_key.len() + 32);
+    c.extend_from_slice(b"shoal record\0");
+    c.extend_from_slice(stream_key.as_bytes());
+    c.push(0);
+    c.extend_from_slice(&created_ms.to_le_bytes());
+    c.extend_from_slice(&log_id.to_le_bytes());
+    c
+}
+
+fn aad(header: &[u8], context: &[u8]) -> Vec<u8> {
+    [header, context].concat()
+}
 
 /// Whether a stored key field is an envelope header rather than a partition key.
 pub fn is_sealed(key: &[u8]) -> bool {
@@ -48,12 +67,12 @@ impl Header {
     }
 }
 
-/// `(header, sealed)` for one record; `counter` must never repeat under `key`.
+/// `(header, sealed)` for one record stored at `context`; `counter` must never
+/// repeat under `key`.
 pub fn seal(
     key: &LessSafeKey,
-    fingerprint: Fingerprint,
-    salt: Salt,
-    counter: u64,
+    (fingerprint, salt, counter): (Fingerprint, Salt, u64),
+    context: &[u8],
     partition_key: &[u8],
     data: &[u8],
 ) -> Sealed {
@@ -72,23 +91,28 @@ pub fn seal(
     body.extend_from_slice(data);
     key.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
-        Aad::from(&header[..]),
+        Aad::from(aad(&header, context)),
         &mut body,
     )
     .expect("AES-GCM seals any record a put accepts");
     (header, body)
 }
 
-/// `(partition key, data)` of a record sealed under `key`; the data is the opened
-/// buffer itself, not a copy.
-pub fn open(key: &LessSafeKey, header: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, Bytes), KmsError> {
+/// `(partition key, data)` of a record sealed under `key` at `context`; the data is
+/// the opened buffer itself, not a copy.
+pub fn open(
+    key: &LessSafeKey,
+    header: &[u8],
+    context: &[u8],
+    sealed: &[u8],
+) -> Result<(Vec<u8>, Bytes), KmsError> {
     let damaged = || KmsError::Damaged("a stored record failed its integrity check".into());
     let h = Header::parse(header).ok_or_else(damaged)?;
     let mut body = sealed.to_vec();
     let plain = key
         .open_in_place(
             Nonce::assume_unique_for_key(h.nonce),
-            Aad::from(header),
+            Aad::from(aad(header, context)),
             &mut body,
         )
         .map_err(|_| damaged())?
@@ -115,7 +139,8 @@ mod tests {
 
     #[test]
     fn a_sealed_record_opens_and_any_change_is_refused() {
-        let (h, s) = seal(&key(1), [7; 8], [9; 16], 3, b"pk", b"payload");
+        let here = context("000000000000/us-east-1/s", 5, 7);
+        let (h, s) = seal(&key(1), ([7; 8], [9; 16], 3), &here, b"pk", b"payload");
         assert!(is_sealed(&h) && !is_sealed(b"pk"));
         assert_eq!(h.len(), HEADER_LEN);
         assert_eq!(s.len() + h.len(), b"pkpayload".len() + OVERHEAD);
@@ -124,23 +149,30 @@ mod tests {
             "the data is not in the clear"
         );
         assert_eq!(
-            open(&key(1), &h, &s).unwrap(),
+            open(&key(1), &h, &here, &s).unwrap(),
             (b"pk".to_vec(), Bytes::from_static(b"payload"))
         );
-        assert!(open(&key(2), &h, &s).is_err(), "another key");
+        assert!(open(&key(2), &h, &here, &s).is_err(), "another key");
+        for elsewhere in [
+            context("000000000000/us-east-1/s", 5, 8),
+            context("000000000000/us-east-1/s", 6, 7),
+            context("000000000000/us-east-1/t", 5, 7),
+        ] {
+            assert!(open(&key(1), &h, &elsewhere, &s).is_err(), "another place");
+        }
         let mut h2 = h.clone();
         h2[30] ^= 1;
-        assert!(open(&key(1), &h2, &s).is_err(), "a changed header");
+        assert!(open(&key(1), &h2, &here, &s).is_err(), "a changed header");
         let mut s2 = s.clone();
         s2[3] ^= 1;
-        assert!(open(&key(1), &h, &s2).is_err(), "a changed body");
+        assert!(open(&key(1), &h, &here, &s2).is_err(), "a changed body");
     }
 
     #[test]
     fn empty_data_seals_too() {
-        let (h, s) = seal(&key(1), [0; 8], [0; 16], 0, b"k", b"");
+        let (h, s) = seal(&key(1), ([0; 8], [0; 16], 0), b"c", b"k", b"");
         assert_eq!(
-            open(&key(1), &h, &s).unwrap(),
+            open(&key(1), &h, b"c", &s).unwrap(),
             (b"k".to_vec(), Bytes::new())
         );
     }

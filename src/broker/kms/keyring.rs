@@ -56,7 +56,8 @@ pub struct Sealer {
 
 struct DataKey {
     salt: Salt,
-    key: LessSafeKey,
+    key: Arc<LessSafeKey>,
+    /// Nonces handed out so far (the next is this).
     used: u64,
 }
 
@@ -151,30 +152,32 @@ impl Keyring {
         Ok(key.newest.clone())
     }
 
-    /// Seals each `(partition key, data)` with `sealer`'s newest data key.
+    /// Seals each `(partition key, data)` stored at `context` (`envelope::context`)
+    /// with `sealer`'s newest data key. Only the nonces are taken under the lock, so
+    /// streams sharing a key seal their batches side by side.
     pub fn seal<'a>(
         &self,
         sealer: &Sealer,
-        records: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        context: &[u8],
+        records: &[(&'a [u8], &'a [u8])],
     ) -> Result<Vec<envelope::Sealed>, KmsError> {
-        let mut current = sealer.current.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for (key, data) in records {
+        let n = records.len() as u64;
+        let (key, salt, first) = {
+            let mut current = sealer.current.lock().unwrap_or_else(|p| p.into_inner());
             let dk = match current.as_mut() {
-                Some(dk) if dk.used < RECORDS_PER_DATA_KEY => dk,
+                Some(dk) if dk.used + n <= RECORDS_PER_DATA_KEY => dk,
                 _ => current.insert(self.data_key(&sealer.version)?),
             };
-            out.push(envelope::seal(
-                &dk.key,
-                sealer.version.fingerprint,
-                dk.salt,
-                dk.used,
-                key,
-                data,
-            ));
-            dk.used += 1;
-        }
-        Ok(out)
+            let first = dk.used;
+            dk.used += n;
+            (dk.key.clone(), dk.salt, first)
+        };
+        let fp = sealer.version.fingerprint;
+        Ok(records
+            .iter()
+            .zip(first..)
+            .map(|((k, d), counter)| envelope::seal(&key, (fp, salt, counter), context, k, d))
+            .collect())
     }
 
     fn data_key(&self, version: &Version) -> Result<DataKey, KmsError> {
@@ -184,17 +187,23 @@ impl Keyring {
             .map_err(|_| KmsError::Damaged("no randomness for a data key".into()))?;
         Ok(DataKey {
             salt,
-            key: derive(version, &salt),
+            key: Arc::new(derive(version, &salt)),
             used: 0,
         })
     }
 
-    /// Opens an envelope written by [`Keyring::seal`]: `(partition key, data)`.
-    pub fn open(&self, key: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, bytes::Bytes), KmsError> {
+    /// Opens an envelope written by [`Keyring::seal`] at `context`: `(partition key,
+    /// data)`.
+    pub fn open(
+        &self,
+        context: &[u8],
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<(Vec<u8>, bytes::Bytes), KmsError> {
         let head = envelope::Header::parse(key)
             .ok_or_else(|| KmsError::Damaged("a stored record's envelope is malformed".into()))?;
         let data_key = self.opened_key(head.fingerprint, head.salt)?;
-        envelope::open(&data_key, key, sealed)
+        envelope::open(&data_key, key, context, sealed)
     }
 
     fn opened_key(&self, fp: Fingerprint, salt: Salt) -> Result<Arc<LessSafeKey>, KmsError> {
@@ -287,25 +296,30 @@ mod tests {
         let sealed = old
             .seal(
                 &old.sealer("k").unwrap(),
-                [(&b"pk"[..], &b"data"[..])].into_iter(),
+                b"c",
+                &[(&b"pk"[..], &b"data"[..])],
             )
             .unwrap();
         let rotated = Keyring::new(&[spec("k", &[[1; 32], [2; 32]])], b"s").unwrap();
         let (k, d) = &sealed[0];
         assert_eq!(
-            rotated.open(k, d).unwrap(),
+            rotated.open(b"c", k, d).unwrap(),
             (b"pk".to_vec(), bytes::Bytes::from_static(b"data"))
         );
         // The newest version encrypts: a keyring without the old one opens new records.
         let newer = rotated
             .seal(
                 &rotated.sealer("k").unwrap(),
-                [(&b"pk"[..], &b"new"[..])].into_iter(),
+                b"c",
+                &[(&b"pk"[..], &b"new"[..])],
             )
             .unwrap();
         let only_new = Keyring::new(&[spec("k", &[[2; 32]])], b"s").unwrap();
-        assert!(only_new.open(&newer[0].0, &newer[0].1).is_ok());
-        assert!(matches!(only_new.open(k, d), Err(KmsError::NotFound(_))));
+        assert!(only_new.open(b"c", &newer[0].0, &newer[0].1).is_ok());
+        assert!(matches!(
+            only_new.open(b"c", k, d),
+            Err(KmsError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -314,12 +328,13 @@ mod tests {
         let sealed = a
             .seal(
                 &a.sealer(MANAGED_ALIAS).unwrap(),
-                [(&b"k"[..], &b"v"[..])].into_iter(),
+                b"c",
+                &[(&b"k"[..], &b"v"[..])],
             )
             .unwrap();
         let same = Keyring::new(&[], b"one").unwrap();
-        assert!(same.open(&sealed[0].0, &sealed[0].1).is_ok());
+        assert!(same.open(b"c", &sealed[0].0, &sealed[0].1).is_ok());
         let other = Keyring::new(&[], b"two").unwrap();
-        assert!(other.open(&sealed[0].0, &sealed[0].1).is_err());
+        assert!(other.open(b"c", &sealed[0].0, &sealed[0].1).is_err());
     }
 }

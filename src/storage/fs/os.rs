@@ -67,8 +67,7 @@ impl FsFile for OsFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        // fdatasync on Linux; F_FULLFSYNC on macOS, as std does it there.
-        self.file.sync_data()
+        durable(&self.file, true)
     }
 
     fn start_writeback(&self, from: u64, to: u64) {
@@ -143,7 +142,7 @@ impl Fs for OsFs {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
+        durable(&File::open(dir)?, false)
     }
 
     fn exists(&self, path: &Path) -> io::Result<bool> {
@@ -169,6 +168,32 @@ impl Fs for OsFs {
             linux::as_batch_thread();
         }
     }
+}
+
+/// Makes `file`'s writes (and, unless `data_only`, its metadata) survive a power cut:
+/// fdatasync or fsync on Linux; on macOS std makes both `F_FULLFSYNC`, since a plain
+/// fsync there leaves the data in the drive's cache. Some macOS filesystems (network,
+/// FUSE) refuse `F_FULLFSYNC`; fsync is then the most they offer.
+fn durable(file: &File, data_only: bool) -> io::Result<()> {
+    let synced = match data_only {
+        true => file.sync_data(),
+        false => file.sync_all(),
+    };
+    #[cfg(target_vendor = "apple")]
+    if let Err(e) = &synced {
+        if matches!(
+            e.raw_os_error(),
+            Some(libc::ENOTSUP | libc::EINVAL | libc::ENOTTY)
+        ) {
+            use std::os::fd::AsRawFd;
+            // SAFETY: the descriptor is open for as long as `file` is borrowed.
+            return match unsafe { libc::fsync(file.as_raw_fd()) } {
+                0 => Ok(()),
+                _ => Err(io::Error::last_os_error()),
+            };
+        }
+    }
+    synced
 }
 
 #[cfg(target_os = "linux")]
