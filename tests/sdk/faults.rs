@@ -250,6 +250,37 @@ async fn a_reshard_the_disk_cannot_take_at_the_end_of_updating_takes_effect_when
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_log_the_disk_cannot_make_at_the_end_of_updating_is_made_later() {
+    let sim = SimFs::new();
+    let (running, c) = serve_with(&sim, |c| c.streams.update_delay_ms = 200).await;
+    create_active(&c, "kids", 1).await;
+    c.split_shard()
+        .stream_name("kids")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key((1u128 << 127).to_string())
+        .send()
+        .await
+        .expect("the split is accepted");
+    // The stream's log is 1 and its children's are 2 and 3: 2 is made, 3 is refused,
+    // so the attempt must take 2 away again before the next one makes both.
+    sim.fail_path(Some(("00000000000000000003", Fault::Enospc)));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        summary(&c, "kids").await.stream_status().as_str(),
+        "UPDATING"
+    );
+    assert_eq!(all_shards(&c, "kids").await.len(), 1);
+    put(&c, "kids", "k", b"in the parent").await;
+    sim.fail_path(None);
+    wait_active(&c, "kids").await;
+    assert_eq!(all_shards(&c, "kids").await.len(), 3);
+    let (child, _) = put(&c, "kids", "k", b"in a child").await;
+    let it = iterator(&c, "kids", &child, ShardIteratorType::TrimHorizon).await;
+    assert_eq!(read_all(&c, it).await[0].data().as_ref(), b"in a child");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_power_cut_keeps_every_acknowledged_record_of_an_encrypted_stream() {
     let sim = SimFs::new();
     let (running, c) = serve_on(&sim).await;

@@ -259,6 +259,35 @@ async fn a_pending_reshard_counts_against_the_shard_quota() {
     s.running.stop().await.unwrap();
 }
 
+/// A stream deleted while its reshard is pending goes, and the reshard with it.
+#[tokio::test]
+async fn a_stream_deleted_with_a_reshard_pending_is_gone() {
+    let s = start_with(true, |c| c.streams.update_delay_ms = 300).await;
+    let c = &s.client;
+    create_active(c, "gone", 1).await;
+    c.split_shard()
+        .stream_name("gone")
+        .shard_to_split(shard(0))
+        .new_starting_hash_key("12345")
+        .send()
+        .await
+        .unwrap();
+    c.delete_stream().stream_name("gone").send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let e = c
+        .describe_stream_summary()
+        .stream_name("gone")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ResourceNotFoundException");
+    // The name is free again, for a stream of its own shards.
+    create_active(c, "gone", 1).await;
+    assert_eq!(all_shards(c, "gone").await.len(), 1);
+    put(c, "gone", "k", b"new").await;
+    s.running.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn update_shard_count_reaches_equal_width_shards_within_bounds() {
     let s = start_with(true, |c| {
