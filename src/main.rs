@@ -46,8 +46,14 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    if !config.uses_kafka() && !config.storage.in_memory {
-        data_dir_free(&config.storage.data_dir)?;
+    // Before anything listens: a second server on a data dir in use says so and stops.
+    let dir = &config.storage.data_dir;
+    let local = !config.uses_kafka() && !config.storage.in_memory;
+    if local && shoal::storage::catalog::dir_in_use(&*shoal::storage::fs::os(), dir) {
+        return Err(format!(
+            "the data dir {} is in use by another shoal process (its lock file is held)",
+            dir.display()
+        ));
     }
     runtime.block_on(async move {
         let listeners = shoal::server::Listeners::bind(&config).await?;
@@ -76,33 +82,6 @@ fn run_serve(args: shoal::cli::ServeArgs) -> Result<(), String> {
         tracing::info!("shoal stopped cleanly");
         Ok(())
     })
-}
-
-/// Fails, before anything listens, when another process holds the data dir's lock; the
-/// store takes the lock for good when it opens (a process that took it in between
-/// still makes that open fail).
-#[cfg(unix)]
-fn data_dir_free(dir: &std::path::Path) -> Result<(), String> {
-    use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(dir.join("lock")) else {
-        return Ok(());
-    };
-    // The store's own lock is the same flock; closing the file releases this one.
-    // SAFETY: flock on a descriptor this function owns.
-    let held = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0
-        && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
-    match held {
-        true => Err(format!(
-            "the data dir {} is in use by another shoal process (its lock file is held)",
-            dir.display()
-        )),
-        false => Ok(()),
-    }
-}
-
-#[cfg(not(unix))]
-fn data_dir_free(_: &std::path::Path) -> Result<(), String> {
-    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

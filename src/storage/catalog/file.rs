@@ -147,9 +147,22 @@ impl FileCatalog {
     }
 }
 
+/// The data dir's lock file: locked by the process that has the catalog open.
+const LOCK: &str = "lock";
+
+/// Whether another process holds `dir`'s lock now: a probe a server makes before it
+/// listens (the lock is taken for good when the catalog opens).
+pub fn dir_in_use(fs: &dyn Fs, dir: &Path) -> bool {
+    let Ok(file) = fs.open(&dir.join(LOCK), OpenMode::Read) else {
+        return false;
+    };
+    // Taken here when free, the lock goes again as the file closes.
+    matches!(file.try_lock(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// The data dir's lock file, locked.
 fn take_lock(fs: &dyn Fs, dir: &Path) -> Result<Box<dyn FsFile>, StorageError> {
-    let path = dir.join("lock");
+    let path = dir.join(LOCK);
     let file = match fs.open(&path, OpenMode::ReadWrite) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

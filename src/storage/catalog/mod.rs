@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::log::LogId;
 use super::StorageError;
-pub use file::FileCatalog;
+pub use file::{dir_in_use, FileCatalog};
 #[cfg(feature = "kafka")]
 pub(crate) use memory::Maps;
 pub use memory::MemoryCatalog;
