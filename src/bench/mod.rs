@@ -328,11 +328,18 @@ async fn ensure_stream(c: &Client, name: &str, shards: u32) -> Result<bool, Stri
         }
         Err(e) => return Err(e.to_string()),
     };
+    wait_active(c, name).await?;
+    Ok(created)
+}
+
+/// Waits (at most two minutes) until the stream is ACTIVE.
+async fn wait_active(c: &Client, name: &str) -> Result<(), String> {
+    let describe = json!({ "StreamName": name });
     wait_for(c, "DescribeStreamSummary", &describe, |v| {
         v["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
     })
-    .await?;
-    Ok(created)
+    .await
+    .map(|_| ())
 }
 
 /// Starts encryption with `key` (a no-op when the stream already has it) and waits
@@ -342,12 +349,7 @@ async fn encrypt(c: &Client, name: &str, key: &str) -> Result<(), String> {
     c.call("StartStreamEncryption", &input)
         .await
         .map_err(|e| e.to_string())?;
-    let describe = json!({ "StreamName": name });
-    wait_for(c, "DescribeStreamSummary", &describe, |v| {
-        v["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
-    })
-    .await?;
-    Ok(())
+    wait_active(c, name).await
 }
 
 /// Polls `op` until `done` holds (at most two minutes).

@@ -239,8 +239,8 @@ async fn read_records(
                 }
                 Err(e) => return Err(e.to_string()),
             };
-            let records = page["Records"].as_array().cloned().unwrap_or_default();
-            for rec in &records {
+            let records: &[Value] = page["Records"].as_array().map_or(&[], |r| r.as_slice());
+            for rec in records {
                 got_any = true;
                 each(&r.shard, rec)?;
                 r.last_sequence = Some(s(rec, "SequenceNumber").to_string());

@@ -58,7 +58,7 @@ enum Runs {
 /// Runs one operation on an input that passed validation.
 pub async fn dispatch(ctx: &Ctx<'_>, op: Operation, input: Value) -> Result<Reply, ApiError> {
     ctx.broker.admit_control(&ctx.scope, op.name())?;
-    // The data path keeps no copy of its (up to 5 MiB) input: a GetRecords iterator
+    // The data path keeps no copy of its (up to 10 MiB) input: a GetRecords iterator
     // names a shard its node knew, and writers wait for ACTIVE before they put.
     let data_path = matches!(
         op,

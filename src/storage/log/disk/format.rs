@@ -15,7 +15,7 @@ pub(crate) const FILE_HEADER_LEN: u64 = 24;
 pub(crate) const BATCH_HEADER_LEN: u64 = 32;
 /// Bytes after the length field that every batch has, even one with no payload.
 const MIN_BATCH_LENGTH: u32 = (BATCH_HEADER_LEN - 4) as u32;
-/// Far above any legal Kinesis request (5 MiB); a larger length can only be damage.
+/// Far above any legal Kinesis request (10 MiB); a larger length can only be damage.
 pub(crate) const MAX_BATCH_LEN: u64 = 256 << 20;
 const RECORD_HEADER_LEN: usize = 8;
 
